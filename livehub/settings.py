@@ -1,0 +1,161 @@
+"""Settings: one frozen object, defaults in one place.
+
+Precedence (lowest first): the defaults below, the ``[settings]`` table of the
+festival config file, then ``LIVEHUB_<NAME>`` environment variables (upper-case
+field name).  Every bound livehub enforces is a field here; docs/operations.md
+lists them with what happens when each is hit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "festival.toml"
+SECRET_FIELDS = frozenset({"secret", "redis_url"})
+DEV_SECRET = "livehub-dev-secret-change-me"
+
+
+class SettingsError(ValueError):
+    """A setting has a value livehub cannot use."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    # where things are
+    config_path: str = str(DEFAULT_CONFIG)
+    redis_url: str = ""  # empty: start the embedded redis-server
+    redis_prefix: str = "lh"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    node_id: str = ""  # empty: derived from host name and pid
+    secret: str = DEV_SECRET  # HMAC key for tokens; shared by every node
+    token_ttl_s: int = 86_400
+
+    # websocket wire
+    max_frame_bytes: int = 8_192  # larger frames get a too_large error, connection stays
+    ws_max_size: int = 65_536  # larger frames close the connection with 1009
+    ws_ping_interval_s: float = 20.0
+    ws_ping_timeout_s: float = 20.0
+    max_connections: int = 200_000  # per node; beyond: HTTP 503 on the upgrade
+
+    # fan-out and backpressure
+    transport_high_water: int = 65_536  # kernel-side buffer beyond which a connection is "paused"
+    outbound_buffer_bytes: int = 1_048_576  # per-connection backlog while paused; beyond: close 4008
+    history_size: int = 2_000  # events kept per channel for recovery
+    history_ttl_s: int = 86_400
+    replay_max: int = 2_000  # events replayed on resume at most; beyond: fresh snapshot
+    join_buffer_max: int = 10_000  # events buffered for a joining connection
+
+    # inbound limits per connection
+    inbound_rate: float = 20.0  # frames/s
+    inbound_burst: float = 40.0
+    max_errors: int = 50  # error frames sent before the connection is closed with 1008
+
+    # audience signals
+    online_interval_s: float = 1.0
+    stock_interval_s: float = 0.1
+    comment_max_chars: int = 200
+    comment_rate: float = 1.0  # per viewer, per second
+    comment_burst: float = 3.0
+    comment_room_rate: float = 50.0  # comments/s delivered per room per node; the rest sampled out
+    like_max_per_frame: int = 100
+
+    # lifecycle
+    shutdown_batch_size: int = 500
+    shutdown_batch_interval_s: float = 0.05
+
+    def __repr__(self) -> str:
+        shown = {
+            f.name: ("***" if f.name in SECRET_FIELDS and getattr(self, f.name) else getattr(self, f.name))
+            for f in dataclasses.fields(self)
+        }
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    @property
+    def node(self) -> str:
+        return self.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any, kind: type, source: str) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+        if kind is int and not isinstance(raw, bool):
+            return int(raw)
+        if kind is float and not isinstance(raw, bool):
+            return float(raw)
+        if kind is str:
+            return str(raw)
+    except (TypeError, ValueError):
+        pass
+    raise SettingsError(f"{source}: setting {name!r} must be {kind.__name__}, got {raw!r}")
+
+
+_KINDS = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_path: str | None = None, **overrides: Any
+) -> Settings:
+    """Build Settings from defaults, the config file's [settings] table, env, then overrides."""
+    env = os.environ if env is None else env
+    fields = {f.name: _KINDS[str(f.type)] for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+    path = config_path or overrides.get("config_path") or env.get("LIVEHUB_CONFIG_PATH") or env.get(
+        "LIVEHUB_CONFIG"
+    )
+    path = str(path or DEFAULT_CONFIG)
+    values["config_path"] = path
+    table: dict[str, Any] = {}
+    if Path(path).is_file():
+        try:
+            with open(path, "rb") as fh:
+                table = tomllib.load(fh).get("settings", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    for key, raw in table.items():
+        if key not in fields:
+            raise SettingsError(f"{path}: [settings] has unknown key {key!r}")
+        values[key] = _coerce(key, raw, fields[key], f"{path} [settings]")
+    for name, kind in fields.items():
+        var = "LIVEHUB_" + name.upper()
+        if var in env and name != "config_path":
+            values[name] = _coerce(name, env[var], kind, var)
+    for name, raw in overrides.items():
+        if raw is not None:
+            values[name] = _coerce(name, raw, fields[name], "override")
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    positive = [
+        "port", "workers", "max_frame_bytes", "ws_max_size", "outbound_buffer_bytes", "history_size",
+        "replay_max", "transport_high_water", "max_connections", "comment_max_chars", "like_max_per_frame",
+        "shutdown_batch_size", "join_buffer_max", "max_errors",
+    ]  # fmt: skip
+    for name in positive:
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    for name in ["inbound_rate", "inbound_burst", "online_interval_s", "stock_interval_s", "comment_rate",
+                 "comment_burst", "comment_room_rate"]:  # fmt: skip
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if s.max_frame_bytes > s.ws_max_size:
+        raise SettingsError("setting 'max_frame_bytes' must not exceed 'ws_max_size'")
+    if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:
+        raise SettingsError("setting 'redis_prefix' must be non-empty and free of braces")
