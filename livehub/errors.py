@@ -1,0 +1,91 @@
+"""Errors are values on the wire: the documented codes, and the one place that
+maps exceptions to error frames, HTTP statuses and websocket close codes.
+
+docs/protocol.md lists every code; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# ---- error codes carried in {"type": "error", "code": ...} frames and HTTP bodies ----
+BAD_FRAME = "bad_frame"  # not decodable in the connection's codec, or not an object with a "type"
+UNKNOWN_TYPE = "unknown_type"  # "type" names no message livehub knows
+TOO_LARGE = "too_large"  # frame larger than max_frame_bytes (the connection stays open)
+BAD_REQUEST = "bad_request"  # a field is missing, of the wrong type or out of range
+UNAUTHORIZED = "unauthorized"  # token missing, malformed, expired or wrongly signed
+FORBIDDEN = "forbidden"  # valid token, but the role may not do this
+NOT_FOUND = "not_found"  # unknown venue, sale, store, coupon ...
+RATE_LIMITED = "rate_limited"  # too many frames / comments; retry later
+UNAVAILABLE = "unavailable"  # Redis unreachable or node shutting down; retry later
+INTERNAL = "internal"  # a bug; logged with a traceback on the node
+
+HTTP_STATUS = {
+    BAD_FRAME: 400,
+    UNKNOWN_TYPE: 400,
+    TOO_LARGE: 413,
+    BAD_REQUEST: 400,
+    UNAUTHORIZED: 401,
+    FORBIDDEN: 403,
+    NOT_FOUND: 404,
+    RATE_LIMITED: 429,
+    UNAVAILABLE: 503,
+    INTERNAL: 500,
+}
+
+# ---- websocket close codes ----
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # too many bad frames in a row
+CLOSE_TOO_BIG = 1009  # frame above ws_max_size (sent by the websocket layer)
+CLOSE_INTERNAL = 1011
+CLOSE_RESTART = 1012  # node shutting down: reconnect (to another node) and resume
+CLOSE_UNAUTHORIZED = 4001  # bad token on connect
+CLOSE_NOT_FOUND = 4004  # unknown venue on connect
+CLOSE_SLOW = 4008  # fell too far behind (outbound buffer full): reconnect and resume
+CLOSE_RESYNC = 4009  # channel history broke (epoch changed): reconnect and resume
+CLOSE_OVERLOADED = 4013  # node at max_connections: try another node later
+
+
+class LivehubError(Exception):
+    """An error that has a code on the wire."""
+
+    code: str = INTERNAL
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 400)
+
+
+def bad_request(message: str, **details: Any) -> LivehubError:
+    return LivehubError(BAD_REQUEST, message, **details)
+
+
+def not_found(message: str, **details: Any) -> LivehubError:
+    return LivehubError(NOT_FOUND, message, **details)
+
+
+def forbidden(message: str) -> LivehubError:
+    return LivehubError(FORBIDDEN, message)
+
+
+def error_body(exc: BaseException, request_id: Any = None) -> dict[str, Any]:
+    """The frame / HTTP JSON body for any exception (unknown ones become ``internal``)."""
+    if isinstance(exc, LivehubError):
+        body: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
+        if exc.details:
+            body["details"] = exc.details
+    else:
+        body = {"type": "error", "code": INTERNAL, "message": "internal error"}
+    if request_id is not None:
+        body["id"] = request_id
+    return body
+
+
+def http_status(exc: BaseException) -> int:
+    return exc.http_status if isinstance(exc, LivehubError) else 500
