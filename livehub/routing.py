@@ -1,0 +1,103 @@
+"""Where an order is fulfilled from (pure, no I/O).
+
+The rule, applied by ``stores.StoreIndex.route`` which does the Redis work:
+
+1. A buyer who chose a pickup store gets that store when it has the units and,
+   if the buyer sent a location, the buyer is within that store's service
+   radius (``distance <= radius_km``, inclusive).  Otherwise the choice cannot
+   be honoured: the order is routed by the normal rule below and the result
+   says ``fallback=True`` so the client can tell the buyer.  (The sale stock is
+   already reserved at that point; failing the buy instead would throw away a
+   unit the buyer won.)  A chosen store of another brand or an unknown store is
+   rejected before the buy as ``bad_request``.
+2. With a location, stores of the sale's brand are searched outward in steps
+   (``Festival.pickup_search_km``, e.g. 3 km then 5 km).  Within a step the
+   candidates are tried nearest first (ties by store id); a store is a
+   candidate only when the buyer is within its own ``radius_km``: in-store
+   pickup is never offered beyond it.  The first candidate whose stock yields
+   the units is the pickup store.
+3. Beyond every radius, with no location, or when no candidate has the units:
+   delivery from the brand's central warehouse (``store_id`` None,
+   ``distance_km`` from the buyer to the warehouse when the location is known).
+
+Distances are great-circle (haversine) on the same sphere Redis GEO uses, so
+the pure numbers and GEOSEARCH's agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+EARTH_RADIUS_KM = 6372.7975608  # Redis GEO's sphere (geohelper.c), not the 6371 km mean radius
+
+Mode = Literal["pickup", "delivery"]
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True, slots=True)
+class Fulfilment:
+    """How an order reaches the buyer: pickup at ``store_id`` or delivery from the warehouse."""
+
+    mode: Mode
+    store_id: str | None
+    distance_km: float | None
+    fallback: bool = False  # the buyer's chosen pickup store could not serve
+
+    @property
+    def warehouse(self) -> bool:
+        return self.store_id is None
+
+    def __post_init__(self) -> None:
+        if (self.mode == "pickup") != (self.store_id is not None):
+            raise ValueError("pickup needs a store; delivery comes from the warehouse")
+
+
+def warehouse_delivery(distance_km: float | None, fallback: bool = False) -> Fulfilment:
+    return Fulfilment("delivery", None, distance_km, fallback)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A store found near the buyer."""
+
+    store_id: str
+    distance_km: float | None  # None: the buyer sent no location (a chosen store only)
+    radius_km: float
+
+    @property
+    def offers_pickup(self) -> bool:
+        """Pickup is offered within the store's own radius (inclusive), or when no location is known."""
+        return self.distance_km is None or self.distance_km <= self.radius_km
+
+
+def pickup_candidates(found: Iterable[Candidate], tried: Iterable[str] = ()) -> list[Candidate]:
+    """The stores worth trying, in order: within their own radius, not tried yet, nearest first."""
+    skip = set(tried)
+    eligible = [c for c in found if c.offers_pickup and c.store_id not in skip]
+    return sorted(eligible, key=lambda c: (c.distance_km or 0.0, c.store_id))
+
+
+def decide(
+    attempts: Sequence[tuple[Candidate, bool]],
+    warehouse_distance_km: float | None,
+    chosen_store: str | None = None,
+) -> Fulfilment:
+    """The fulfilment after trying stores in order; ``attempts`` pairs a store with whether it had the units.
+
+    The first store that had the units serves; none -> warehouse delivery.  A
+    chosen store that did not serve makes the answer a ``fallback``.
+    """
+    for candidate, taken in attempts:
+        if taken:
+            fallback = chosen_store is not None and candidate.store_id != chosen_store
+            return Fulfilment("pickup", candidate.store_id, candidate.distance_km, fallback)
+    return warehouse_delivery(warehouse_distance_km, fallback=chosen_store is not None)
