@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from livehub import errors
@@ -83,6 +83,12 @@ class Hub:
         self._dirty: list[Channel] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Future[None]] = set()  # background fills/unsubscribes, kept referenced
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def attach(self, broker: Broker) -> None:
         self.broker = broker
@@ -171,7 +177,7 @@ class Hub:
             return
         del self.channels[name]
         if self.broker is not None and ch.ready is not None:
-            asyncio.ensure_future(self.broker.unsubscribe(name))
+            self._background(self.broker.unsubscribe(name))
 
     # ---- delivery from the broker -----------------------------------------------------------
     def deliver(self, channel: str, item: Item) -> None:
@@ -193,7 +199,7 @@ class Hub:
                 if item.offset > ch.offset + 1:
                     ch.filling = True
                     ch.held.append(item)
-                    asyncio.ensure_future(self._fill_gap(ch, ch.epoch, ch.offset))
+                    self._background(self._fill_gap(ch, ch.epoch, ch.offset))
                     return
             ch.epoch = item.epoch
             ch.offset = item.offset

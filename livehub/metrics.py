@@ -55,7 +55,9 @@ class _StatsCollector(Collector):
         per_venue: Counter[str] = Counter(
             c.venue for c in self.node.hub.connections.values() if c.venue is not None
         )
-        gauge = GaugeMetricFamily("livehub_connections", "Open websocket connections per venue", labels=["node", "venue"])
+        gauge = GaugeMetricFamily(
+            "livehub_connections", "Open websocket connections per venue", labels=["node", "venue"]
+        )
         for venue, count in sorted(per_venue.items()):
             gauge.add_metric([self.node.id, venue], count)
         gauge.add_metric([self.node.id, ""], len(self.node.hub.connections) - sum(per_venue.values()))

@@ -150,21 +150,25 @@ class Node:
         if request_id is not None:
             message["id"] = request_id
         if recovered:
-            # positions the replay brings the client to
+            # "channels" is always the position right before the next event frame: after a
+            # replay, the client's own position (the missed events follow this frame)
             for c in venue_channels:
-                last = replays[c][-1].offset if replays[c] else since[c][1]  # type: ignore[index]
-                message["channels"][c] = {"epoch": since[c][0], "offset": last}  # type: ignore[index]
+                message["channels"][c] = {"epoch": since[c][0], "offset": since[c][1]}  # type: ignore[index]
         else:
             message["state"] = {c: s.state for c, s in zip(venue_channels, snaps, strict=True)}
-        conn.send_message(message)
+        first = conn.codec.frame(message)
+        if recovered:
+            # the missed events of all channels, each channel in offset order, merged by publish time
+            missed = sorted((e for c in venue_channels for e in replays[c]), key=Event.publish_ts)
+            first += b"".join(e.frame(conn.codec) for e in missed)
+        conn.send(first)
         for c, snap in zip(venue_channels, snaps, strict=True):
             if recovered:
                 events = replays[c]
-                first = b"".join(e.frame(conn.codec) for e in events)
                 after = (since[c][0], events[-1].offset if events else since[c][1])  # type: ignore[index]
             else:
-                first, after = b"", (snap.epoch, snap.offset)
-            self.hub.finish_join(conn, c, after, first)
+                after = (snap.epoch, snap.offset)
+            self.hub.finish_join(conn, c, after)
         for c in channels:
             if c not in venue_channels:
                 self.hub.finish_join(conn, c, ("", 0))

@@ -57,3 +57,142 @@ async def redis(redis_url: str, prefix: str) -> AsyncIterator[aioredis.Redis]:
             if cursor == 0:
                 break
         await client.aclose()
+
+
+# ---- real livehub processes ---------------------------------------------------------------
+
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL_CONFIG = str(ROOT / "config" / "small.toml")
+SECRET = "test-secret-" + uuid.uuid4().hex[:8]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LivehubProcess:
+    """One ``livehub serve`` process on loopback, stopped by PID."""
+
+    redis_url: str
+    prefix: str
+    env: dict[str, str] = field(default_factory=dict)
+    config: str = SMALL_CONFIG
+    workers: int = 1
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> LivehubProcess:
+        env = dict(os.environ)
+        env.update({"LIVEHUB_REDIS_URL": self.redis_url, "LIVEHUB_REDIS_PREFIX": self.prefix,
+                    "LIVEHUB_SECRET": SECRET, **self.env})  # fmt: skip
+        import tempfile
+
+        self.log_path = Path(tempfile.mkstemp(prefix="livehub-test-", suffix=".log")[1])
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "livehub", "serve", "--config", self.config, "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(self.workers)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"livehub exited: {self.log()}")
+            try:
+                with urllib.request.urlopen(self.http + "/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"livehub not ready in {timeout}s: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def host_token(host: str = "host-main", venue: str = "main") -> str:
+    from livehub.auth import mint
+
+    return mint(SECRET, host, "host", venue=venue)
+
+
+def viewer_token(user: str) -> str:
+    from livehub.auth import mint
+
+    return mint(SECRET, user)
+
+
+def http_json(method: str, url: str, body: object = None, token: str | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    import orjson
+
+    data = orjson.dumps(body) if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, orjson.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, orjson.loads(e.read() or b"{}")
+
+
+# Servers are started once per session: a small history and a small outbound buffer make
+# "beyond history" and "slow consumer" quick to reach.
+HUB_ENV = {"LIVEHUB_HISTORY_SIZE": "50", "LIVEHUB_REPLAY_MAX": "50", "LIVEHUB_OUTBOUND_BUFFER_BYTES": "262144",
+           "LIVEHUB_TRANSPORT_HIGH_WATER": "65536", "LIVEHUB_ONLINE_INTERVAL_S": "0.2"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def hub_prefix() -> str:
+    return "hub" + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def livehub_server(redis_url: str, hub_prefix: str) -> Iterator[LivehubProcess]:
+    server = LivehubProcess(redis_url, hub_prefix, env=HUB_ENV).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def livehub_peer(redis_url: str, hub_prefix: str, livehub_server: LivehubProcess) -> Iterator[LivehubProcess]:
+    """A second livehub process sharing the first one's Redis and key prefix."""
+    server = LivehubProcess(redis_url, hub_prefix, env=HUB_ENV).start()
+    try:
+        yield server
+    finally:
+        server.stop()
