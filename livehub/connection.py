@@ -37,8 +37,8 @@ class RawSocket(Protocol):
 
 class Connection:
     __slots__ = (
-        "backlog", "backlog_bytes", "channels", "closed", "codec", "codec_index", "guide", "id",
-        "identity", "latest", "limit", "on_close", "paused", "raw", "stats", "venue", "write", "ctx",
+        "backlog", "backlog_bytes", "channels", "closed", "codec", "codec_index", "ctx", "guide", "id",
+        "identity", "latest", "limit", "on_close", "paused", "raw", "stats", "venue", "write",
     )  # fmt: skip
 
     def __init__(
