@@ -55,3 +55,109 @@ class Keys:
     def sales_of_venue(self, venue: str) -> str:
         """Set of sale ids running in a venue."""
         return f"{self.prefix}:venue-sales:{{v:{venue}}}"
+
+    # ---- commerce ----
+    # One flash sale, all under ``{sale:<id>}`` (buy.lua, pay.lua, expire.lua touch them together).
+    def sale_spec(self, sale_id: str) -> str:
+        """Hash: the sale's spec (venue, brand, sku, stock, price, limit, window, reservation ttl)."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:spec"
+
+    def sale_stock(self, sale_id: str) -> str:
+        """Integer: units available to buy now."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:stock"
+
+    def sale_counts(self, sale_id: str) -> str:
+        """Hash: reserved, sold, expired (units); initial == stock + reserved + sold."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:counts"
+
+    def sale_users(self, sale_id: str) -> str:
+        """Hash user id -> units the user holds (reserved + paid) against the per-user limit."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:users"
+
+    def sale_deadlines(self, sale_id: str) -> str:
+        """Sorted set reservation id -> payment deadline (unix ms) of unpaid reservations."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:deadlines"
+
+    def sale_events(self, sale_id: str) -> str:
+        """Stream of reserved / paid / expired events, trimmed with MAXLEN ~."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:events"
+
+    def sale_outbox(self, sale_id: str) -> str:
+        """Sorted set "paid:<rid>" / "expired:<rid>" -> unix ms: follow-up effects outside the sale's slot."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:outbox"
+
+    def reservation(self, sale_id: str, reservation_id: str) -> str:
+        """Hash: one reservation (its id is derived from user and request id: it is the idempotency key)."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:res:{reservation_id}"
+
+    def order(self, sale_id: str, order_id: str) -> str:
+        """Hash: one confirmed order, written once by pay.lua."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:order:{order_id}"
+
+    # One coupon drop, all under ``{coupon:<id>}``.
+    def coupon_spec(self, coupon_id: str) -> str:
+        """Hash: venue, issuer, value, min spend, per-user limit, expiry, total."""
+        return f"{self.prefix}:{{coupon:{coupon_id}}}:spec"
+
+    def coupon_left(self, coupon_id: str) -> str:
+        """Integer: coupons still to grab."""
+        return f"{self.prefix}:{{coupon:{coupon_id}}}:left"
+
+    def coupon_grabs(self, coupon_id: str) -> str:
+        """Hash user id -> coupons grabbed (ever; held against the per-user limit)."""
+        return f"{self.prefix}:{{coupon:{coupon_id}}}:grabs"
+
+    def coupon_wallet(self, coupon_id: str) -> str:
+        """Hash user id -> grabbed coupons not yet locked or used."""
+        return f"{self.prefix}:{{coupon:{coupon_id}}}:wallet"
+
+    def coupon_uses(self, coupon_id: str) -> str:
+        """Hash use id (a reservation id) -> "locked|used|released:<user>:<ms>"."""
+        return f"{self.prefix}:{{coupon:{coupon_id}}}:uses"
+
+    def coupons_of_venue(self, venue: str) -> str:
+        """Set of coupon ids dropped into a venue."""
+        return f"{self.prefix}:venue-coupons:{{v:{venue}}}"
+
+    # Stores: a GEO index per brand, and each store's own keys.
+    def brand_stores(self, brand: str) -> str:
+        """GEO set of the brand's store ids."""
+        return f"{self.prefix}:{{brand:{brand}}}:geo"
+
+    def store_stock(self, store_id: str) -> str:
+        """Hash sku -> units on hand."""
+        return f"{self.prefix}:{{store:{store_id}}}:stock"
+
+    def store_holds(self, store_id: str) -> str:
+        """Hash reservation id -> "sku|qty|ms": units taken for a reservation not yet paid."""
+        return f"{self.prefix}:{{store:{store_id}}}:holds"
+
+    def store_orders(self, store_id: str) -> str:
+        """Sorted set order id -> created unix ms: the store's orders (pickups)."""
+        return f"{self.prefix}:{{store:{store_id}}}:orders"
+
+    # Orders, for downstream systems.
+    def orders_stream(self) -> str:
+        """Stream of confirmed orders, read with consumer groups."""
+        return f"{self.prefix}:{{orders}}:stream"
+
+    def orders_done(self, group: str) -> str:
+        """Set of order ids a consumer group has handled (idempotent consumers)."""
+        return f"{self.prefix}:{{orders}}:done:{group}"
+
+    # One hour of the guide contest, all under ``{guides:<hour>}``.
+    def guides_sales(self, hour: str) -> str:
+        """Sorted set guide id -> sales (cents) in the hour."""
+        return f"{self.prefix}:{{guides:{hour}}}:sales"
+
+    def guides_commission(self, hour: str) -> str:
+        """Hash guide id -> commission (cents) earned in the hour."""
+        return f"{self.prefix}:{{guides:{hour}}}:commission"
+
+    def guides_stores(self, hour: str) -> str:
+        """Sorted set store id -> guide-attributed sales (cents) in the hour."""
+        return f"{self.prefix}:{{guides:{hour}}}:stores"
+
+    def guides_credited(self, hour: str) -> str:
+        """Set of order ids already credited in the hour (crediting is idempotent)."""
+        return f"{self.prefix}:{{guides:{hour}}}:credited"

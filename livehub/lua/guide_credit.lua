@@ -1,0 +1,24 @@
+-- guide_credit.lua: credit one order to a guide and the guide's store in an hour's contest, once.
+-- All keys share the hour's hash tag {guides:<YYYYMMDDHH>}.
+-- KEYS[1] credited order ids (set): makes crediting idempotent
+-- KEYS[2] sales per guide (sorted set guide id -> cents)
+-- KEYS[3] commission per guide (hash guide id -> cents)
+-- KEYS[4] guide-attributed sales per store (sorted set store id -> cents)
+-- ARGV[1] order id
+-- ARGV[2] guide id
+-- ARGV[3] the guide's store id
+-- ARGV[4] order amount (cents)
+-- ARGV[5] commission (cents)
+-- ARGV[6] time to live of the hour's keys (seconds)
+-- Returns 1 when this call credited the order, 0 when it was credited before
+
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('ZINCRBY', KEYS[2], ARGV[4], ARGV[2])
+redis.call('HINCRBY', KEYS[3], ARGV[2], ARGV[5])
+redis.call('ZINCRBY', KEYS[4], ARGV[4], ARGV[3])
+for i = 1, 4 do
+  redis.call('EXPIRE', KEYS[i], ARGV[6])
+end
+return 1
