@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from livehub.ratelimit import TokenBucket
+
 
 class Decision(StrEnum):
     ADMIT = "admit"  # ask Redis
@@ -37,8 +39,7 @@ class Decision(StrEnum):
 
 @dataclass(slots=True)
 class _SaleGate:
-    tokens: float
-    updated: float
+    bucket: TokenBucket
     sold_out: bool = False
     last_probe: float = float("-inf")
 
@@ -57,7 +58,7 @@ class Admission:
     def _gate(self, sale_id: str, now: float) -> _SaleGate:
         gate = self._gates.get(sale_id)
         if gate is None:
-            gate = self._gates[sale_id] = _SaleGate(tokens=self.burst, updated=now)
+            gate = self._gates[sale_id] = _SaleGate(TokenBucket(self.rate, self.burst, now))
         return gate
 
     def admit(self, sale_id: str, now: float) -> Decision:
@@ -68,13 +69,7 @@ class Admission:
                 return Decision.SOLD_OUT
             gate.last_probe = now
             return Decision.ADMIT
-        elapsed = max(0.0, now - gate.updated)
-        gate.tokens = min(self.burst, gate.tokens + elapsed * self.rate)
-        gate.updated = now
-        if gate.tokens < 1.0:
-            return Decision.BUSY
-        gate.tokens -= 1.0
-        return Decision.ADMIT
+        return Decision.ADMIT if gate.bucket.take(now) else Decision.BUSY
 
     def observe_stock(self, sale_id: str, available: int, now: float) -> None:
         """Stock Redis reported (a buy's answer, the stock poller): 0 sets the flag, > 0 clears it."""
