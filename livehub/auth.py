@@ -59,7 +59,7 @@ def mint(secret: str, sub: str, role: str = VIEWER, venue: str | None = None, tt
         raise ValueError(f"unknown role {role!r}")
     if not valid_id(sub):
         raise ValueError("subject must be 1-64 printable characters without spaces")
-    claims: dict[str, object] = {"sub": sub, "role": role, "exp": int((now or time.time()) + ttl_s)}
+    claims: dict[str, object] = {"sub": sub, "role": role, "exp": int((time.time() if now is None else now) + ttl_s)}
     if venue is not None:
         claims["venue"] = venue
     body = _b64(orjson.dumps(claims))
@@ -69,7 +69,7 @@ def mint(secret: str, sub: str, role: str = VIEWER, venue: str | None = None, tt
 def verify(secret: str, token: str | None, now: float | None = None) -> Identity:
     if not token:
         raise AuthError("missing token")
-    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
         raise AuthError("malformed token")
     body, signature = token.split(".")
     if not hmac.compare_digest(signature, _sign(secret, body)):
@@ -83,7 +83,7 @@ def verify(secret: str, token: str | None, now: float | None = None) -> Identity
     sub, role, exp, venue = claims.get("sub"), claims.get("role"), claims.get("exp"), claims.get("venue")
     if not valid_id(sub) or role not in ROLES or not isinstance(exp, int):
         raise AuthError("malformed token")
-    if exp < (now or time.time()):
+    if exp < (time.time() if now is None else now):
         raise AuthError("token expired")
     if venue is not None and not isinstance(venue, str):
         raise AuthError("malformed token")

@@ -127,11 +127,14 @@ class Hub:
                 ch.ready = asyncio.ensure_future(self.broker.subscribe(name))
             waits.append(ch.ready)
         try:
-            await asyncio.gather(*waits)
+            # shielded: cancelling one joiner must not cancel the subscription others wait on
+            await asyncio.gather(*(asyncio.shield(w) for w in waits))
         except BaseException:
             for name in channels:
                 ch = self.channels.get(name)
-                if ch is not None and ch.ready is not None and ch.ready.done() and ch.ready.exception():
+                if ch is not None and ch.ready is not None and ch.ready.done() and (
+                    ch.ready.cancelled() or ch.ready.exception() is not None
+                ):
                     ch.ready = None
             self.leave(conn)
             raise
@@ -158,6 +161,8 @@ class Hub:
             parts.append(item.frame(codec))
         if parts:
             conn.send(b"".join(parts))
+            if conn.closed:  # that send overflowed its backlog: the connection is gone already
+                return
         ch.subs[conn.codec_index][conn] = None
 
     def leave(self, conn: Connection) -> None:
@@ -278,16 +283,18 @@ class Hub:
     # ---- order guards -----------------------------------------------------------------------
     async def _fill_gap(self, ch: Channel, epoch: str, after: int) -> None:
         assert self.broker is not None
+        first_held = ch.held[0]
+        assert isinstance(first_held, Event)
         missing: list[Event] | None = None
         try:
-            first_held = ch.held[0]
-            assert isinstance(first_held, Event)
             limit = max(first_held.offset - after - 1, self.join_buffer_max)
             missing = await self.broker.history(ch.name, epoch, after, limit)
         except Exception:
             log.exception("gap fill on %s failed", ch.name)
         held, ch.held = ch.held, []
         ch.filling = False
+        if missing is not None and (not missing or missing[-1].offset < first_held.offset - 1):
+            missing = None  # history does not reach the held event: treat as lost
         if missing is None:
             log.warning("gap on channel %s after offset %d not recoverable: resync", ch.name, after)
             ch.epoch = None

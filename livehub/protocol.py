@@ -97,9 +97,10 @@ def _parse_comment(msg: dict[str, Any], limits: Limits) -> dict[str, Any]:
     text = msg.get("text")
     if not isinstance(text, str) or not text.strip():
         raise errors.bad_request("'text' must be a non-empty string")
+    text = text.strip()
     if len(text) > limits.comment_max_chars:
         raise errors.bad_request(f"'text' longer than {limits.comment_max_chars} characters")
-    return {"text": text.strip()}
+    return {"text": text}
 
 
 def _parse_signal(msg: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +151,10 @@ CLIENT_TYPES = ("ping", "join", "leave", "like", "comment", "signal", "buy", "co
 
 def parse(payload: str | bytes, codec: Codec, limits: Limits) -> Command:
     """Decode and validate one client frame; raise LivehubError with the wire code."""
-    if len(payload) > limits.max_frame_bytes:
+    size = len(payload)
+    if isinstance(payload, str) and size * 4 > limits.max_frame_bytes and size <= limits.max_frame_bytes:
+        size = len(payload.encode("utf-8", "surrogatepass"))  # characters -> UTF-8 bytes, only when it matters
+    if size > limits.max_frame_bytes:
         raise LivehubError(errors.TOO_LARGE, f"frame larger than {limits.max_frame_bytes} bytes")
     try:
         msg = codec.decode(payload)

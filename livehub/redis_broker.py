@@ -70,8 +70,10 @@ class RedisBroker:
     async def unsubscribe(self, channel: str) -> None:
         if self._pubsub is None:
             return
+        name = self.keys.pubsub(channel)
+        self._confirm.pop(name, None)  # a later subscribe waits for its own confirmation
         try:
-            await self._pubsub.unsubscribe(self.keys.pubsub(channel))
+            await self._pubsub.unsubscribe(name)
         except RedisError:
             log.warning("unsubscribe from %s failed; the reader will resubscribe on reconnect", channel)
 
@@ -99,8 +101,6 @@ class RedisBroker:
                 fut = self._confirm.get(name)
                 if fut is not None and not fut.done():
                     fut.set_result(None)
-            elif kind == "unsubscribe":
-                self._confirm.pop(name, None)
 
     def _on_message(self, name: str, data: bytes) -> None:
         if self._deliver is None or not name.startswith(self._prefix):

@@ -88,18 +88,27 @@ class Settings:
 
 
 def _coerce(name: str, raw: Any, kind: type, source: str) -> Any:
+    """Convert ``raw`` to the field's type; strings come from the environment, typed values from TOML."""
+    from_text = isinstance(raw, str)
     try:
         if kind is bool:
             if isinstance(raw, bool):
                 return raw
-            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
-        if kind is int and not isinstance(raw, bool):
-            return int(raw)
-        if kind is float and not isinstance(raw, bool):
-            return float(raw)
-        if kind is str:
-            return str(raw)
-    except (TypeError, ValueError):
+            if from_text and raw.strip().lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+                return raw.strip().lower() in {"1", "true", "yes", "on"}
+        elif kind is int and not isinstance(raw, bool):
+            if isinstance(raw, int):
+                return raw
+            if from_text:
+                return int(raw.strip())
+        elif kind is float and not isinstance(raw, bool):
+            if isinstance(raw, (int, float)):
+                return float(raw)
+            if from_text:
+                return float(raw.strip())
+        elif kind is str and from_text:
+            return raw
+    except ValueError:
         pass
     raise SettingsError(f"{source}: setting {name!r} must be {kind.__name__}, got {raw!r}")
 
@@ -114,35 +123,46 @@ def load_settings(
     env = os.environ if env is None else env
     fields = {f.name: _KINDS[str(f.type)] for f in dataclasses.fields(Settings)}
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     path = config_path or overrides.get("config_path") or env.get("LIVEHUB_CONFIG_PATH") or env.get(
         "LIVEHUB_CONFIG"
     )
     path = str(path or DEFAULT_CONFIG)
     values["config_path"] = path
-    table: dict[str, Any] = {}
+    table: Any = {}
     if Path(path).is_file():
         try:
             with open(path, "rb") as fh:
                 table = tomllib.load(fh).get("settings", {})
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+        if not isinstance(table, dict):
+            raise SettingsError(f"{path}: 'settings' must be a table ([settings])")
     for key, raw in table.items():
         if key not in fields:
             raise SettingsError(f"{path}: [settings] has unknown key {key!r}")
         values[key] = _coerce(key, raw, fields[key], f"{path} [settings]")
+        sources[key] = f"{path} [settings]"
     for name, kind in fields.items():
         var = "LIVEHUB_" + name.upper()
         if var in env and name != "config_path":
             values[name] = _coerce(name, env[var], kind, var)
+            sources[name] = var
     for name, raw in overrides.items():
+        if name not in fields:
+            raise SettingsError(f"override: no setting named {name!r}")
         if raw is not None:
             values[name] = _coerce(name, raw, fields[name], "override")
+            sources[name] = "override"
     settings = Settings(**values)
-    _validate(settings)
+    _validate(settings, sources)
     return settings
 
 
-def _validate(s: Settings) -> None:
+def _validate(s: Settings, sources: Mapping[str, str]) -> None:
+    def where(name: str) -> str:
+        return sources.get(name, "default")
+
     positive = [
         "port", "workers", "max_frame_bytes", "ws_max_size", "outbound_buffer_bytes", "history_size",
         "replay_max", "transport_high_water", "max_connections", "comment_max_chars", "like_max_per_frame",
@@ -150,12 +170,12 @@ def _validate(s: Settings) -> None:
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:
-            raise SettingsError(f"setting {name!r} must be > 0, got {getattr(s, name)!r}")
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     for name in ["inbound_rate", "inbound_burst", "online_interval_s", "stock_interval_s", "comment_rate",
                  "comment_burst", "comment_room_rate"]:  # fmt: skip
-        if getattr(s, name) <= 0:
-            raise SettingsError(f"setting {name!r} must be > 0, got {getattr(s, name)!r}")
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     if s.max_frame_bytes > s.ws_max_size:
-        raise SettingsError("setting 'max_frame_bytes' must not exceed 'ws_max_size'")
+        raise SettingsError(f"{where('max_frame_bytes')}: setting 'max_frame_bytes' must not exceed 'ws_max_size'")
     if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:
-        raise SettingsError("setting 'redis_prefix' must be non-empty and free of braces")
+        raise SettingsError(f"{where('redis_prefix')}: setting 'redis_prefix' must be non-empty and free of braces")

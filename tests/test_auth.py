@@ -93,12 +93,6 @@ def test_a_token_is_valid_until_it_expires_and_not_after() -> None:
     assert "expired" in auth_error(token, now=NOW + 61)
 
 
-@pytest.mark.xfail(
-    reason="BUG: auth.mint/verify use `now or time.time()`, so an explicit now=0 is ignored and the wall "
-    "clock is used instead (livehub/auth.py lines 62 and 86); use `time.time() if now is None else now`",
-    raises=AssertionError,
-    strict=True,
-)
 def test_an_explicit_clock_of_zero_is_honoured() -> None:
     token = mint(SECRET, "u1", ttl_s=10, now=0)
 
@@ -189,14 +183,6 @@ def test_signed_claims_of_the_wrong_shape_are_malformed(claims: Any) -> None:
     assert "malformed" in auth_error(forge(claims))
 
 
-@pytest.mark.xfail(
-    reason="BUG: auth.verify raises UnicodeEncodeError/TypeError instead of AuthError for a token with "
-    "non-ASCII characters (_sign does body.encode('ascii'); hmac.compare_digest rejects non-ASCII str), so "
-    "ws.py answers 1011 and http_api.bearer a 500 instead of 4001/401 (livehub/auth.py lines 49 and 75); "
-    "reject non-ASCII tokens as malformed before signing",
-    raises=(UnicodeEncodeError, TypeError),
-    strict=True,
-)
 @pytest.mark.parametrize("token", ["é.abc", "abc.é"], ids=["non-ascii-body", "non-ascii-signature"])
 def test_a_token_with_non_ascii_characters_is_malformed(token: str) -> None:
     assert "malformed" in auth_error(token)

@@ -133,22 +133,7 @@ async def test_an_unsubscribed_channel_stops_delivering(h: Harness) -> None:
     assert [body_of(e)["kind"] for e in h.events("other")] == ["before"]
 
 
-async def test_a_channel_can_be_unsubscribed_and_subscribed_again_and_each_subscribe_confirms(
-    h: Harness, request: pytest.FixtureRequest
-) -> None:
-    if isinstance(h.broker, RedisBroker):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="BUG: RedisBroker keeps one confirmation future per channel and the reader pops it on "
-                "*any* 'unsubscribe' ack: subscribe() right after unsubscribe() first returns on the stale, "
-                "already-done future (before Redis confirmed), and the next unsubscribe+subscribe has its new "
-                "future popped by the late unsubscribe ack, so subscribe() never confirms (10 s TimeoutError in "
-                "production; livehub/redis_broker.py lines 62 and 103); drop the future in unsubscribe() "
-                "instead and ignore unsubscribe acks in the reader",
-                raises=TimeoutError,
-                strict=True,
-            )
-        )
+async def test_a_channel_can_be_unsubscribed_and_subscribed_again_and_each_subscribe_confirms(h: Harness) -> None:
     await h.broker.subscribe("main")
 
     for cycle in range(3):  # as the hub does when a released channel is joined again at once

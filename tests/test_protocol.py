@@ -141,12 +141,6 @@ def test_a_frame_of_exactly_max_frame_bytes_is_accepted() -> None:
     assert error_of(ping_of_exact_size(65), JSON, limits).code == errors.TOO_LARGE
 
 
-@pytest.mark.xfail(
-    reason="BUG: protocol.parse checks len(payload) of a text frame in characters, not UTF-8 bytes, so a "
-    "max_frame_bytes limit lets through text frames up to 4x larger (livehub/protocol.py line 153)",
-    raises=pytest.fail.Exception,  # pytest.raises: DID NOT RAISE
-    strict=True,
-)
 def test_max_frame_bytes_counts_the_utf8_bytes_of_a_text_frame() -> None:
     limits = Limits(max_frame_bytes=64, comment_max_chars=200)
     payload = orjson.dumps({"type": "comment", "text": "好" * 30}).decode()  # 41 characters, 101 bytes

@@ -189,13 +189,6 @@ def test_the_redis_prefix_must_be_non_empty_and_free_of_braces(no_file: str, pre
         load_settings(env={"LIVEHUB_REDIS_PREFIX": prefix}, config_path=no_file)
 
 
-@pytest.mark.xfail(
-    reason="BUG: settings._validate reports a non-positive value without its source (file, LIVEHUB_* "
-    "variable or override), unlike type errors (livehub/settings.py _validate, line 145); track the source "
-    "of each value in load_settings and name it in the message",
-    raises=AssertionError,
-    strict=True,
-)
 def test_a_non_positive_value_is_refused_naming_where_it_came_from(tmp_path: Path) -> None:
     path = config(tmp_path, "[settings]\nport = 0\n")
 
@@ -208,47 +201,21 @@ def test_a_non_positive_value_is_refused_naming_where_it_came_from(tmp_path: Pat
     assert path in str(from_file.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: settings._coerce converts a float to an int field with int(), silently truncating "
-    "`port = 80.7` to 80 instead of refusing it (livehub/settings.py line 97, `int(raw)`); accept only "
-    "int values (or strings of digits from env) for int fields",
-    raises=pytest.fail.Exception,  # pytest.raises: DID NOT RAISE
-    strict=True,
-)
 def test_a_fractional_number_for_an_integer_setting_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="port"):
         load_settings(env={}, config_path=config(tmp_path, "[settings]\nport = 8000.5\n"))
 
 
-@pytest.mark.xfail(
-    reason='BUG: settings._coerce turns any TOML value into a str field with str(), so `host = ["a"]` '
-    'becomes the host "[\'a\']" and `redis_prefix = 5` the prefix "5" (livehub/settings.py line 101, '
-    "`return str(raw)`); refuse non-string TOML values for str fields",
-    raises=pytest.fail.Exception,  # pytest.raises: DID NOT RAISE
-    strict=True,
-)
 def test_a_non_string_value_in_the_file_for_a_string_setting_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="host"):
         load_settings(env={}, config_path=config(tmp_path, '[settings]\nhost = ["0.0.0.0"]\n'))
 
 
-@pytest.mark.xfail(
-    reason="BUG: load_settings raises KeyError, not SettingsError, for an override naming no setting "
-    "(livehub/settings.py line 139, `fields[name]`)",
-    raises=KeyError,
-    strict=True,
-)
 def test_an_override_naming_no_setting_is_refused(no_file: str) -> None:
     with pytest.raises(SettingsError, match="prot"):
         load_settings(env={}, config_path=no_file, prot=9000)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a config file whose `settings` is not a table (e.g. `settings = 5`) raises AttributeError "
-    'instead of SettingsError (livehub/settings.py line 126, `.get("settings", {})` then `.items()`)',
-    raises=AttributeError,
-    strict=True,
-)
 def test_a_settings_entry_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="settings"):
         load_settings(env={}, config_path=config(tmp_path, "settings = 5\n"))
