@@ -1,0 +1,1 @@
+"""Load tests and benchmarks for livehub (see docs/performance.md)."""

@@ -1,0 +1,615 @@
+"""Fan-out benchmark: one venue, S viewers, fixed publish rates, livehub next to a reference server.
+
+    python -m loadtests.fanout [--viewers 5000] [--rates 8,20,40,80] [--duration 10] [--warmup 3]
+                               [--codec json|msgpack] [--servers livehub,reference] [--json-out FILE]
+
+For each server, in the same run and with the same clients: start it pinned to
+the server core, connect the viewers (lean raw-asyncio clients in several
+processes pinned to the other core), then for each rate publish at that rate,
+wait ``--warmup`` seconds and measure for ``--duration`` seconds:
+
+* delivered event frames per second (summed over every viewer);
+* p50 / p99 latency ``now - data["t0"]`` over the sampled viewers (1 in ``--sample-every``);
+* server CPU (utime + stime of the server's processes from /proc) per delivered
+  event, in µs, and the server's CPU utilisation; Redis CPU separately;
+* the load generator's CPU and the busy share of its core: the run is flagged
+  invalid when that core is saturated (the clients, not the server, would be measured).
+
+Every figure is also given as a ratio against the first ``reference`` server of
+the run: machines are shared and noisy, ratios measured side by side are what
+compare.  docs/performance.md explains the method and how to read the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import time
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvloop
+
+from loadtests._targets import CLK_TCK, REPO, TARGETS, Publisher, Target, proc_cpu_ticks, stop_pid
+from loadtests._wsclient import WorkerSpec, raise_nofile_limit, worker_main
+
+SATURATED = 0.90  # a core busier than this is saturated
+NOISY = 0.25  # CPU (in cores) used by processes outside the benchmark beyond which a result is flagged
+
+
+async def wait_quiet(max_wait: float, threshold: float) -> float:
+    """Wait (at most ``max_wait`` s) for a second in which the machine's cores are busy less than
+    ``threshold`` (in cores) in total; return the last second's load.  Call it while nothing of ours runs."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        a = core_times()
+        await asyncio.sleep(1.0)
+        b = core_times()
+        load = sum((b[c][0] - a[c][0]) / max(1, b[c][1] - a[c][1]) for c in b)
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+
+
+# --- measurements ---------------------------------------------------------------------------------------
+
+
+def core_times() -> dict[int, tuple[int, int]]:
+    """Per core: (busy ticks, total ticks) from /proc/stat."""
+    out: dict[int, tuple[int, int]] = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if not line.startswith("cpu") or line.startswith("cpu "):
+                continue
+            name, *vals = line.split()
+            ticks = [int(v) for v in vals[:8]]  # user nice system idle iowait irq softirq steal
+            total = sum(ticks)
+            out[int(name[3:])] = (total - ticks[3] - ticks[4], total)
+    return out
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return None
+    rank = max(1, min(len(sorted_values), round(q / 100.0 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+@dataclass
+class Snapshot:
+    t: float
+    workers: list[dict[str, Any]]
+    server_ticks: int
+    redis_ticks: int
+    cores: dict[int, tuple[int, int]]
+    harness_cpu: float
+    publisher: dict[str, int]
+
+    def total(self, key: str) -> int:
+        return sum(int(w[key]) for w in self.workers)
+
+
+# --- client processes -----------------------------------------------------------------------------------
+
+
+class WorkerHandle:
+    """One client process and the pipe to it."""
+
+    def __init__(self, ctx: Any, spec: WorkerSpec) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(spec, child), daemon=True)
+        self.proc.start()
+        child.close()
+
+    async def call(self, *cmd: Any, wait: float = 30.0) -> Any:
+        """Send one command and wait for its reply (in a thread: replies can be large)."""
+        return await asyncio.wait_for(asyncio.to_thread(self._roundtrip, cmd, wait), wait + 1.0)
+
+    def _roundtrip(self, cmd: tuple[Any, ...], wait: float) -> Any:
+        self.conn.send(cmd)
+        if not self.conn.poll(wait):
+            raise TimeoutError(f"client process {self.proc.pid} did not answer {cmd[0]!r} within {wait}s")
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise RuntimeError(f"client process {self.proc.pid} is gone: {exc}") from exc
+
+    async def close(self) -> None:
+        if self.proc.is_alive():
+            with contextlib.suppress(Exception):
+                await self.call("close", wait=10.0)
+        self.proc.join(timeout=2.0)
+        if self.proc.is_alive() and self.proc.pid is not None:
+            stop_pid(self.proc.pid, timeout=2.0)
+        self.conn.close()
+
+
+# --- one server -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServerRun:
+    label: str
+    kind: str
+    connect: dict[str, Any] = field(default_factory=dict)
+    rates: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def at(self, rate: float) -> dict[str, Any] | None:
+        return next((r for r in self.rates if r["rate"] == rate), None)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, target: Target, label: str) -> None:
+        self.args = args
+        self.target = target
+        self.run = ServerRun(label=label, kind=target.name)
+        self.workers: list[WorkerHandle] = []
+        self.publisher: Publisher | None = None
+        self.viewers_open = 0
+
+    async def snapshot(self, take_latencies: bool) -> Snapshot:
+        pending = [w.call("mark", take_latencies) for w in self.workers]
+        pids = self.target.cpu_pids()
+        t = time.monotonic()
+        server_ticks = sum(proc_cpu_ticks(p) for p in pids["server"])
+        redis_ticks = sum(proc_cpu_ticks(p) for p in pids["redis"])
+        cores = core_times()
+        tms = os.times()
+        pub = self.publisher.counters() if self.publisher else {}
+        marks = await asyncio.gather(*pending)
+        return Snapshot(t, list(marks), server_ticks, redis_ticks, cores, tms.user + tms.system, pub)
+
+    async def start_clients(self) -> None:
+        args = self.args
+        paths = self.target.viewer_paths(args.viewers)
+        ctx = multiprocessing.get_context("spawn")
+        procs = max(1, min(args.client_procs, args.viewers))
+        sampled = [i for i in range(args.viewers) if args.sample_every and i % args.sample_every == 0]
+        sampled_set = set(sampled)
+        counting = [i for i in range(args.viewers) if not (args.sample_every and i % args.sample_every == 0)]
+        # One process holds the latency-sampling viewers and reads at once; the others only count, and
+        # read in batches (--read-interval) so that a read returns several frames.
+        groups: list[tuple[list[int], float]] = []
+        if procs == 1:
+            groups.append((list(range(args.viewers)), 0.0))
+        else:
+            groups.append((sampled, 0.0))
+            groups += [(counting[k :: procs - 1], args.read_interval) for k in range(procs - 1)]
+        for idx, interval in groups:
+            if not idx:
+                continue
+            spec = WorkerSpec(
+                host=args.host,
+                port=self.target.port,
+                paths=[paths[i] for i in idx],
+                subprotocol=self.target.subprotocol,
+                codec=args.codec,
+                sampled=[i in sampled_set for i in idx],
+                core=args.client_core,
+                concurrency=args.connect_concurrency,
+                read_interval=interval,
+                count_mode=args.count_mode,
+            )
+            self.workers.append(WorkerHandle(ctx, spec))
+        t0 = time.monotonic()
+        replies = await asyncio.gather(*(w.call("connect", wait=args.connect_timeout) for w in self.workers))
+        opened = sum(r["opened"] for r in replies)
+        failed = sum(r["failed"] for r in replies)
+        errors = [e for r in replies for e in r["errors"]][:5]
+        self.viewers_open = opened
+        self.run.connect |= {
+            "viewers": args.viewers,
+            "opened": opened,
+            "failed": failed,
+            "errors": errors,
+            "secs": round(time.monotonic() - t0, 2),
+            "client_procs": procs,
+        }
+        print(
+            f"  [{self.run.label}] {opened}/{args.viewers} viewers connected in {self.run.connect['secs']}s"
+            + (f", {failed} failed: {errors}" if failed else ""),
+            flush=True,
+        )
+        if opened == 0:
+            raise RuntimeError(f"no viewer could connect: {errors}")
+
+    async def measure(self, rate: float, last: bool) -> dict[str, Any]:
+        args = self.args
+        assert self.publisher is not None
+        pub = self.publisher
+        pub.start(rate)
+        await asyncio.sleep(args.warmup)
+        a = await self.snapshot(take_latencies=True)  # drops the warm-up's latency samples
+        await asyncio.sleep(args.duration)
+        b = await self.snapshot(take_latencies=True)
+        await pub.stop()
+        result = self.compute(rate, a, b)
+        if not last:
+            result["drain_s"] = await self.drain()
+        return result
+
+    async def drain(self) -> float:
+        """Wait until every published event reached every viewer, or deliveries stop progressing."""
+        assert self.publisher is not None
+        t0 = time.monotonic()
+        expected = self.publisher.published * self.viewers_open
+        last, still_since = -1, t0
+        while time.monotonic() - t0 < self.args.drain_timeout:
+            marks = await asyncio.gather(*(w.call("mark", False) for w in self.workers))
+            total = sum(m["events"] for m in marks)
+            if total >= expected:
+                break
+            now = time.monotonic()
+            if total != last:
+                last, still_since = total, now
+            elif now - still_since > 2.0:
+                break
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(0.5)
+        return round(time.monotonic() - t0, 2)
+
+    def compute(self, rate: float, a: Snapshot, b: Snapshot) -> dict[str, Any]:
+        args = self.args
+        window = b.t - a.t
+        # Each client process's counters come with its own timestamp (same monotonic clock): rates are
+        # summed per process, over that process's window.
+        per_s = sum(
+            (wb["events"] - wa["events"]) / max(1e-9, wb["t"] - wa["t"])
+            for wa, wb in zip(a.workers, b.workers, strict=True)
+        )
+        delivered = round(per_s * window)
+        other = b.total("other") - a.total("other")
+        reads = b.total("reads") - a.total("reads")
+        published = b.publisher["published"] - a.publisher["published"]
+        server_s = (b.server_ticks - a.server_ticks) / CLK_TCK
+        redis_s = (b.redis_ticks - a.redis_ticks) / CLK_TCK
+        client_s = sum(wb["cpu"] - wa["cpu"] for wa, wb in zip(a.workers, b.workers, strict=True))
+        harness_s = b.harness_cpu - a.harness_cpu
+        waits = [wb["run_delay"] - wa["run_delay"] for wa, wb in zip(a.workers, b.workers, strict=True)]
+        lat_wait = sum(w for w, wb in zip(waits, b.workers, strict=True) if wb["sampled"])
+        cores: dict[str, float] = {}
+        for core, (busy, total) in b.cores.items():
+            busy0, total0 = a.cores[core]
+            cores[str(core)] = round((busy - busy0) / max(1, total - total0), 3)
+        lats = array("d")
+        for w in b.workers:
+            lats.frombytes(w["lat"])
+        lat_sorted = sorted(lats)
+        expected = published * self.viewers_open
+        client_core_busy = cores.get(str(args.client_core)) if args.client_core is not None else None
+        invalid: list[str] = []
+        if client_core_busy is not None and client_core_busy >= SATURATED:
+            invalid.append(f"load-generator core {args.client_core} {client_core_busy:.0%} busy")
+        if client_s / window >= SATURATED:
+            invalid.append(f"client processes use {client_s / window:.0%} of a core")
+        warnings: list[str] = []
+        closed = b.total("closed")
+        if closed:
+            warnings.append(f"{closed} viewers disconnected")
+        skipped = b.publisher["skipped"] - a.publisher["skipped"]
+        errors = b.publisher["errors"] - a.publisher["errors"]
+        foreign = sum(cores.values()) - (server_s + redis_s + client_s + harness_s) / window
+        if foreign > NOISY:
+            warnings.append(f"noisy machine: other processes used {foreign:.0%} of a core")
+        if skipped or errors or published < 0.95 * rate * window:
+            warnings.append(
+                f"publisher did not hold the rate ({published / window:.1f}/s, {skipped} skipped, {errors} errors)"
+            )
+
+        def ms(v: float | None) -> float | None:
+            return None if v is None else round(v * 1000.0, 2)
+
+        return {
+            "rate": rate,
+            "window_s": round(window, 3),
+            "published": published,
+            "published_per_s": round(published / window, 2),
+            "viewers": self.viewers_open,
+            "delivered": delivered,
+            "deliveries_per_s": round(delivered / window, 1),
+            "delivery_ratio": round(delivered / expected, 4) if expected else None,
+            "other_frames_per_s": round(other / window, 1),
+            "frames_per_read": round((delivered + other) / reads, 2) if reads else None,
+            "latency_samples": len(lat_sorted),
+            "p50_ms": ms(percentile(lat_sorted, 50)),
+            "p99_ms": ms(percentile(lat_sorted, 99)),
+            "max_ms": ms(lat_sorted[-1] if lat_sorted else None),
+            "server_cpu_s": round(server_s, 3),
+            "server_util": round(server_s / window, 3),
+            "server_us_per_delivery": round(server_s * 1e6 / delivered, 3) if delivered else None,
+            "redis_util": round(redis_s / window, 3),
+            "client_util": round(client_s / window, 3),
+            "client_us_per_delivery": round(client_s * 1e6 / delivered, 3) if delivered else None,
+            "client_runq_wait": round(sum(waits) / window, 3),
+            "latency_proc_runq_wait": round(lat_wait / window, 3),
+            "publisher_util": round(harness_s / window, 3),
+            "core_busy": cores,
+            # CPU used on this machine by processes that are not part of the benchmark (noise)
+            "foreign_util": round(foreign, 3),
+            "client_core_headroom": round(1.0 - client_core_busy, 3) if client_core_busy is not None else None,
+            "valid": not invalid,
+            "invalid_reasons": invalid,
+            "warnings": warnings,
+        }
+
+    async def execute(self) -> ServerRun:
+        args = self.args
+        label = self.run.label
+        try:
+            if args.quiet_wait > 0:
+                load = await wait_quiet(args.quiet_wait, args.quiet_threshold)
+                self.run.connect["idle_load_before"] = round(load, 3)
+                note = "" if load < args.quiet_threshold else f" (still busy after {args.quiet_wait:g}s)"
+                print(f"[{label}] machine load before start: {load:.2f} cores{note}", flush=True)
+            print(f"[{label}] starting {self.target.name} on port {self.target.port}", flush=True)
+            self.target.start()  # blocks the loop: nothing else runs yet
+            pids = self.target.cpu_pids()
+            print(f"  [{label}] server pids {pids['server']}, redis pids {pids['redis']}", flush=True)
+            await self.start_clients()
+            await asyncio.sleep(args.settle)
+            self.publisher = self.target.publisher()
+            await self.publisher.open()
+            for i, rate in enumerate(args.rates):
+                res = await self.measure(rate, last=i == len(args.rates) - 1)
+                self.run.rates.append(res)
+                print("  " + format_row(label, res), flush=True)
+        except Exception as exc:
+            self.run.error = f"{type(exc).__name__}: {exc}"
+            print(f"  [{label}] FAILED: {self.run.error}", flush=True)
+        finally:
+            await self.cleanup()
+        return self.run
+
+    async def cleanup(self) -> None:
+        if self.publisher is not None:
+            with contextlib.suppress(Exception):
+                await self.publisher.aclose()
+        await asyncio.gather(*(w.close() for w in self.workers), return_exceptions=True)
+        self.workers.clear()
+        self.target.stop()
+
+
+# --- report ---------------------------------------------------------------------------------------------
+
+
+HEADER = (
+    f"{'server':<12} {'ev/s':>6} {'pub/s':>7} {'deliv/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'srv CPU':>7} {'us/deliv':>8} {'redis':>6} {'clients':>7} {'core0':>6} {'core1':>6}  valid"
+)
+
+
+def _f(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def format_row(label: str, r: dict[str, Any]) -> str:
+    cores = r["core_busy"]
+    return (
+        f"{label:<12} {r['rate']:>6g} {r['published_per_s']:>7.1f} {r['deliveries_per_s']:>9.0f} "
+        f"{_f(r['delivery_ratio'], '.3f'):>6} {_f(r['p50_ms'], '.1f'):>8} {_f(r['p99_ms'], '.1f'):>8} "
+        f"{r['server_util']:>7.0%} {_f(r['server_us_per_delivery'], '.2f'):>8} {r['redis_util']:>6.0%} "
+        f"{r['client_util']:>7.0%} {cores.get('0', 0):>6.0%} {cores.get('1', 0):>6.0%}  "
+        f"{'yes' if r['valid'] else 'NO: ' + '; '.join(r['invalid_reasons'])}"
+        + ("".join(f"  [{w}]" for w in r["warnings"]))
+    )
+
+
+def ratios(runs: list[ServerRun], rates: list[float]) -> dict[str, list[dict[str, Any]]]:
+    base = next((r for r in runs if r.kind == "reference" and not r.error), None)
+    out: dict[str, list[dict[str, Any]]] = {}
+    if base is None:
+        return out
+    for run in runs:
+        if run is base or run.error:
+            continue
+        rows = []
+        for rate in rates:
+            x, ref = run.at(rate), base.at(rate)
+            if x is None or ref is None:
+                continue
+
+            def ratio(key: str, x: dict[str, Any] = x, ref: dict[str, Any] = ref) -> float | None:
+                if x.get(key) is None or not ref.get(key):
+                    return None
+                return round(float(x[key]) / float(ref[key]), 3)
+
+            rows.append(
+                {
+                    "rate": rate,
+                    "cpu_per_delivery": ratio("server_us_per_delivery"),
+                    "p50": ratio("p50_ms"),
+                    "p99": ratio("p99_ms"),
+                    "deliveries_per_s": ratio("deliveries_per_s"),
+                    "valid": bool(x["valid"] and ref["valid"]),
+                }
+            )
+        out[f"{run.label}/{base.label}"] = rows
+    return out
+
+
+def print_report(runs: list[ServerRun], rates: list[float], rat: dict[str, list[dict[str, Any]]]) -> None:
+    print("\n== fan-out results ==")
+    print(HEADER)
+    for run in runs:
+        if run.error:
+            print(f"{run.label:<12} ERROR {run.error.splitlines()[0]}")
+        for r in run.rates:
+            print(format_row(run.label, r))
+    for name, rows in rat.items():
+        print(f"\n== ratios {name} (same run; < 1 is better for CPU and p99, > 1 for deliveries/s) ==")
+        print(f"{'ev/s':>6} {'CPU/deliv':>10} {'p50':>7} {'p99':>7} {'deliv/s':>8}  valid")
+        for row in rows:
+            print(
+                f"{row['rate']:>6g} {_f(row['cpu_per_delivery'], '.3f'):>10} {_f(row['p50'], '.3f'):>7} "
+                f"{_f(row['p99'], '.3f'):>7} {_f(row['deliveries_per_s'], '.3f'):>8}  "
+                f"{'yes' if row['valid'] else 'NO'}"
+            )
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        return out.stdout.strip()
+    except OSError:
+        return ""
+
+
+# --- main -----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m loadtests.fanout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--viewers", type=int, default=5000, help="viewers held in the venue (default 5000)")
+    p.add_argument("--rates", default="8,20,40,80", help="publish rates, events/s, comma-separated")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per rate")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds published before each measurement")
+    p.add_argument("--codec", choices=("json", "msgpack"), default="json")
+    p.add_argument(
+        "--servers",
+        default="livehub,reference",
+        help=f"servers measured one after the other, from {sorted(TARGETS)}; ratios use the first "
+        "'reference' as baseline (repeat it, e.g. reference,reference, to check the harness)",
+    )
+    p.add_argument("--json-out", help="write every figure to this JSON file")
+    p.add_argument("--client-procs", type=int, default=4, help="client processes (default 4)")
+    p.add_argument("--sample-every", type=int, default=50, help="1 viewer in N measures latency")
+    p.add_argument(
+        "--count-mode",
+        choices=("scan", "exact"),
+        default="scan",
+        help="how counting viewers count event frames: scan the stream for markers (cheap) or walk "
+        "every frame header (exact, ~3 µs/frame more client CPU)",
+    )
+    p.add_argument(
+        "--read-interval",
+        type=float,
+        default=0.005,
+        help="seconds a counting client process sleeps between event-loop turns (0: read at once)",
+    )
+    p.add_argument("--server-core", type=int, default=0, help="core the server is pinned to (-1: none)")
+    p.add_argument("--client-core", type=int, default=1, help="core of clients, publisher and Redis (-1: none)")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="before each server, wait up to this many seconds for the machine to be idle (0: don't)",
+    )
+    p.add_argument(
+        "--quiet-threshold", type=float, default=0.15, help="idle means: all cores busy less than this, in cores"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds between connecting and publishing")
+    p.add_argument("--drain-timeout", type=float, default=30.0, help="max seconds to let a backlog drain")
+    p.add_argument("--connect-timeout", type=float, default=120.0)
+    p.add_argument("--connect-concurrency", type=int, default=50, help="handshakes in flight per process")
+    p.add_argument("--venue", default="main", help="livehub: venue the viewers join")
+    p.add_argument("--livehub-config", default="config/small.toml", help="livehub: --config file")
+    p.add_argument("--livehub-exe", default=None, help="livehub: the livehub executable (default: venv's)")
+    p.add_argument(
+        "--livehub-redis",
+        choices=("own", "embedded"),
+        default="own",
+        help="livehub: 'own' starts a redis-server on the client core and passes LIVEHUB_REDIS_URL; "
+        "'embedded' lets livehub start its own (moved to the client core once seen)",
+    )
+    args = p.parse_args(argv)
+    args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for s in args.servers:
+        if s not in TARGETS:
+            p.error(f"unknown server {s!r}; known: {sorted(TARGETS)}")
+    if args.server_core < 0:
+        args.server_core = None
+    if args.client_core < 0:
+        args.client_core = None
+    ncpu = os.cpu_count() or 1
+    for core in (args.server_core, args.client_core):
+        if core is not None and core >= ncpu:
+            p.error(f"core {core} does not exist ({ncpu} cores)")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> list[ServerRun]:
+    runs: list[ServerRun] = []
+    seen: dict[str, int] = {}
+    options = {
+        "venue": args.venue,
+        "livehub_config": args.livehub_config,
+        "livehub_exe": args.livehub_exe,
+        "livehub_redis": args.livehub_redis,
+    }
+    for name in args.servers:
+        seen[name] = seen.get(name, 0) + 1
+        label = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        target = TARGETS[name](
+            host=args.host,
+            server_core=args.server_core,
+            aux_core=args.client_core,
+            codec=args.codec,
+            options=options,
+        )
+        runs.append(await Bench(args, target, label).execute())
+        await asyncio.sleep(1.0)
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.client_core is not None:
+        os.sched_setaffinity(0, {args.client_core})  # the publisher runs here, with the clients
+    raise_nofile_limit()
+    started = time.time()
+    print(
+        f"fan-out: {args.viewers} viewers, rates {args.rates} ev/s, "
+        f"{args.duration}s (+{args.warmup}s warm-up), "
+        f"codec {args.codec}, servers {args.servers}, server core {args.server_core}, "
+        f"client core {args.client_core} ({args.client_procs} client processes)",
+        flush=True,
+    )
+    runs = uvloop.run(amain(args))
+    rat = ratios(runs, args.rates)
+    print_report(runs, args.rates, rat)
+    if args.json_out:
+        doc = {
+            "meta": {
+                "started": started,
+                "elapsed_s": round(time.time() - started, 1),
+                "commit": git_commit(),
+                "host": platform.node(),
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+                "args": dict(vars(args)),
+            },
+            "servers": [vars(r) for r in runs],
+            "ratios": rat,
+        }
+        with open(args.json_out, "w") as f:
+            json.dump(doc, f, indent=2)
+        print(f"\nwrote {args.json_out}")
+    print(f"elapsed {time.time() - started:.0f}s")
+    ok = all(not r.error for r in runs) and all(x["valid"] for r in runs for x in r.rates)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
