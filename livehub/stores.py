@@ -10,16 +10,24 @@ the reservation id (a "hold"), so it is idempotent; the hold is settled once by
 store_settle.lua: "commit" when the order is paid, "release" (units back to the
 store) when the reservation expires or was routed elsewhere.
 
-Why one GEO key per brand, not one global key: GEOSEARCH costs grow with the
-members inside the searched geohash cells, and a global key holds every
-brand's stores there, all to be scanned and then filtered by brand in Python.
-Measured on the embedded Redis 6.2 of this 2-core machine (10,000 stores of
-100 brands around one city centre, 4,000 searches of 5 km around random
-points, ASC COUNT 32, see the report of the change that added this module):
-per-brand key ~22 us per search (mean 14 stores inside 5 km), global key
-~190 us per search (mean 1,400 stores inside 5 km, sorted before COUNT cuts)
-and the global answer then still has to be filtered by brand (and with COUNT
-it may miss the brand's stores altogether).
+Why one GEO key per brand, not one global key: GEOSEARCH's cost grows with the
+members in the geohash cells it scans and sorts, and a global key holds every
+brand's stores there.  Measured on the embedded Redis 6.2 of the 2-core dev
+machine: 10,000 stores (100 brands x 100) spread over a 25 km metropolis,
+4,000 searches of 5 km around random points, server time per call from INFO
+commandstats:
+
+=================================  ============  =====================================
+key, query                          server/call   the brand's stores in the answer
+=================================  ============  =====================================
+per brand, ASC COUNT 32             24 us         all (mean 4.0)
+global, ASC COUNT 32                833 us        mean 0.3: COUNT cuts other brands' first
+global, ASC, no COUNT               1,869 us      all, among ~400 others to filter (9 ms
+                                                  per search end to end in Python)
+=================================  ============  =====================================
+
+so per-brand keys are 35-75x cheaper on Redis and the only correct choice with
+COUNT.
 """
 
 from __future__ import annotations
@@ -160,8 +168,8 @@ class StoreIndex:
                     attempts.append((candidate, taken))
                     if taken:
                         return decide(attempts, None, pickup_store)
-        warehouse = self.festival.brands[brand].warehouse
-        distance = (
-            haversine_km(location.lat, location.lon, warehouse.lat, warehouse.lon) if location else None
-        )
+        known = self.festival.brands.get(brand)
+        distance = None
+        if location is not None and known is not None:
+            distance = haversine_km(location.lat, location.lon, known.warehouse.lat, known.warehouse.lon)
         return decide(attempts, distance, pickup_store)
