@@ -539,3 +539,91 @@ async def _worker_loop(spec: WorkerSpec, conn: Connection) -> None:
                 reply({"closed": True})
             loop.remove_reader(fd)
             return
+
+
+# --- self-check ------------------------------------------------------------------------------------------
+
+
+def selftest(seed: int = 1, streams: int = 20) -> None:
+    """Feed random frame streams, cut at random places, to both viewer kinds; their counts must agree.
+
+    ``python -m loadtests._wsclient`` runs it (a few seconds).
+    """
+    import random
+
+    class FakeTransport:
+        def __init__(self) -> None:
+            self.out: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.out.append(data)
+
+        def close(self) -> None:
+            pass
+
+        def is_closing(self) -> bool:
+            return False
+
+    def frame(opcode: int, payload: bytes) -> bytes:
+        n = len(payload)
+        if n < 126:
+            return bytes((0x80 | opcode, n)) + payload
+        if n < 65_536:
+            return bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big") + payload
+        return bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big") + payload
+
+    rng = random.Random(seed)
+    loop = asyncio.new_event_loop()
+    try:
+        for codec in ("json", "msgpack"):
+            encode: Callable[[Any], bytes] = msgpack.packb if codec == "msgpack" else orjson.dumps
+            opcode = OP_BINARY if codec == "msgpack" else OP_TEXT
+            for _ in range(streams):
+                parts, events, pings = [], 0, 0
+                for i in range(300):
+                    r = rng.random()
+                    if r < 0.7:
+                        data = {"t0": time.time(), "seq": i, "pad": "x" * rng.randint(0, 300)}
+                        msg = {"type": "event", "ch": "main", "epoch": "e1", "offset": i, "kind": "bench",
+                               "data": data, "ts": 1}  # fmt: skip
+                        parts.append(frame(opcode, encode(msg)))
+                        events += 1
+                    elif r < 0.9:
+                        blob = "y" * rng.choice([0, 5, 137, 300, 70_000])
+                        parts.append(frame(opcode, encode({"type": "online", "count": i, "blob": blob})))
+                    else:
+                        parts.append(frame(OP_PING, os.urandom(rng.choice([0, 4, 8]))))
+                        pings += 1
+                stream = b"".join(parts)
+                got = []
+                for kind in ("exact", "scan"):
+                    st = Stats()
+                    ready: asyncio.Future[None] = loop.create_future()
+                    marker = marker_for(codec)
+                    viewer: Viewer
+                    if kind == "exact":
+                        viewer = Viewer(st, b"", b"", None, marker, decoder_for(codec), ready)
+                    else:
+                        fm = MSGPACK_FRAME_MARKER if codec == "msgpack" else JSON_FRAME_MARKER
+                        viewer = ScanningViewer(st, b"", b"", None, marker, None, ready, frame_marker=fm)
+                    viewer.open = True
+                    viewer.tr = FakeTransport()  # type: ignore[assignment]
+                    pos = 0
+                    while pos < len(stream):
+                        step = rng.choice([1, 2, 3, 7, 50, 200, 1000, 5000])
+                        viewer.data_received(stream[pos : pos + step])
+                        pos += step
+                    got.append((st.events, st.frames, st.pongs, len(st.latencies)))
+                (ex_events, ex_frames, ex_pongs, lat), (sc_events, sc_frames, sc_pongs, _) = got
+                assert ex_events == sc_events == events == lat, (codec, events, got)
+                assert ex_frames == sc_frames, (codec, got)
+                assert ex_pongs == pings, (codec, pings, got)
+                # The scan may answer a ping look-alike inside a binary payload: a harmless unsolicited pong.
+                assert pings <= sc_pongs <= pings + 3, (codec, pings, got)
+    finally:
+        loop.close()
+    print(f"ok: {2 * streams} random streams counted alike by the exact and the scanning viewers")
+
+
+if __name__ == "__main__":
+    selftest()

@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -333,6 +334,8 @@ class Bench:
             "latency_proc_runq_wait": round(lat_wait / window, 3),
             "publisher_util": round(harness_s / window, 3),
             "core_busy": cores,
+            "server_core_busy": cores.get(str(args.server_core)) if args.server_core is not None else None,
+            "client_core_busy": client_core_busy,
             # CPU used on this machine by processes that are not part of the benchmark (noise)
             "foreign_util": round(foreign, 3),
             "client_core_headroom": round(1.0 - client_core_busy, 3) if client_core_busy is not None else None,
@@ -382,8 +385,14 @@ class Bench:
 
 
 HEADER = (
-    f"{'server':<12} {'ev/s':>6} {'pub/s':>7} {'deliv/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} "
-    f"{'srv CPU':>7} {'us/deliv':>8} {'redis':>6} {'clients':>7} {'core0':>6} {'core1':>6}  valid"
+    f"{'server':<12} {'ev/s':>5} {'pub/s':>6} {'deliv/s':>8} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'srv CPU':>7} {'us/deliv':>8} {'redis':>5} {'clients':>7} {'cli us':>6} {'srv core':>8} "
+    f"{'cli core':>8} {'noise':>5}  valid"
+)
+LEGEND = (
+    "ratio: delivered / (published x viewers); srv CPU, redis, clients, noise: share of one core "
+    "(noise: other processes on the machine); cli us: load-generator CPU per delivery; "
+    "srv core, cli core: busy share of the server's and the load generator's cores"
 )
 
 
@@ -392,12 +401,13 @@ def _f(v: float | None, spec: str) -> str:
 
 
 def format_row(label: str, r: dict[str, Any]) -> str:
-    cores = r["core_busy"]
     return (
-        f"{label:<12} {r['rate']:>6g} {r['published_per_s']:>7.1f} {r['deliveries_per_s']:>9.0f} "
+        f"{label:<12} {r['rate']:>5g} {r['published_per_s']:>6.1f} {r['deliveries_per_s']:>8.0f} "
         f"{_f(r['delivery_ratio'], '.3f'):>6} {_f(r['p50_ms'], '.1f'):>8} {_f(r['p99_ms'], '.1f'):>8} "
-        f"{r['server_util']:>7.0%} {_f(r['server_us_per_delivery'], '.2f'):>8} {r['redis_util']:>6.0%} "
-        f"{r['client_util']:>7.0%} {cores.get('0', 0):>6.0%} {cores.get('1', 0):>6.0%}  "
+        f"{r['server_util']:>7.0%} {_f(r['server_us_per_delivery'], '.2f'):>8} {r['redis_util']:>5.0%} "
+        f"{r['client_util']:>7.0%} {_f(r['client_us_per_delivery'], '.2f'):>6} "
+        f"{_f(r['server_core_busy'], '.0%'):>8} {_f(r['client_core_busy'], '.0%'):>8} "
+        f"{r['foreign_util']:>5.0%}  "
         f"{'yes' if r['valid'] else 'NO: ' + '; '.join(r['invalid_reasons'])}"
         + ("".join(f"  [{w}]" for w in r["warnings"]))
     )
@@ -438,12 +448,25 @@ def ratios(runs: list[ServerRun], rates: list[float]) -> dict[str, list[dict[str
 
 def print_report(runs: list[ServerRun], rates: list[float], rat: dict[str, list[dict[str, Any]]]) -> None:
     print("\n== fan-out results ==")
+    print(LEGEND)
     print(HEADER)
     for run in runs:
         if run.error:
             print(f"{run.label:<12} ERROR {run.error.splitlines()[0]}")
         for r in run.rates:
             print(format_row(run.label, r))
+    for run in runs:
+        if not run.rates:
+            continue
+        top = max(run.rates, key=lambda r: r["deliveries_per_s"])
+        busiest = max(run.rates, key=lambda r: r["client_core_busy"] or 0.0)
+        capacity = top["deliveries_per_s"] / top["client_util"] if top["client_util"] else None
+        print(
+            f"load generator [{run.label}]: at {top['deliveries_per_s']:.0f} deliveries/s the clients used "
+            f"{top['client_util']:.0%} of a core ({_f(top['client_us_per_delivery'], '.2f')} us/delivery, "
+            f"~{_f(capacity, '.0f')} deliveries/s per core); its core was at most "
+            f"{_f(busiest['client_core_busy'], '.0%')} busy"
+        )
     for name, rows in rat.items():
         print(f"\n== ratios {name} (same run; < 1 is better for CPU and p99, > 1 for deliveries/s) ==")
         print(f"{'ev/s':>6} {'CPU/deliv':>10} {'p50':>7} {'p99':>7} {'deliv/s':>8}  valid")
@@ -550,6 +573,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> list[ServerRun]:
+    # SIGTERM, like Ctrl-C, cancels the run: every server's clean-up (stop by PID) still happens.
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     runs: list[ServerRun] = []
     seen: dict[str, int] = {}
     options = {
@@ -586,7 +613,11 @@ def main(argv: list[str] | None = None) -> int:
         f"client core {args.client_core} ({args.client_procs} client processes)",
         flush=True,
     )
-    runs = uvloop.run(amain(args))
+    try:
+        runs = uvloop.run(amain(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted: every process started was stopped", flush=True)
+        return 130
     rat = ratios(runs, args.rates)
     print_report(runs, args.rates, rat)
     if args.json_out:
