@@ -343,6 +343,7 @@ class SaleStore:
                 *coupon_args,
                 guide.guide_id if guide else "",
                 guide.store_id if guide else "",
+                "1" if req.location is None and req.pickup_store is None else "0",  # nothing to route
             ],
         )
         result = self._buy_result(sale_id, text(code), int(available), detail)

@@ -21,6 +21,8 @@
 -- ARGV[9]  coupon minimum spend (cents)
 -- ARGV[10] guide id credited by this buy, or ""
 -- ARGV[11] the guide's store id, or ""
+-- ARGV[12] "1": record warehouse delivery as the fulfilment now (no location and no chosen store, so
+--          there is nothing to route); "0": the caller routes the order and records it afterwards
 -- Returns {code, available, detail}:
 --   "ok", "duplicate": detail = the reservation hash as a flat field/value list
 --   "not_started": detail = starts_at_ms;  every other code: detail = ""
@@ -84,6 +86,9 @@ redis.call('HSET', KEYS[7],
   'qty', qty, 'unit_price_cents', price, 'subtotal_cents', subtotal, 'discount_cents', discount,
   'amount_cents', subtotal - discount, 'coupon_id', ARGV[7], 'guide_id', ARGV[10], 'guide_store', ARGV[11],
   'created_at_ms', now, 'deadline_ms', deadline)
+if ARGV[12] == '1' then
+  redis.call('HSET', KEYS[7], 'mode', 'delivery', 'store_id', '', 'distance_km', '', 'fallback', '0')
+end
 redis.call('ZADD', KEYS[5], deadline, ARGV[3])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'type', 'reserved', 'reservation_id', ARGV[3],
   'user', ARGV[1], 'qty', qty, 'available', available, 'ts', now)
