@@ -34,6 +34,11 @@ Decisions:
 * **Fulfilment** is decided after the stock is taken (``stores.StoreIndex.route``)
   and recorded once in the reservation (route_record.lua); a losing or late
   routing gives its store unit back.
+* **Sweeper duties** (every node may run them; all are idempotent):
+  ``expire_due`` per sale, ``relay_outbox`` per sale, and, less often,
+  ``reconcile_store_holds`` per store and ``reconcile_coupon_locks`` per coupon
+  drop, which settle a store hold or coupon lock that a node dying between
+  two steps left behind.
 """
 
 from __future__ import annotations
@@ -217,11 +222,7 @@ class SaleStore:
         for field, value in spec.to_fields().items():
             args += [field, value]
         created = bool(
-            int(
-                await self._scripts.run(
-                    "create_once", [k.sale_spec(spec.sale_id), k.sale_stock(spec.sale_id)], args
-                )
-            )
+            int(await self._scripts.run("create_once", [k.sale_spec(spec.sale_id), k.sale_stock(spec.sale_id)], args))
         )
         if created:
             await self._redis.sadd(k.sales_of_venue(spec.venue), spec.sale_id)
@@ -261,9 +262,7 @@ class SaleStore:
         if not raw_spec:
             return None
         reserved, sold, expired = (int(c) if c is not None else 0 for c in counts)
-        return SaleState(
-            SaleSpec.from_fields(flat_fields(raw_spec)), int(stock or 0), reserved, sold, expired
-        )
+        return SaleState(SaleSpec.from_fields(flat_fields(raw_spec)), int(stock or 0), reserved, sold, expired)
 
     async def sale_ids_of_venue(self, venue: str) -> list[str]:
         return sorted(text(m) for m in await self._redis.smembers(self._keys.sales_of_venue(venue)))
@@ -350,9 +349,7 @@ class SaleStore:
         reservation = result.reservation
         if locked_now and req.coupon_id is not None:
             applied = (
-                reservation is not None
-                and reservation.coupon_id == req.coupon_id
-                and reservation.state != "expired"
+                reservation is not None and reservation.coupon_id == req.coupon_id and reservation.state != "expired"
             )
             if not applied:
                 await self._coupons.settle(req.coupon_id, rid, "release", now_ms)
@@ -406,9 +403,7 @@ class SaleStore:
                 float(distance) if distance else None,
                 fallback == "1",
             )
-            return dataclasses.replace(
-                result, reservation=dataclasses.replace(reservation, fulfilment=recorded)
-            )
+            return dataclasses.replace(result, reservation=dataclasses.replace(reservation, fulfilment=recorded))
         return dataclasses.replace(result, reservation=await self.get_reservation(rid))
 
     async def get_reservation(self, reservation_id_: str) -> Reservation | None:
@@ -421,9 +416,7 @@ class SaleStore:
 
     # ---- payment (the integration point of a payment provider's callback) --------
 
-    async def pay(
-        self, reservation_id_: str, payment_ref: str = "", *, now_ms: int | None = None
-    ) -> PayResult:
+    async def pay(self, reservation_id_: str, payment_ref: str = "", *, now_ms: int | None = None) -> PayResult:
         """Confirm a reservation's payment: exactly one order per reservation, idempotent."""
         try:
             sale_id, tail = split_id(reservation_id_)
@@ -464,10 +457,7 @@ class SaleStore:
         k = self._keys
         cutoff = now_ms if now_ms is not None else await self.server_time_ms()
         due = [
-            text(m)
-            for m in await self._redis.zrangebyscore(
-                k.sale_deadlines(sale_id), "-inf", f"({cutoff}", 0, limit
-            )
+            text(m) for m in await self._redis.zrangebyscore(k.sale_deadlines(sale_id), "-inf", f"({cutoff}", 0, limit)
         ]
         if not due:
             return 0
@@ -504,6 +494,59 @@ class SaleStore:
     async def outbox_size(self, sale_id: str) -> int:
         return int(await self._redis.zcard(self._keys.sale_outbox(sale_id)))
 
+    # ---- reconciliation: holds and locks a node left half done when it died ----------
+    # A store hold is taken before the routing is recorded, a coupon lock before buy.lua
+    # runs; a node dying in between leaves one that no reservation explains.  These
+    # sweeps settle such leftovers older than ``older_than_ms`` (far longer than a buy
+    # takes) by what the reservation says: paid -> commit, expired / elsewhere / never
+    # created -> release, still reserved -> leave it to its payment or expiry.
+
+    async def reconcile_store_holds(self, store_id: str, older_than_ms: int = 60_000, now_ms: int | None = None) -> int:
+        """Settle a store's stale holds; returns how many this call settled."""
+        now = now_ms if now_ms is not None else await self.server_time_ms()
+        settled = 0
+        for hold_id, value in (await self._redis.hgetall(self._keys.store_holds(store_id))).items():
+            rid, taken_at = text(hold_id), int(text(value).rsplit("|", 1)[1])
+            if taken_at > now - older_than_ms:
+                continue
+            action = await self._verdict(rid, "store_id", store_id)
+            if action is not None and await settle_hold(self._scripts, self._keys, store_id, rid, action):
+                settled += 1
+        if settled:
+            log.info("store %s: settled %d stale holds", store_id, settled)
+        return settled
+
+    async def reconcile_coupon_locks(
+        self, coupon_id: str, older_than_ms: int = 60_000, now_ms: int | None = None
+    ) -> int:
+        """Settle a coupon drop's stale locks; returns how many this call settled."""
+        now = now_ms if now_ms is not None else await self.server_time_ms()
+        settled = 0
+        for use_id, value in (await self._redis.hgetall(self._keys.coupon_uses(coupon_id))).items():
+            state, _, rest = text(value).partition(":")  # "<state>:<user>:<ms>"
+            if state != "locked" or int(rest.rsplit(":", 1)[1]) > now - older_than_ms:
+                continue
+            rid = text(use_id)
+            action = await self._verdict(rid, "coupon_id", coupon_id)
+            if action is not None and await self._coupons.settle(coupon_id, rid, action, now_ms):
+                settled += 1
+        if settled:
+            log.info("coupon %s: settled %d stale locks", coupon_id, settled)
+        return settled
+
+    async def _verdict(self, rid: str, field: str, owner: str) -> Literal["commit", "release"] | None:
+        """What a hold or lock of ``owner`` (recorded in the reservation's ``field``) deserves."""
+        try:
+            sale_id, _ = split_id(rid)
+        except ValueError:
+            return "release"
+        state, recorded = await self._redis.hmget(self._keys.reservation(sale_id, rid), ["state", field])
+        if state is None or recorded is None or text(recorded) != owner:
+            return "release"  # never reserved, never recorded (the node died) or served elsewhere
+        if text(state) == "paid":
+            return "commit"
+        return "release" if text(state) == "expired" else None
+
     async def _apply_effects(
         self, sale_id: str, members: list[str], now_ms: int | None, order: Order | None = None
     ) -> None:
@@ -533,9 +576,7 @@ class SaleStore:
             await self._coupons.settle(order.coupon_id, rid, "commit", now_ms)
 
     async def _settle_expired(self, sale_id: str, rid: str, now_ms: int | None) -> None:
-        store_id, coupon_id = await self._redis.hmget(
-            self._keys.reservation(sale_id, rid), ["store_id", "coupon_id"]
-        )
+        store_id, coupon_id = await self._redis.hmget(self._keys.reservation(sale_id, rid), ["store_id", "coupon_id"])
         if store_id:
             await settle_hold(self._scripts, self._keys, text(store_id), rid, "release")
         if coupon_id:

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from livehub.coupons import CouponCode, CouponSpec, CouponSpecError, CouponStore
 from livehub.keys import Keys
-from livehub.sale_rules import BuyCode, BuyRequest, SaleSpec
+from livehub.sale_rules import BuyCode, BuyRequest, SaleSpec, reservation_id
 from livehub.sales import PayCode, SaleStore
 from livehub.scripts import Scripts
 
@@ -177,3 +177,21 @@ async def test_one_coupon_used_by_many_concurrent_buys_discounts_exactly_one(
     codes = collections.Counter(r.code for r in results)
     assert codes == {BuyCode.OK: 1, BuyCode.COUPON_INVALID: 19}
     assert await coupons.unused("c1", "u1") == 0
+
+
+async def test_a_lock_left_by_a_node_that_died_before_buying_is_released(
+    coupons: CouponStore, sales: SaleStore
+) -> None:
+    await coupons.drop(DROP)
+    await coupons.grab("c1", "u1", T0)
+    await coupons.grab("c1", "u1", T0)
+    live = await sales.buy("s1", "u1", BuyRequest("r1", 2, coupon_id="c1"), now_ms=T0)
+    assert live.reservation is not None
+    orphan = reservation_id("s1", "u1", "r2")  # locked, then the node died before buy.lua
+    assert (await coupons.lock("c1", "u1", orphan, "b1", T0)).code is CouponCode.OK
+    assert await coupons.unused("c1", "u1") == 0
+    assert await sales.reconcile_coupon_locks("c1", now_ms=T0 + 1_000) == 0  # too fresh
+    assert await sales.reconcile_coupon_locks("c1", now_ms=T0 + 61_000) == 1
+    assert await coupons.unused("c1", "u1") == 1
+    assert await coupons.use_state("c1", orphan) == "released"
+    assert await coupons.use_state("c1", live.reservation.reservation_id) == "locked"  # still reserved

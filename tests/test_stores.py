@@ -31,7 +31,7 @@ from livehub.routing import Fulfilment
 from livehub.sale_rules import BuyCode, BuyRequest, Location, SaleSpec
 from livehub.sales import PayCode, SaleStore
 from livehub.scripts import Scripts
-from livehub.stores import StoreIndex
+from livehub.stores import StoreIndex, take_units
 from livehub.topology import Brand, Festival, Store, Warehouse
 
 ORIGIN = Location(31.2304, 121.4737)
@@ -223,3 +223,27 @@ async def test_a_store_lists_its_orders_newest_first(redis: aioredis.Redis, keys
     assert listed == [paid[2], paid[1]]
     assert all(o.fulfilment.mode == "pickup" and o.store_id == "mid" for o in listed)
     assert await orders.orders_of_store("near") == []
+
+
+async def test_stale_store_holds_no_reservation_explains_are_released_and_live_ones_kept(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    scripts = Scripts(redis)
+    idx = StoreIndex(redis, keys, scripts, festival("near", "mid"))
+    await idx.load()
+    sales = SaleStore(redis, keys, scripts, stores=idx)
+    await sales.create(SaleSpec("s1", "v-b1", "b1", "sku1", 10, 1_000, 5, T0, T0 + 600_000, 60))
+    routed = await sales.buy("s1", "u1", BuyRequest("r1", 1, ORIGIN), now_ms=T0)
+    assert routed.reservation is not None and routed.fulfilment is not None
+    assert routed.fulfilment.store_id == "near"
+    rid = routed.reservation.reservation_id
+    # a concurrent routing of the same buy took "mid" and its node died before giving it back
+    assert await take_units(scripts, keys, "mid", "sku1", 1, rid, now_ms=T0)
+    assert await idx.stock_of("mid", "sku1") == 4
+    assert await sales.reconcile_store_holds("mid", now_ms=T0 + 1_000) == 0  # too fresh to judge
+    assert await sales.reconcile_store_holds("mid", now_ms=T0 + 61_000) == 1
+    assert await idx.stock_of("mid", "sku1") == 5
+    assert await sales.reconcile_store_holds("near", now_ms=T0 + 61_000) == 0  # its reservation is live
+    paid = await sales.pay(rid, now_ms=T0 + 2_000)
+    assert paid.code is PayCode.PAID and await idx.holds_of("near") == {}
+    assert await idx.stock_of("near", "sku1") == 0
