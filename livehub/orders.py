@@ -35,7 +35,7 @@ from redis.exceptions import ResponseError
 
 from livehub.guides import GuideBoard
 from livehub.keys import Keys
-from livehub.routing import Fulfilment
+from livehub.routing import Fulfilment, warehouse_delivery
 from livehub.sale_rules import flat_fields, sale_of, text
 
 log = logging.getLogger("livehub.orders")
@@ -71,7 +71,6 @@ class Order:
     @classmethod
     def from_fields(cls, f: Mapping[str, str]) -> Order:
         """From the order hash (as pay.lua writes it) or a stream entry (the same fields)."""
-        distance = f.get("distance_km", "")
         return cls(
             order_id=f["order_id"],
             reservation_id=f["reservation_id"],
@@ -86,12 +85,7 @@ class Order:
             discount_cents=int(f["discount_cents"]),
             amount_cents=int(f["amount_cents"]),
             coupon_id=f.get("coupon_id") or None,
-            fulfilment=Fulfilment(
-                "pickup" if f.get("mode") == "pickup" else "delivery",
-                f.get("store_id") or None,
-                float(distance) if distance else None,
-                f.get("fallback") == "1",
-            ),
+            fulfilment=Fulfilment.from_fields(f) or warehouse_delivery(None),
             guide_id=f.get("guide_id") or None,
             guide_store=f.get("guide_store") or None,
             payment_ref=f.get("payment_ref", ""),
@@ -100,7 +94,6 @@ class Order:
 
     def to_fields(self) -> dict[str, str]:
         """The stream entry: the same fields as the order hash."""
-        fl = self.fulfilment
         return {
             "order_id": self.order_id,
             "reservation_id": self.reservation_id,
@@ -115,10 +108,7 @@ class Order:
             "discount_cents": str(self.discount_cents),
             "amount_cents": str(self.amount_cents),
             "coupon_id": self.coupon_id or "",
-            "mode": fl.mode,
-            "store_id": fl.store_id or "",
-            "distance_km": "" if fl.distance_km is None else repr(fl.distance_km),
-            "fallback": "1" if fl.fallback else "0",
+            **self.fulfilment.to_fields(),
             "guide_id": self.guide_id or "",
             "guide_store": self.guide_store or "",
             "payment_ref": self.payment_ref,
@@ -209,9 +199,7 @@ class OrderConsumer:
     be idempotent by order id themselves (e.g. an upsert).
     """
 
-    def __init__(
-        self, redis: Redis, keys: Keys, group: str, consumer: str, *, min_idle_ms: int = 30_000
-    ) -> None:
+    def __init__(self, redis: Redis, keys: Keys, group: str, consumer: str, *, min_idle_ms: int = 30_000) -> None:
         self._redis = redis
         self._keys = keys
         self.group = group

@@ -27,7 +27,7 @@ the pure numbers and GEOSEARCH's agree.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,6 +59,28 @@ class Fulfilment:
     def __post_init__(self) -> None:
         if (self.mode == "pickup") != (self.store_id is not None):
             raise ValueError("pickup needs a store; delivery comes from the warehouse")
+
+    def to_fields(self) -> dict[str, str]:
+        """As stored in a reservation or order hash: mode, store_id, distance_km, fallback."""
+        return {
+            "mode": self.mode,
+            "store_id": self.store_id or "",
+            "distance_km": "" if self.distance_km is None else repr(self.distance_km),
+            "fallback": "1" if self.fallback else "0",
+        }
+
+    @classmethod
+    def from_fields(cls, f: Mapping[str, str]) -> Fulfilment | None:
+        """From a reservation or order hash; None when no fulfilment was recorded."""
+        if not f.get("mode"):
+            return None
+        distance = f.get("distance_km", "")
+        return cls(
+            "pickup" if f["mode"] == "pickup" else "delivery",
+            f.get("store_id") or None,
+            float(distance) if distance else None,
+            f.get("fallback") == "1",
+        )
 
 
 def warehouse_delivery(distance_km: float | None, fallback: bool = False) -> Fulfilment:

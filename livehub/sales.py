@@ -101,15 +101,6 @@ class Reservation:
 
     @classmethod
     def from_fields(cls, sale_id: str, f: dict[str, str]) -> Reservation:
-        fulfilment = None
-        if f.get("mode"):
-            distance = f.get("distance_km", "")
-            fulfilment = Fulfilment(
-                "pickup" if f["mode"] == "pickup" else "delivery",
-                f.get("store_id") or None,
-                float(distance) if distance else None,
-                f.get("fallback") == "1",
-            )
         state = f["state"]
         if state not in ("reserved", "paid", "expired"):
             raise ValueError(f"unknown reservation state {state!r}")
@@ -129,7 +120,7 @@ class Reservation:
             guide_store=f.get("guide_store") or None,
             created_at_ms=int(f["created_at_ms"]),
             deadline_ms=int(f["deadline_ms"]),
-            fulfilment=fulfilment,
+            fulfilment=Fulfilment.from_fields(f),
             order_id=f.get("order_id") or None,
         )
 
@@ -379,30 +370,21 @@ class SaleStore:
             fulfilment = await self._stores.route(
                 facts.brand, facts.sku, reservation.qty, req.location, rid, req.pickup_store, now_ms
             )
-        outcome, mode, store_id, distance, fallback = (
+        mine = fulfilment.to_fields()
+        outcome, *values = (
             text(v)
             for v in await self._scripts.run(
                 "route_record",
                 [self._keys.reservation(result.sale_id, rid)],
-                [
-                    fulfilment.mode,
-                    fulfilment.store_id or "",
-                    "" if fulfilment.distance_km is None else repr(fulfilment.distance_km),
-                    "1" if fulfilment.fallback else "0",
-                ],
+                [mine["mode"], mine["store_id"], mine["distance_km"], mine["fallback"]],
             )
         )
-        if fulfilment.store_id is not None and not (
-            outcome == "recorded" or (outcome == "kept" and store_id == fulfilment.store_id)
-        ):
+        recorded = Fulfilment.from_fields(
+            dict(zip(("mode", "store_id", "distance_km", "fallback"), values, strict=True))
+        )
+        if fulfilment.store_id is not None and (recorded is None or recorded.store_id != fulfilment.store_id):
             await settle_hold(self._scripts, self._keys, fulfilment.store_id, rid, "release")
         if outcome in ("recorded", "kept"):
-            recorded = Fulfilment(
-                "pickup" if mode == "pickup" else "delivery",
-                store_id or None,
-                float(distance) if distance else None,
-                fallback == "1",
-            )
             return dataclasses.replace(result, reservation=dataclasses.replace(reservation, fulfilment=recorded))
         return dataclasses.replace(result, reservation=await self.get_reservation(rid))
 

@@ -74,6 +74,24 @@ async def index(redis: aioredis.Redis, keys: Keys, *store_ids: str) -> StoreInde
     return idx
 
 
+@dataclasses.dataclass
+class Shop:
+    """A brand's stores, orders and one open sale ("s1": 10 x sku1 at 10.00, limit 5) on one Redis."""
+
+    index: StoreIndex
+    orders: OrderStore
+    sales: SaleStore
+
+
+async def shop(redis: aioredis.Redis, keys: Keys, *store_ids: str) -> Shop:
+    scripts = Scripts(redis)
+    idx = await index(redis, keys, *store_ids)
+    orders = OrderStore(redis, keys)
+    sales = SaleStore(redis, keys, scripts, stores=idx, orders=orders)
+    await sales.create(SaleSpec("s1", "v-b1", "b1", "sku1", 10, 1_000, 5, T0, T0 + 600_000, 60))
+    return Shop(idx, orders, sales)
+
+
 async def test_the_nearest_store_within_its_radius_with_stock_is_taken(redis: aioredis.Redis, keys: Keys) -> None:
     idx = await index(redis, keys, "near", "small", "mid", "far", "other")
     first = await idx.route("b1", "sku1", 1, ORIGIN, "h1")
@@ -154,13 +172,8 @@ async def test_a_chosen_store_that_cannot_serve_falls_back_and_says_so(redis: ai
 
 
 async def test_a_buy_routes_its_order_and_the_store_lists_it_once_paid(redis: aioredis.Redis, keys: Keys) -> None:
-    scripts = Scripts(redis)
-    idx = StoreIndex(redis, keys, scripts, festival("near", "mid", "other"))
-    await idx.load()
-    orders = OrderStore(redis, keys)
-    sales = SaleStore(redis, keys, scripts, stores=idx, orders=orders)
-    spec = SaleSpec("s1", "v-b1", "b1", "sku1", 10, 1_000, 5, T0, T0 + 600_000, 60)
-    await sales.create(spec)
+    s = await shop(redis, keys, "near", "mid", "other")
+    idx, orders, sales = s.index, s.orders, s.sales
     buy = await sales.buy("s1", "u1", dataclasses.replace(BuyRequest("r1"), location=ORIGIN), now_ms=T0)
     assert buy.code is BuyCode.OK and buy.fulfilment is not None
     assert (buy.fulfilment.mode, buy.fulfilment.store_id) == ("pickup", "near")
@@ -178,11 +191,8 @@ async def test_a_buy_routes_its_order_and_the_store_lists_it_once_paid(redis: ai
 
 
 async def test_an_expired_reservation_gives_its_store_unit_back_once(redis: aioredis.Redis, keys: Keys) -> None:
-    scripts = Scripts(redis)
-    idx = StoreIndex(redis, keys, scripts, festival("mid"))
-    await idx.load()
-    sales = [SaleStore(redis, keys, scripts, stores=idx) for _ in range(2)]
-    await sales[0].create(SaleSpec("s1", "v-b1", "b1", "sku1", 10, 1_000, 5, T0, T0 + 600_000, 60))
+    s = await shop(redis, keys, "mid")
+    idx, sales = s.index, [s.sales, SaleStore(redis, keys, Scripts(redis), stores=s.index)]  # two sweepers
     buy = await sales[0].buy("s1", "u1", BuyRequest("r1", 2, ORIGIN), now_ms=T0)
     assert buy.fulfilment is not None and buy.fulfilment.store_id == "mid"
     assert await idx.stock_of("mid", "sku1") == 3
@@ -195,11 +205,7 @@ async def test_an_expired_reservation_gives_its_store_unit_back_once(redis: aior
 async def test_a_chosen_store_of_another_brand_is_a_bad_request_before_any_stock_is_taken(
     redis: aioredis.Redis, keys: Keys
 ) -> None:
-    scripts = Scripts(redis)
-    idx = StoreIndex(redis, keys, scripts, festival("near", "other"))
-    await idx.load()
-    sales = SaleStore(redis, keys, scripts, stores=idx)
-    await sales.create(SaleSpec("s1", "v-b1", "b1", "sku1", 10, 1_000, 5, T0, T0 + 600_000, 60))
+    sales = (await shop(redis, keys, "near", "other")).sales
     for chosen in ("other", "nowhere"):
         result = await sales.buy("s1", "u1", BuyRequest("r1", 1, ORIGIN, chosen), now_ms=T0)
         assert (result.code, result.detail) == (BuyCode.BAD_REQUEST, "pickup_store")
@@ -208,12 +214,8 @@ async def test_a_chosen_store_of_another_brand_is_a_bad_request_before_any_stock
 
 
 async def test_a_store_lists_its_orders_newest_first(redis: aioredis.Redis, keys: Keys) -> None:
-    scripts = Scripts(redis)
-    idx = StoreIndex(redis, keys, scripts, festival("mid"))
-    await idx.load()
-    orders = OrderStore(redis, keys)
-    sales = SaleStore(redis, keys, scripts, stores=idx, orders=orders)
-    await sales.create(SaleSpec("s1", "v-b1", "b1", "sku1", 10, 1_000, 5, T0, T0 + 600_000, 60))
+    s = await shop(redis, keys, "mid")
+    orders, sales = s.orders, s.sales
     paid = []
     for i in range(3):
         res = (await sales.buy("s1", f"u{i}", BuyRequest("r", 1, ORIGIN), now_ms=T0 + i)).reservation
@@ -228,17 +230,14 @@ async def test_a_store_lists_its_orders_newest_first(redis: aioredis.Redis, keys
 async def test_stale_store_holds_no_reservation_explains_are_released_and_live_ones_kept(
     redis: aioredis.Redis, keys: Keys
 ) -> None:
-    scripts = Scripts(redis)
-    idx = StoreIndex(redis, keys, scripts, festival("near", "mid"))
-    await idx.load()
-    sales = SaleStore(redis, keys, scripts, stores=idx)
-    await sales.create(SaleSpec("s1", "v-b1", "b1", "sku1", 10, 1_000, 5, T0, T0 + 600_000, 60))
+    s = await shop(redis, keys, "near", "mid")
+    idx, sales = s.index, s.sales
     routed = await sales.buy("s1", "u1", BuyRequest("r1", 1, ORIGIN), now_ms=T0)
     assert routed.reservation is not None and routed.fulfilment is not None
     assert routed.fulfilment.store_id == "near"
     rid = routed.reservation.reservation_id
     # a concurrent routing of the same buy took "mid" and its node died before giving it back
-    assert await take_units(scripts, keys, "mid", "sku1", 1, rid, now_ms=T0)
+    assert await take_units(Scripts(redis), keys, "mid", "sku1", 1, rid, now_ms=T0)
     assert await idx.stock_of("mid", "sku1") == 4
     assert await sales.reconcile_store_holds("mid", now_ms=T0 + 1_000) == 0  # too fresh to judge
     assert await sales.reconcile_store_holds("mid", now_ms=T0 + 61_000) == 1
