@@ -66,3 +66,16 @@ def test_a_fulfilment_is_either_pickup_at_a_store_or_delivery_from_the_warehouse
         Fulfilment("pickup", None, 1.0)
     with pytest.raises(ValueError):
         Fulfilment("delivery", "a", 1.0)
+
+
+@pytest.mark.parametrize(
+    "fulfilment",
+    [Fulfilment("pickup", "a", 1.234), Fulfilment("delivery", None, None, True), warehouse_delivery(50.5)],
+)
+def test_a_fulfilment_round_trips_through_hash_fields(fulfilment: Fulfilment) -> None:
+    assert Fulfilment.from_fields(fulfilment.to_fields()) == fulfilment
+
+
+def test_no_recorded_mode_means_no_fulfilment_yet() -> None:
+    assert Fulfilment.from_fields({}) is None
+    assert Fulfilment.from_fields({"mode": "", "store_id": ""}) is None
