@@ -19,17 +19,21 @@ Where an order is written, and why in two steps:
 Downstream systems read the stream with consumer groups (``OrderConsumer``):
 at-least-once delivery, a per-group set of handled order ids so a redelivered
 or re-published order is handled once, and XAUTOCLAIM of entries left pending
-by a consumer that crashed.  ``OrderStore.tail`` follows the stream live (for
-``livehub orders tail``).
+by a consumer that crashed.  ``OrderStore.tail`` follows the stream live;
+``tail_main`` is ``livehub orders tail`` (one JSON object per line).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -37,6 +41,7 @@ from livehub.guides import GuideBoard
 from livehub.keys import Keys
 from livehub.routing import Fulfilment, warehouse_delivery
 from livehub.sale_rules import flat_fields, sale_of, text
+from livehub.settings import Settings
 
 log = logging.getLogger("livehub.orders")
 
@@ -259,3 +264,43 @@ class OrderConsumer:
         """One round: reclaim stale entries, then read new ones; handle both."""
         handled = await self.handle(await self.claim_stale(count), handler)
         return handled + await self.handle(await self.read_new(count, block_ms), handler)
+
+
+def order_json(order: Order) -> bytes:
+    """One order as a JSON object (the ``orders tail`` line)."""
+    return orjson.dumps(dataclasses.asdict(order))
+
+
+async def tail_main(settings: Settings, group: str | None = None, from_start: bool = False, count: int = 0) -> None:
+    """``livehub orders tail``: print orders as JSON lines, live; stop after ``count`` (0: never).
+
+    Without ``group`` it only reads the stream; with ``group`` it reads as a
+    consumer of that group (created if missing), acknowledging what it printed.
+    """
+    redis = Redis.from_url(settings.redis_url)
+    keys = Keys(settings.redis_prefix)
+    printed = 0
+
+    def show(order: Order) -> bool:
+        nonlocal printed
+        sys.stdout.buffer.write(order_json(order) + b"\n")
+        sys.stdout.flush()
+        printed += 1
+        return bool(count) and printed >= count
+
+    try:
+        if group is None:
+            async for _entry_id, order in OrderStore(redis, keys).tail(after="0-0" if from_start else None):
+                if show(order):
+                    return
+        else:
+            consumer = OrderConsumer(redis, keys, group, f"tail-{os.getpid()}")
+            await consumer.ensure_group("0" if from_start else "$")
+
+            async def handler(order: Order) -> None:
+                show(order)
+
+            while not count or printed < count:
+                await consumer.run_once(handler, count=max(1, count - printed) if count else 100)
+    finally:
+        await redis.aclose()

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livehub.keys import Keys
-from livehub.orders import Order, OrderConsumer, OrderStore
+from livehub.orders import Order, OrderConsumer, OrderStore, tail_main
 from livehub.sale_rules import BuyRequest, SaleSpec
 from livehub.sales import PayCode, SaleStore
 from livehub.scripts import Scripts
+from livehub.settings import Settings
 
 T0 = 1_700_000_000_000
 
@@ -155,3 +157,15 @@ async def test_an_order_whose_fan_out_failed_is_published_by_the_outbox_relay(
     assert await redis.xlen(keys.orders_stream()) == 1 and await sales.outbox_size("s1") == 0
     assert (await sales.pay(res.reservation_id, now_ms=T0 + 3)).code is PayCode.DUPLICATE
     assert await redis.xlen(keys.orders_stream()) == 1
+
+
+@pytest.mark.parametrize("group", [None, "printer"])
+async def test_orders_tail_prints_orders_as_json_lines(
+    redis_url: str, prefix: str, paid_orders: Pay, capsysbinary: pytest.CaptureFixture[bytes], group: str | None
+) -> None:
+    made = await paid_orders(3)
+    settings = Settings(redis_url=redis_url, redis_prefix=prefix)
+    await asyncio.wait_for(tail_main(settings, group=group, from_start=True, count=2), timeout=5)
+    lines = capsysbinary.readouterr().out.splitlines()
+    assert [orjson.loads(line)["order_id"] for line in lines] == [o.order_id for o in made[:2]]
+    assert orjson.loads(lines[0])["fulfilment"]["mode"] == "delivery"
