@@ -1,0 +1,299 @@
+"""The browser pages (/watch, /panel) in a real browser: Playwright drives Debian's chromium
+against a real ``livehub serve`` process (the session's ``livehub_server``, config/small.toml).
+
+Skipped when /usr/bin/chromium (or the playwright package) is missing, unless
+LIVEHUB_REQUIRE_BROWSER=1 (CI), where that is a failure.  Set LIVEHUB_SCREENSHOT_DIR to save
+screenshots of /watch and /panel there (to look at the design).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import LivehubProcess, host_token, http_json
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]  # fmt: skip
+REQUIRE = os.environ.get("LIVEHUB_REQUIRE_BROWSER") == "1"
+WAIT_MS = 8000
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    missing = _missing()
+    if missing:
+        if REQUIRE:
+            pytest.fail(f"LIVEHUB_REQUIRE_BROWSER=1 but {missing}", pytrace=False)
+        pytest.skip(missing)
+    from playwright.sync_api import expect as pw_expect
+    from playwright.sync_api import sync_playwright
+
+    pw_expect.set_options(timeout=WAIT_MS)
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def context(browser: Browser, livehub_server: LivehubProcess) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(base_url=livehub_server.http, viewport={"width": 1280, "height": 860})
+    ctx.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    ctx.on("weberror", lambda e: errors.append(str(e.error)))
+    try:
+        yield ctx
+        assert not errors, f"uncaught errors in the page: {errors}"
+    finally:
+        ctx.close()
+
+
+def expect(target: Any) -> Any:
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(target)
+
+
+def marker() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def open_watch(ctx: BrowserContext, venue: str) -> Page:
+    page = ctx.new_page()
+    page.goto(f"/watch?venue={venue}")
+    wait_live(page)
+    return page
+
+
+def wait_live(page: Page) -> None:
+    # connecting includes loading the page's module, the festival and a guest token: allow for a loaded machine
+    expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=2 * WAIT_MS)
+
+
+def open_panel(ctx: BrowserContext, host: str, key: str) -> Page:
+    panel = ctx.new_page()
+    panel.goto("/panel")
+    panel.get_by_test_id("login-host").fill(host)
+    panel.get_by_test_id("login-key").fill(key)
+    panel.get_by_test_id("login-submit").click()
+    wait_live(panel)
+    expect(panel.get_by_test_id("panel-host")).to_contain_text(host)
+    return panel
+
+
+def publish(server: LivehubProcess, venue: str, kind: str, data: object) -> dict[str, Any]:
+    host = "host-main" if venue == "main" else f"host-{venue}"
+    status, body = http_json("POST", f"{server.http}/api/venues/{venue}/events", {"kind": kind, "data": data},
+                             host_token(host, venue))  # fmt: skip
+    assert status == 200, body
+    return body
+
+
+# an init script: every `like` frame the page sends, as [time ms, n], in window.__likes
+RECORD_LIKE_FRAMES = """{
+  const send = WebSocket.prototype.send;
+  window.__likes = [];
+  WebSocket.prototype.send = function (data) {
+    const f = JSON.parse(data);
+    if (f.type === "like") window.__likes.push([performance.now(), f.n]);
+    return send.call(this, data);
+  };
+}"""
+
+
+def client_stats(page: Page) -> dict[str, Any]:
+    stats: dict[str, Any] = page.evaluate("() => ({...window.livehub.client.stats, venue: window.livehub.client.venue,"
+                                          " last: window.livehub.client.lastSnapshot})")  # fmt: skip
+    return stats
+
+
+def screenshot(page: Page, name: str) -> None:
+    directory = os.environ.get("LIVEHUB_SCREENSHOT_DIR")
+    if directory:
+        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+
+
+# ---- tests ---------------------------------------------------------------------------------------------------------
+def test_brand_viewer_sees_an_announcement_published_on_main_live(
+    context: BrowserContext, livehub_server: LivehubProcess
+) -> None:
+    page = open_watch(context, "b1")
+    expect(page.get_by_test_id("venue-title")).to_have_text("Lotus Tea live room")
+    text = f"Doors open in 5 minutes {marker()}"
+    publish(livehub_server, "main", "announcement", {"text": text})
+    item = page.get_by_test_id("feed").locator("li", has_text=text)
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("Main venue")  # 1+N: tagged as coming from the main venue
+
+
+def test_host_sends_a_visit_cta_from_the_panel_and_a_b2_viewer_follows_it_to_b1(
+    context: BrowserContext, livehub_server: LivehubProcess
+) -> None:
+    viewer = open_watch(context, "b2")
+    panel = open_panel(context, "host-main", "main-key")
+    text = f"Half price tea {marker()}"
+    panel.get_by_test_id("cta-target").select_option("b1")
+    panel.get_by_test_id("cta-text").fill(text)
+    panel.get_by_test_id("cta-send").click()
+    expect(panel.locator(".control .result.ok")).to_have_count(1)
+
+    banner = viewer.get_by_test_id("cta-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Lotus Tea live room")
+    expect(banner).to_contain_text(text)
+    screenshot(viewer, "watch-b2-cta")
+    screenshot(panel, "panel-main")
+    banner.get_by_test_id("cta-go").click()
+    expect(viewer.get_by_test_id("venue-title")).to_have_text("Lotus Tea live room")
+    expect(viewer).to_have_url(re.compile(r"[?&]venue=b1\b"))
+    wait_live(viewer)
+    expect(banner).to_be_hidden()  # the call to action points at the room the viewer is in now
+    assert client_stats(viewer)["venue"] == "b1"
+
+
+def test_main_host_links_up_with_a_brand_and_viewers_see_the_co_host_banner(context: BrowserContext) -> None:
+    viewer = open_watch(context, "b2")
+    panel = open_panel(context, "host-main", "main-key")
+    control = panel.locator("section.control", has=panel.get_by_test_id("cohost-start"))
+    panel.get_by_test_id("cohost-target").select_option("b3")
+    panel.get_by_test_id("cohost-start").click()
+    expect(control.locator(".result")).to_have_class(re.compile(r"\bok\b"))
+    expect(control).to_contain_text("Now linked with Kang Pharmacy live room")
+    banner = viewer.get_by_test_id("cohost-banner")
+    expect(banner).to_be_visible()  # main's state reaches every brand room (1+N)
+    expect(banner).to_contain_text("Kang Pharmacy live room")
+    panel.get_by_test_id("cohost-end").click()
+    expect(banner).to_be_hidden()
+    expect(control).to_contain_text("No link-up running.")
+
+
+def test_a_comment_appears_in_another_viewer_of_the_venue_as_plain_text(context: BrowserContext) -> None:
+    alice, bob = open_watch(context, "b3"), open_watch(context, "b3")
+    evil = f'<img src=x onerror="window.__xss=1"><b>bold {marker()}</b>'
+    alice.get_by_test_id("comment-input").fill(evil)
+    alice.get_by_test_id("comment-send").click()
+    seen = bob.get_by_test_id("comments").locator("li", has_text=evil)
+    expect(seen).to_have_count(1)
+    expect(seen.locator(".what")).to_have_text(evil)  # the markup is shown as text ...
+    assert bob.get_by_test_id("comments").locator("img, b").count() == 0  # ... and never parsed
+    assert bob.evaluate("window.__xss") is None and alice.evaluate("window.__xss") is None
+    expect(alice.get_by_test_id("comments").locator("li.mine", has_text=evil)).to_have_count(1)
+    expect(alice.get_by_test_id("comment-input")).to_have_value("")
+
+
+def test_like_taps_are_batched_and_raise_the_likes_counter_for_everyone(context: BrowserContext) -> None:
+    tapper = context.new_page()
+    tapper.add_init_script(RECORD_LIKE_FRAMES)
+    tapper.goto("/watch?venue=main")
+    wait_live(tapper)
+    watcher = open_watch(context, "main")
+    before = int(watcher.get_by_test_id("likes").get_attribute("data-server") or "0")
+    tapper.evaluate("() => { for (let i = 0; i < 30; i++) document.querySelector('[data-testid=like-btn]').click(); }")
+    for _ in range(5):
+        tapper.get_by_test_id("like-btn").click()
+    expect(tapper.get_by_test_id("likes")).not_to_have_text(str(before))  # optimistic, right away
+    expect(watcher.get_by_test_id("likes")).to_have_attribute("data-server", str(before + 35))
+    frames = tapper.evaluate("window.__likes")
+    assert sum(n for _, n in frames) == 35
+    assert frames[0][1] >= 30, f"a burst of taps goes out as one frame: {frames}"
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(frames)]
+    assert all(gap >= 240 for gap in gaps), f"more than one like frame per 250 ms: {frames}"
+
+
+def test_the_page_reconnects_after_a_close_and_resumes_without_gaps_or_duplicates(
+    context: BrowserContext, livehub_server: LivehubProcess
+) -> None:
+    page = open_watch(context, "b1")
+    first = client_stats(page)
+    page.evaluate("window.livehub.client.ws.close(4000, 'test: drop the connection')")
+    missed = f"while away {marker()}"
+    publish(livehub_server, "b1", "announcement", {"text": missed})  # most likely before the reconnect
+    expect(page.get_by_test_id("feed").locator("li", has_text=missed)).to_have_count(1)
+    wait_live(page)
+    after = f"after the reconnect {marker()}"
+    publish(livehub_server, "b1", "announcement", {"text": after})
+    publish(livehub_server, "main", "announcement", {"text": after + " (main)"})
+    feed = page.get_by_test_id("feed")
+    expect(feed.locator("li", has_text=after)).to_have_count(2)
+    expect(feed.locator("li", has_text=missed)).to_have_count(1)
+    stats = client_stats(page)
+    assert stats["snapshots"] == first["snapshots"] + 1
+    assert stats["last"]["recovered"] is True, stats
+    assert stats["duplicates"] == 0 and stats["gaps"] == 0, stats
+    keys = feed.locator("li").evaluate_all("els => els.map(e => e.dataset.key)")
+    assert len(keys) == len(set(keys))
+
+
+def test_commerce_frames_render_a_pinned_card_and_a_flash_sale_with_countdown(
+    context: BrowserContext, livehub_server: LivehubProcess
+) -> None:
+    page = open_watch(context, "b3")
+    now_ms = int(page.evaluate("window.livehub.client.serverNow()"))
+    card = {"sku": "b3-sku1", "title": f"Vitamin C {marker()}", "price_cents": 4900, "list_price_cents": 6900,
+            "image_url": "/static/products/pharmacy.svg", "brand": "b3"}  # fmt: skip
+    publish(livehub_server, "b3", "card.pinned", {"card": card})
+    shown = page.get_by_test_id("cards").locator(".card")
+    expect(shown).to_contain_text(card["title"])
+    expect(shown).to_contain_text("¥49")
+    expect(shown.locator("img")).to_have_attribute("src", "/static/products/pharmacy.svg")
+    sale_id = "s" + marker()
+    sale = {"sale_id": sale_id, "sku": "b3-sku1", "price_cents": 1990, "stock": 50, "per_user_limit": 1,
+            "starts_at_ms": now_ms - 1000, "ends_at_ms": now_ms + 120_000}  # fmt: skip
+    publish(livehub_server, "b3", "sale.started", {"sale": sale})
+    row = page.locator(f'[data-sale="{sale_id}"]')
+    expect(row).to_have_attribute("data-phase", "open")
+    expect(row.locator(".timer")).to_have_text(re.compile(r"ends in 0[12]:\d\d"))
+    expect(row.locator("h3")).to_have_text(card["title"])  # a sale without a title: its product's (the card's)
+    expect(row.locator(".was")).to_have_text("¥69")
+    row.get_by_test_id("buy").click()
+    expect(row.locator(".buy-result")).to_have_class(re.compile(r"\b(ok|bad)\b"))  # an answer is always shown
+    publish(livehub_server, "b3", "sale.sold_out", {"sale_id": sale_id})
+    expect(row).to_have_attribute("data-phase", "sold_out")
+    expect(row.get_by_test_id("buy")).to_be_disabled()
+    screenshot(page, "watch-b3-commerce")
+    publish(livehub_server, "b3", "card.unpinned", {})
+    expect(shown).to_have_count(0)
+
+
+def test_panel_shows_the_answer_of_a_commerce_control_even_when_the_server_lacks_it(context: BrowserContext) -> None:
+    panel = context.new_page()
+    panel.goto("/panel")
+    panel.get_by_test_id("login-host").fill("host-b1")
+    panel.get_by_test_id("login-key").fill("wrong")
+    panel.get_by_test_id("login-submit").click()
+    expect(panel.get_by_test_id("login-error")).to_contain_text("unauthorized")
+    panel.get_by_test_id("login-key").fill("b1-key")
+    panel.get_by_test_id("login-submit").click()
+    wait_live(panel)
+    assert panel.get_by_test_id("cta-send").count() == 0  # brand hosts don't get the main host's controls
+    panel.get_by_test_id("card-sku").fill("b1-sku1")
+    panel.get_by_test_id("card-pin").click()
+    result = panel.locator("section.control", has=panel.get_by_test_id("card-pin")).locator(".result")
+    expect(result).to_have_text(re.compile(r"^(✓ .+|✗ HTTP \d{3} · \w+)"))
