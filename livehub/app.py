@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,7 +21,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from livehub import errors, http_api
+from livehub import commerce_api, errors, http_api
+from livehub.commerce import Commerce
 from livehub.errors import LivehubError, error_body
 from livehub.node import Node
 from livehub.settings import Settings, load_settings
@@ -29,7 +31,6 @@ from livehub.transport import LivehubWebSocketProtocol
 from livehub.ws import websocket_endpoint
 
 log = logging.getLogger("livehub.app")
-EXTENSIONS: list[Callable[[Node], None]] = []  # features that install themselves on a node (commerce)
 STATIC = Path(__file__).parent / "static"
 
 
@@ -50,6 +51,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code = {404: errors.NOT_FOUND, 405: errors.BAD_REQUEST}.get(exc.status_code, errors.BAD_REQUEST)
     body = {"type": "error", "code": code, "message": str(exc.detail)}
     return http_api.JSONResponse(body, status_code=exc.status_code)
+
+
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    log.warning("request %s %s: redis failed: %s", request.method, request.url.path, exc)
+    body = {"type": "error", "code": errors.UNAVAILABLE, "message": "storage unavailable: retry"}
+    return http_api.JSONResponse(body, status_code=503)
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
@@ -74,11 +81,13 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not settings.redis_url:
             raise RuntimeError("LIVEHUB_REDIS_URL is not set (the CLI starts an embedded Redis and sets it)")
-        redis = aioredis.Redis.from_url(settings.redis_url, max_connections=512)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.redis_pool_size, timeout=settings.redis_pool_timeout_s
+        )
+        redis = aioredis.Redis(connection_pool=pool)
         node = Node(settings, festival, redis)
         app.state.node = node
-        for hook in EXTENSIONS:
-            hook(node)
+        app.state.commerce = Commerce(node)
         await node.start()
         try:
             yield
@@ -89,11 +98,9 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
     routes = [
         WebSocketRoute("/ws", websocket_endpoint),
         *http_api.routes,
+        *commerce_api.routes,
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={LivehubError: _livehub_error, HTTPException: _http_error, Exception: _crash},
-    )
+    handlers = {LivehubError: _livehub_error, HTTPException: _http_error, RedisError: _redis_down, Exception: _crash}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

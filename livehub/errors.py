@@ -56,6 +56,7 @@ class LivehubError(Exception):
         self.code = code
         self.message = message
         self.details = details
+        self.request_id: str | int | None = None  # set when the failing request's id is known
 
     @property
     def http_status(self) -> int:
@@ -82,6 +83,8 @@ def error_body(exc: BaseException, request_id: Any = None) -> dict[str, Any]:
             body["details"] = exc.details
     else:
         body = {"type": "error", "code": INTERNAL, "message": "internal error"}
+    if request_id is None and isinstance(exc, LivehubError):
+        request_id = exc.request_id
     if request_id is not None:
         body["id"] = request_id
     return body

@@ -28,6 +28,7 @@ from livehub.topology import BRAND, MAIN
 
 MAX_BODY = 16_384
 KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
+RESERVED_KINDS = ("card.", "sale.", "coupon.", "cta.", "cohost.")  # only their own endpoints publish these
 
 
 class JSONResponse(Response):
@@ -116,7 +117,13 @@ async def auth_guest(request: Request) -> Response:
 async def festival(request: Request) -> Response:
     f = node_of(request).festival
     venues = [{"id": v.id, "kind": v.kind, "title": v.title, "brand": v.brand} for v in f.venues.values()]
-    return JSONResponse({"id": f.id, "title": f.title, "main_venue": f.main_venue, "venues": venues})
+    products = [
+        {"sku": p.sku, "brand": p.brand, "title": p.title, "price_cents": p.price_cents,
+         "list_price_cents": p.list_price_cents, "image_url": p.image_url}
+        for p in f.products.values()
+    ]  # fmt: skip
+    return JSONResponse({"id": f.id, "title": f.title, "main_venue": f.main_venue, "venues": venues,
+                         "products": products})  # fmt: skip
 
 
 async def venue(request: Request) -> Response:
@@ -136,6 +143,8 @@ async def publish_event(request: Request) -> Response:
     kind = body.get("kind")
     if not isinstance(kind, str) or not KIND_RE.match(kind):
         raise errors.bad_request("'kind' must match " + KIND_RE.pattern)
+    if kind.startswith(RESERVED_KINDS):
+        raise errors.bad_request(f"'kind' {kind!r} is reserved: use its own endpoint")
     epoch, offset = await node_of(request).publish(venue_id, kind, body.get("data"))
     return JSONResponse({"epoch": epoch, "offset": offset})
 
@@ -153,7 +162,8 @@ async def visit_cta(request: Request) -> Response:
     if target not in node.festival.venues or node.festival.venues[target].kind != BRAND:
         raise errors.not_found(f"unknown brand venue {target!r}")
     title = node.festival.venues[target].title
-    data = {"target": target, "title": title, "by": identity.sub, "text": str(body.get("text", ""))[:200]}
+    data = {"target": target, "title": title, "by": identity.sub, "text": str(body.get("text", ""))[:200],
+            "at": now_ms()}  # fmt: skip
     epoch, offset = await node.publish(venue_id, "cta.visit", data, (StateOp("cta", data),))
     return JSONResponse({"epoch": epoch, "offset": offset})
 

@@ -26,7 +26,7 @@ from livehub.redis_broker import RedisBroker
 from livehub.settings import Settings
 from livehub.signals import AudienceSignals
 from livehub.stats import Stats
-from livehub.topology import MAIN, Festival
+from livehub.topology import MAIN, Festival, host_channel, room_channel
 
 log = logging.getLogger("livehub.node")
 
@@ -34,8 +34,17 @@ CommandHandler = Callable[[Connection, Command], Awaitable[dict[str, Any]]]
 CounterSource = Callable[[str], dict[str, Any]]
 
 
-def host_channel(host_id: str) -> str:
-    return f"host:{host_id}"
+def present_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Channel state as clients see it: fields ``<kind>:<id>`` grouped into ``<kind>s``
+    (``sale:s1`` -> ``state["sales"]["s1"]``), other fields as they are."""
+    out: dict[str, Any] = {}
+    for field, value in state.items():
+        kind, sep, key = field.partition(":")
+        if sep:
+            out.setdefault(kind + "s", {})[key] = value
+        else:
+            out[field] = value
+    return out
 
 
 class Node:
@@ -97,7 +106,7 @@ class Node:
         return uuid.uuid4().hex[:16]
 
     def channels_for(self, identity: Identity, venue: str) -> tuple[str, ...]:
-        channels = self.festival.channels_for(venue)
+        channels = (*self.festival.channels_for(venue), room_channel(venue))
         if identity.is_host:
             channels = (*channels, host_channel(identity.sub))
         return channels
@@ -155,7 +164,7 @@ class Node:
             for c in venue_channels:
                 message["channels"][c] = {"epoch": since[c][0], "offset": since[c][1]}  # type: ignore[index]
         else:
-            message["state"] = {c: s.state for c, s in zip(venue_channels, snaps, strict=True)}
+            message["state"] = {c: present_state(s.state) for c, s in zip(venue_channels, snaps, strict=True)}
         first = conn.codec.frame(message)
         if recovered:
             # the missed events of all channels, each channel in offset order, merged by publish time
@@ -193,7 +202,7 @@ class Node:
         return {
             "venue": venue,
             "channels": {c: {"epoch": s.epoch, "offset": s.offset} for c, s in zip(channels, snaps, strict=True)},
-            "state": {c: s.state for c, s in zip(channels, snaps, strict=True)},
+            "state": {c: present_state(s.state) for c, s in zip(channels, snaps, strict=True)},
             "counters": self.counters(venue),
             "server_time": now_ms(),
         }

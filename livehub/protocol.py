@@ -118,7 +118,8 @@ def _parse_location(value: Any) -> tuple[float, float] | None:
     return number(value[0], "lat", -90, 90), number(value[1], "lon", -180, 180)
 
 
-def _parse_buy(msg: dict[str, Any]) -> dict[str, Any]:
+def parse_buy_args(msg: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a buy (websocket frame or HTTP body)."""
     if msg.get("id") is None:
         raise errors.bad_request("'buy' needs an 'id' (the idempotency key)")
     qty = msg.get("qty", 1)
@@ -178,11 +179,12 @@ def parse(payload: str | bytes, codec: Codec, limits: Limits) -> Command:
         if mtype == "signal":
             return Command(mtype, rid, _parse_signal(msg))
         if mtype == "buy":
-            return Command(mtype, rid, _parse_buy(msg))
+            return Command(mtype, rid, parse_buy_args(msg))
         if mtype == "coupon.grab":
             return Command(mtype, rid, _parse_grab(msg))
     except LivehubError as exc:
         exc.details.setdefault("type", mtype)
+        exc.request_id = rid
         raise
     raise LivehubError(errors.UNKNOWN_TYPE, f"unknown message type {mtype[:40]!r}", known=list(CLIENT_TYPES))
 

@@ -37,6 +37,8 @@ class Settings:
     workers: int = 1
     node_id: str = ""  # empty: derived from host name and pid
     secret: str = DEV_SECRET  # HMAC key for tokens; shared by every node
+    redis_pool_size: int = 64  # Redis connections per node; more concurrent commands wait
+    redis_pool_timeout_s: float = 5.0  # ... at most this long, then "unavailable"
     token_ttl_s: int = 86_400
 
     # websocket wire
@@ -67,6 +69,13 @@ class Settings:
     comment_burst: float = 3.0
     comment_room_rate: float = 50.0  # comments/s delivered per room per node; the rest sampled out
     like_max_per_frame: int = 100
+
+    # commerce
+    admission_rate: float = 2_000.0  # buys/s per sale per node let through to Redis
+    admission_burst: float = 500.0  # ... at once; beyond: an immediate "busy" answer
+    sweep_interval_s: float = 1.0  # expire unpaid reservations, relay outbox effects
+    leaderboard_interval_s: float = 5.0  # guide leaderboard push to hosts
+    reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
 
     # lifecycle
     shutdown_batch_size: int = 500
@@ -166,13 +175,14 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
     positive = [
         "port", "workers", "max_frame_bytes", "ws_max_size", "outbound_buffer_bytes", "history_size",
         "replay_max", "transport_high_water", "max_connections", "comment_max_chars", "like_max_per_frame",
-        "shutdown_batch_size", "join_buffer_max", "max_errors",
+        "shutdown_batch_size", "join_buffer_max", "max_errors", "redis_pool_size",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     for name in ["inbound_rate", "inbound_burst", "online_interval_s", "stock_interval_s", "comment_rate",
-                 "comment_burst", "comment_room_rate"]:  # fmt: skip
+                 "comment_burst", "comment_room_rate", "admission_rate", "admission_burst", "sweep_interval_s",
+                 "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     if s.max_frame_bytes > s.ws_max_size:

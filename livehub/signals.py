@@ -34,7 +34,7 @@ from livehub.hub import Hub
 from livehub.keys import Keys
 from livehub.ratelimit import TokenBucket
 from livehub.settings import Settings
-from livehub.topology import Festival
+from livehub.topology import Festival, room_channel
 
 log = logging.getLogger("livehub.signals")
 
@@ -96,7 +96,7 @@ class AudienceSignals:
             self.hub.stats.dropped += 1
             return False
         message = {"type": "comment", "venue": venue, "user": user, "text": text, "ts": now_ms()}
-        await self.broker.publish_volatile(venue, DROPPABLE + "c" + uuid.uuid4().hex[:12], message)
+        await self.broker.publish_volatile(room_channel(venue), DROPPABLE + "c" + uuid.uuid4().hex[:12], message)
         return True
 
     def admit_incoming_comment(self, venue: str) -> bool:

@@ -101,3 +101,14 @@ class Festival:
     def guide_by_code(self, share_code: str) -> Guide | None:
         guide_id = self.guide_codes.get(share_code)
         return self.guides.get(guide_id) if guide_id else None
+
+
+def host_channel(host_id: str) -> str:
+    """Volatile-only channel of one host (co-host signals, orders, leaderboard)."""
+    return f"host:{host_id}"
+
+
+def room_channel(venue: str) -> str:
+    """Volatile-only channel of one venue's own audience (its comments): unlike the venue's
+    event channel, a brand room's viewers are not on the main venue's room channel."""
+    return f"room:{venue}"

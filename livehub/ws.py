@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
 from livehub import errors
@@ -110,6 +111,9 @@ class Session:
             await self.run_command(command)
         except LivehubError as exc:
             self.fail(exc, request_id)
+        except RedisError as exc:
+            log.warning("redis failed for connection %s: %s", self.conn.id, exc)
+            self.fail(LivehubError(errors.UNAVAILABLE, "storage unavailable: retry"), request_id)
         except Exception as exc:
             log.exception("command failed on connection %s", self.conn.id)
             self.fail(exc, request_id)
