@@ -418,3 +418,23 @@ async def test_graceful_shutdown_closes_viewers_with_1012(redis_url: str) -> Non
         assert await asyncio.to_thread(server.process.wait, 20) == 0
     finally:
         server.stop()
+
+
+async def test_workers_share_one_port_and_deliver_through_redis(redis_url: str) -> None:
+    server = LivehubProcess(redis_url, "wk" + uuid.uuid4().hex[:6], workers=2)
+    await asyncio.to_thread(server.start)
+    clients: list[Client] = []
+    try:
+        nodes: set[str] = set()
+        for _ in range(40):  # the kernel spreads connections over the two workers
+            clients.append(await viewer(server, "b1"))
+            nodes.add(clients[-1].welcome["node"])
+            if len(nodes) == 2 and len(clients) >= 4:
+                break
+        assert len(nodes) == 2, "both worker processes accept connections"
+        await apublish(server, "main", "workers", {"marker": "all"})
+        for client in clients:
+            assert [e["data"]["marker"] for e in await events_until(client, "workers", "all")] == ["all"]
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+        server.stop()
