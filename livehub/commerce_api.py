@@ -44,7 +44,6 @@ async def cards(request: Request) -> Response:
     else:
         body = await json_body(request)
         sku = ident(body.get("sku"), "sku")
-        assert sku is not None
         sale = ident(body.get("sale"), "sale", required=False)
         coupon = ident(body.get("coupon"), "coupon", required=False)
         epoch, offset = await commerce.pin_card(venue, sku, sale, coupon)
@@ -66,13 +65,11 @@ async def sale_window(request: Request) -> Response:
     if action not in ("start", "end"):
         raise errors.not_found(f"unknown action {action!r}")
     sale_id = ident(request.path_params["sale"], "sale")
-    assert sale_id is not None
     return JSONResponse(await commerce_of(request).sale_window(venue, sale_id, action))
 
 
 async def sale(request: Request) -> Response:
     sale_id = ident(request.path_params["sale"], "sale")
-    assert sale_id is not None
     return JSONResponse(await commerce_of(request).sale_state(sale_id))
 
 
@@ -90,7 +87,6 @@ async def buy(request: Request) -> Response:
 async def grab(request: Request) -> Response:
     user = _viewer(request)
     coupon = ident(request.path_params["coupon"], "coupon")
-    assert coupon is not None
     return JSONResponse(await commerce_of(request).grab(user, coupon))
 
 

@@ -149,18 +149,27 @@ async def publish_event(request: Request) -> Response:
     return JSONResponse({"epoch": epoch, "offset": offset})
 
 
-async def visit_cta(request: Request) -> Response:
-    """The main host sends its audience into a brand room: a ``cta.visit`` event on main."""
+def _main_venue_host(request: Request, what: str) -> tuple[Node, str, Identity]:
+    """The main venue of the path and its host's identity (``what`` is driven from main only)."""
     node = node_of(request)
     venue_id = _venue_param(request)
     if node.festival.venues[venue_id].kind != MAIN:
-        raise errors.bad_request("a visit call to action is sent from the main venue")
-    identity = host_of(request, venue_id)
+        raise errors.bad_request(f"{what} are driven from the main venue")
+    return node, venue_id, host_of(request, venue_id)
+
+
+def _brand_venue(node: Node, value: Any, name: str) -> str:
+    venue = ident(value, name)
+    if venue not in node.festival.venues or node.festival.venues[venue].kind != BRAND:
+        raise errors.not_found(f"unknown brand venue {venue!r}")
+    return venue
+
+
+async def visit_cta(request: Request) -> Response:
+    """The main host sends its audience into a brand room: a ``cta.visit`` event on main."""
+    node, venue_id, identity = _main_venue_host(request, "visit calls to action")
     body = await json_body(request)
-    target = ident(body.get("target"), "target")
-    assert target is not None
-    if target not in node.festival.venues or node.festival.venues[target].kind != BRAND:
-        raise errors.not_found(f"unknown brand venue {target!r}")
+    target = _brand_venue(node, body.get("target"), "target")
     title = node.festival.venues[target].title
     data = {"target": target, "title": title, "by": identity.sub, "text": str(body.get("text", ""))[:200],
             "at": now_ms()}  # fmt: skip
@@ -174,11 +183,7 @@ async def cohost(request: Request) -> Response:
     The co-host state is latest-value state of the main channel (every viewer of the
     festival sees it) and of the brand channel; each change is an event on both.
     """
-    node = node_of(request)
-    venue_id = _venue_param(request)
-    if node.festival.venues[venue_id].kind != MAIN:
-        raise errors.bad_request("co-host link-ups are driven from the main venue")
-    identity = host_of(request, venue_id)
+    node, venue_id, identity = _main_venue_host(request, "co-host link-ups")
     if request.method == "DELETE":
         current = (await node.broker.snapshot(venue_id)).state.get("cohost")
         data: dict[str, Any] = {"active": False, "by": identity.sub, "since": now_ms()}
@@ -187,10 +192,7 @@ async def cohost(request: Request) -> Response:
         epoch, offset = await node.publish(venue_id, "cohost.ended", data, (StateOp("cohost", None),))
         return JSONResponse({"epoch": epoch, "offset": offset, "cohost": data})
     body = await json_body(request)
-    brand_venue = ident(body.get("brand_venue"), "brand_venue")
-    assert brand_venue is not None
-    if brand_venue not in node.festival.venues or node.festival.venues[brand_venue].kind != BRAND:
-        raise errors.not_found(f"unknown brand venue {brand_venue!r}")
+    brand_venue = _brand_venue(node, body.get("brand_venue"), "brand_venue")
     brand_hosts = node.festival.venues[brand_venue].hosts
     data = {"active": True, "main_host": identity.sub, "brand_venue": brand_venue,
             "brand_host": brand_hosts[0] if brand_hosts else None, "since": now_ms()}  # fmt: skip
@@ -206,7 +208,6 @@ async def mint_token(request: Request) -> Response:
         raise errors.forbidden("only hosts mint tokens")
     body = await json_body(request)
     user = ident(body.get("user"), "user")
-    assert user is not None
     node = node_of(request)
     return JSONResponse({"token": mint(node.settings.secret, user, VIEWER, ttl_s=node.settings.token_ttl_s)})
 

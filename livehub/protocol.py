@@ -9,7 +9,7 @@ answer carry an ``id`` (string or integer, echoed in the ``reply`` or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from livehub import errors
 from livehub.codec import PROTOCOL_VERSION, Codec, DecodeError
@@ -41,6 +41,10 @@ def _req_id(msg: dict[str, Any]) -> str | int | None:
     return rid
 
 
+@overload
+def ident(value: Any, name: str) -> str: ...
+@overload
+def ident(value: Any, name: str, *, required: bool) -> str | None: ...
 def ident(value: Any, name: str, *, required: bool = True) -> str | None:
     """A venue / sale / store / host id: 1-64 characters of [A-Za-z0-9_.:-]."""
     if value is None and not required:
@@ -79,9 +83,7 @@ def _since(value: Any) -> dict[str, tuple[str, int]] | None:
         ident(ch, "since channel")
         if not isinstance(pos, (list, tuple)) or len(pos) != 2:
             raise errors.bad_request("'since' positions must be [epoch, offset]")
-        epoch = ident(pos[0], "since epoch")
-        assert epoch is not None
-        out[ch] = (epoch, integer(pos[1], "since offset", 0, 2**53))
+        out[ch] = (ident(pos[0], "since epoch"), integer(pos[1], "since offset", 0, 2**53))
     return out
 
 
