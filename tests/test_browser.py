@@ -137,6 +137,7 @@ def client_stats(page: Page) -> dict[str, Any]:
 def screenshot(page: Page, name: str) -> None:
     directory = os.environ.get("LIVEHUB_SCREENSHOT_DIR")
     if directory:
+        page.evaluate("window.scrollTo(0, 0)")  # a sticky header stays on top in a full-page shot
         page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
 
 
@@ -284,7 +285,9 @@ def test_a_pinned_card_and_a_flash_sale_render_live_and_the_last_unit_sells_out(
     expect(shown).to_have_count(0)
 
 
-def test_panel_shows_the_answer_of_a_commerce_control_even_when_the_server_lacks_it(context: BrowserContext) -> None:
+def test_a_brand_host_logs_in_and_gets_its_brands_products_but_not_the_main_hosts_controls(
+    context: BrowserContext,
+) -> None:
     panel = context.new_page()
     panel.goto("/panel")
     panel.get_by_test_id("login-host").fill("host-b1")
@@ -295,7 +298,159 @@ def test_panel_shows_the_answer_of_a_commerce_control_even_when_the_server_lacks
     panel.get_by_test_id("login-submit").click()
     wait_live(panel)
     assert panel.get_by_test_id("cta-send").count() == 0  # brand hosts don't get the main host's controls
-    panel.get_by_test_id("card-sku").fill("b1-sku1")
+    products = panel.get_by_test_id("products").locator(".product")
+    expect(products).to_have_count(2)  # /api/festival's products of brand b1 only
+    assert products.evaluate_all("els => els.map(e => e.dataset.sku)") == ["b1-sku1", "b1-sku2"]
+    panel.get_by_test_id("card-sku").fill("b2-sku1")  # another brand's product: the server says no
     panel.get_by_test_id("card-pin").click()
-    result = panel.locator("section.control", has=panel.get_by_test_id("card-pin")).locator(".result")
-    expect(result).to_have_text(re.compile(r"^(✓ .+|✗ HTTP \d{3} · \w+)"))
+    expect(panel.get_by_test_id("card-result")).to_have_text(re.compile(r"^✗ HTTP 400 · bad_request: "))
+    panel.get_by_test_id("card-sku").fill("b1-sku2")
+    panel.get_by_test_id("card-pin").click()
+    expect(panel.get_by_test_id("card-result")).to_have_text("✓ Pinned b1-sku2")
+    expect(panel.get_by_test_id("card-now")).to_contain_text("Jasmine pearls 100g (b1-sku2)")
+    earlier = panel.get_by_test_id("board-hour").locator("option").nth(1).get_attribute("value") or ""
+    panel.get_by_test_id("board-hour").select_option(earlier)  # the leaderboard of another hour (GET)
+    expect(panel.get_by_test_id("leaderboard")).to_have_attribute("data-hour", earlier)
+
+
+def guide_sales_cents(server: LivehubProcess, guide: str) -> tuple[str, int]:
+    """(hour, sales cents of ``guide`` in that hour) from the leaderboard API."""
+    status, board = http_json("GET", f"{server.http}/api/guides/leaderboard?n=100")
+    assert status == 200, board
+    return board["hour"], next((g["sales_cents"] for g in board["guides"] if g["guide_id"] == guide), 0)
+
+
+# true once the panel's leaderboard shows `guide` with at least `amount` more sales than before (in `hour`)
+LEADERBOARD_GREW = """([guide, hour, before, amount]) => {
+  const table = document.querySelector('[data-testid="leaderboard"]');
+  const row = table && table.querySelector(`tr[data-guide="${guide}"]`);
+  if (!row) return false;
+  return Number(row.dataset.salesCents) >= (table.dataset.hour === hour ? before + amount : amount);
+}"""
+
+
+def sale_row(page: Page, sale_id: str) -> Any:
+    return page.locator(f'article.sale[data-sale="{sale_id}"]')
+
+
+def my_order(page: Page, sale_id: str) -> Any:
+    return page.get_by_test_id("my-orders").locator(f'.order[data-reservation^="{sale_id}:"]')
+
+
+def test_host_runs_a_flash_sale_from_the_panel_and_a_referred_viewer_buys_pays_and_credits_the_guide(
+    context: BrowserContext, livehub_server: LivehubProcess
+) -> None:
+    hour, before = guide_sales_cents(livehub_server, "b1-g1")
+    panel = open_panel(context, "host-b1", "b1-key")
+    fan = context.new_page()
+    fan.goto("/watch?venue=b1&guide=g-b1-1")  # from guide Wang Fang's share poster
+    wait_live(fan)
+    assert "guide=g-b1-1" in fan.evaluate("window.livehub.client.ws.url")
+
+    # the host pins the tea and schedules a flash sale of 2 units, then opens it early
+    panel.get_by_test_id("products").locator('[data-sku="b1-sku1"]').get_by_test_id("product-pin").click()
+    expect(panel.get_by_test_id("card-result")).to_have_text("✓ Pinned b1-sku1")
+    card = fan.get_by_test_id("cards").locator(".card")
+    expect(card).to_contain_text("Longjing green tea 250g")
+    for field, value in [("sale-sku", "b1-sku1"), ("sale-price", "99"), ("sale-stock", "2"), ("sale-limit", "1"),
+                         ("sale-starts-in", "60"), ("sale-duration", "120"), ("sale-ttl", "120")]:  # fmt: skip
+        panel.get_by_test_id(field).fill(value)
+    panel.get_by_test_id("sale-create").click()
+    created = panel.get_by_test_id("sale-result")
+    expect(created).to_have_attribute("data-sale", re.compile(r"^s-"))
+    sale_id = created.get_attribute("data-sale") or ""
+    expect(created).to_contain_text(f"✓ Flash sale {sale_id}: 2 of Longjing green tea 250g at ¥99, starts ")
+    row = sale_row(fan, sale_id)
+    expect(row).to_have_attribute("data-phase", "scheduled")
+    expect(row.get_by_test_id("sale-timer")).to_have_text(re.compile(r"starts in 0[01]:\d\d"))
+    expect(row.get_by_test_id("buy")).to_be_disabled()
+    panel.get_by_test_id("card-sku").fill("b1-sku1")  # pin it again with the sale attached
+    panel.get_by_test_id("card-sale").select_option(sale_id)
+    panel.get_by_test_id("card-pin").click()
+    expect(card).to_contain_text("Flash price ¥99")
+    sale_row(panel, sale_id).get_by_test_id("sale-start-now").click()
+    expect(row).to_have_attribute("data-phase", "open")
+    expect(row.get_by_test_id("sale-timer")).to_have_text(re.compile(r"ends in 0[23]:\d\d"))
+    expect(row.get_by_test_id("sale-left")).to_have_text("2 / 2 left")
+
+    # the referred viewer buys near People's Square: pickup at the store there, then pays
+    fan.get_by_test_id("loc-select").select_option(label="People's Square")
+    row.get_by_test_id("buy").click()
+    expect(row.get_by_test_id("buy-result")).to_have_attribute("data-status", "ok")
+    mine = my_order(fan, sale_id)
+    expect(mine.get_by_test_id("fulfilment")).to_contain_text("Pick up at store b1-s1")
+    expect(mine.get_by_test_id("order-amount")).to_have_text("¥99")
+    expect(mine.get_by_test_id("pay-countdown")).to_have_text(re.compile(r"Pay within 0[12]:\d\d"))
+    expect(row.get_by_test_id("sale-left")).to_have_text("1 / 2 left")
+    screenshot(fan, "watch-b1-reserved")
+    mine.get_by_test_id("pay").click()
+    paid = mine.get_by_test_id("order-id")
+    expect(paid).to_have_attribute("data-order", re.compile(rf"^{re.escape(sale_id)}:o[0-9a-f]+$"))
+    order_id = paid.get_attribute("data-order") or ""
+    expect(paid).to_have_text(f"Paid · order {order_id.rsplit(':o', 1)[1][:8].upper()}")
+    expect(mine).to_have_attribute("data-state", "paid")
+    expect(mine.get_by_test_id("pay")).to_be_hidden()
+
+    # the panel: the order in the live feed, credited to the guide, and the guide on the leaderboard
+    item = panel.get_by_test_id("orders").locator(f'li[data-order="{order_id}"]')
+    expect(item).to_contain_text("¥99")
+    expect(item).to_contain_text("pickup at b1-s1")
+    expect(item).to_contain_text("guide b1-g1")
+    panel.wait_for_function(LEADERBOARD_GREW, arg=["b1-g1", hour, before, 9900], timeout=WAIT_MS)
+
+    # a second viewer takes the last unit (no location: home delivery); a third one sees it sold out
+    third = open_watch(context, "b1")
+    expect(sale_row(third, sale_id)).to_have_attribute("data-phase", "open")
+    second = open_watch(context, "b1")
+    sale_row(second, sale_id).get_by_test_id("buy").click()
+    expect(sale_row(second, sale_id).get_by_test_id("buy-result")).to_have_attribute("data-status", "ok")
+    expect(my_order(second, sale_id).get_by_test_id("fulfilment")).to_contain_text("Home delivery")
+    for page in (third, fan):
+        expect(sale_row(page, sale_id)).to_have_attribute("data-phase", "sold_out")
+        expect(sale_row(page, sale_id).get_by_test_id("buy")).to_have_text("Sold out")
+        expect(sale_row(page, sale_id).get_by_test_id("buy")).to_be_disabled()
+
+    # the store's own list has the pickup
+    panel.get_by_test_id("store-id").fill("b1-s1")
+    panel.get_by_test_id("store-lookup").click()
+    store = panel.get_by_test_id("store-orders")
+    expect(store).to_contain_text("Lotus Tea People's Square")
+    expect(store.locator(f'tr[data-order="{order_id}"]')).to_contain_text("pickup")
+    screenshot(panel, "panel-b1-orders")
+
+
+def test_a_guide_coupon_dropped_from_the_panel_is_grabbed_once_and_lowers_the_flash_price(
+    context: BrowserContext, livehub_server: LivehubProcess
+) -> None:
+    panel = open_panel(context, "host-b3", "b3-key")
+    for field, value in [("coupon-value", "5"), ("coupon-min", "0"), ("coupon-total", "1"), ("coupon-limit", "1"),
+                         ("coupon-expires", "600"), ("coupon-guide", "b3-g1")]:  # fmt: skip
+        panel.get_by_test_id(field).fill(value)
+    panel.get_by_test_id("coupon-drop").click()
+    dropped = panel.get_by_test_id("coupon-result")
+    expect(dropped).to_contain_text(re.compile(r"^✓ 1 coupon of ¥5 off dropped \(c-\w+, from b3-g1\)"))
+    coupon_id = re.search(r"\((c-\w+),", dropped.inner_text())[1]  # type: ignore[index]
+    sale_id = "s" + marker()
+    host_call(livehub_server, "POST", "b3", "sales", {"sale_id": sale_id, "sku": "b3-sku2", "price_cents": 1500,
+                                                      "stock": 5, "per_user_limit": 1, "duration_s": 120})  # fmt: skip
+    lucky, late = open_watch(context, "b3"), open_watch(context, "b3")
+    offer = lucky.locator(f'[data-coupon="{coupon_id}"]')
+    expect(offer).to_contain_text("¥5 off")
+    offer.get_by_test_id("grab").click()
+    expect(offer.get_by_test_id("grab-result")).to_have_text("✓ In your wallet · 0 left")
+    expect(offer.get_by_test_id("grab")).to_have_text("In wallet")
+    missed = late.locator(f'[data-coupon="{coupon_id}"]')
+    missed.get_by_test_id("grab").click()
+    expect(missed.get_by_test_id("grab-result")).to_have_text("All taken — too late")
+    expect(sale_row(late, sale_id).get_by_test_id("buy-coupon")).to_be_hidden()
+
+    row = sale_row(lucky, sale_id)
+    expect(row.get_by_test_id("buy-coupon")).to_have_value(coupon_id)  # the best coupon is picked by default
+    expect(row.get_by_test_id("buy")).to_have_text("Buy now · ¥10")
+    row.get_by_test_id("buy").click()
+    expect(row.get_by_test_id("buy-result")).to_have_attribute("data-status", "ok")
+    mine = my_order(lucky, sale_id)
+    expect(mine.get_by_test_id("order-amount")).to_have_text("¥10")
+    expect(mine.locator(".was")).to_have_text("¥15")
+    expect(row.get_by_test_id("buy-coupon")).to_be_hidden()  # spent
+    screenshot(lucky, "watch-b3-coupon")
