@@ -68,6 +68,22 @@ def proc_cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5), counted from state (3)
 
 
+def proc_run_delay(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (sum over its threads)."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def proc_comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -166,6 +182,7 @@ class Publisher:
         self.skipped = 0
         self.late = 0
         self.error_samples: list[str] = []
+        self.send_seconds: list[float] = []  # how long each successful send took (HTTP: the round trip)
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
 
@@ -185,6 +202,7 @@ class Publisher:
             "errors": self.errors,
             "skipped": self.skipped,
             "late": self.late,
+            "sends": len(self.send_seconds),
         }
 
     def start(self, rate: float) -> None:
@@ -222,6 +240,7 @@ class Publisher:
         self.seq += 1
         self.issued += 1
         data = {"t0": time.time(), "seq": self.seq, "pad": PAD}
+        started = time.perf_counter()
         try:
             await self.send(data)
         except Exception as exc:
@@ -230,6 +249,7 @@ class Publisher:
                 self.error_samples.append(f"{type(exc).__name__}: {exc}")
         else:
             self.published += 1
+            self.send_seconds.append(time.perf_counter() - started)
 
 
 class WebsocketPublisher(Publisher):
@@ -243,7 +263,8 @@ class WebsocketPublisher(Publisher):
     async def open(self) -> None:
         from websockets.asyncio.client import connect
 
-        self.ws = await connect(self.uri, compression=None, max_size=1 << 20)
+        # No keepalive: an overloaded server reads the publisher late, a missed pong would close the link.
+        self.ws = await connect(self.uri, compression=None, max_size=1 << 20, ping_interval=None)
 
     async def send(self, data: dict[str, Any]) -> None:
         frame = {
@@ -268,7 +289,9 @@ class WebsocketPublisher(Publisher):
 
 
 class HttpPublisher(Publisher):
-    """HTTP/1.1 ``POST`` of JSON bodies over a small pool of keep-alive connections."""
+    """HTTP/1.1 ``POST`` of JSON bodies over a pool of keep-alive connections (one per request in flight)."""
+
+    max_inflight = 32
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -39,10 +40,20 @@ from typing import Any
 
 import uvloop
 
-from loadtests._targets import CLK_TCK, REPO, TARGETS, Publisher, Target, proc_cpu_ticks, stop_pid
+from loadtests._targets import (
+    CLK_TCK,
+    REPO,
+    TARGETS,
+    Publisher,
+    Target,
+    proc_cpu_ticks,
+    proc_run_delay,
+    stop_pid,
+)
 from loadtests._wsclient import WorkerSpec, raise_nofile_limit, worker_main
 
 SATURATED = 0.90  # a core busier than this is saturated
+STARVED = 0.10  # share of the time the server waited, runnable, for its core beyond which it is flagged
 NOISY = 0.25  # CPU (in cores) used by processes outside the benchmark beyond which a result is flagged
 
 
@@ -90,6 +101,7 @@ class Snapshot:
     workers: list[dict[str, Any]]
     server_ticks: int
     redis_ticks: int
+    server_wait: float  # run-queue wait of the server's processes, seconds
     cores: dict[int, tuple[int, int]]
     harness_cpu: float
     publisher: dict[str, int]
@@ -138,8 +150,10 @@ class WorkerHandle:
 
 @dataclass
 class ServerRun:
-    label: str
+    label: str  # name, "#k" for its k-th occurrence in --servers, "@r" for round r when there are several
     kind: str
+    name: str = ""  # label without the round
+    round: int = 1
     connect: dict[str, Any] = field(default_factory=dict)
     rates: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
@@ -152,10 +166,12 @@ class Bench:
     def __init__(self, args: argparse.Namespace, target: Target, label: str) -> None:
         self.args = args
         self.target = target
-        self.run = ServerRun(label=label, kind=target.name)
+        name, _, rnd = label.partition("@")
+        self.run = ServerRun(label=label, kind=target.name, name=name, round=int(rnd or 1))
         self.workers: list[WorkerHandle] = []
         self.publisher: Publisher | None = None
         self.viewers_open = 0
+        self.backlog = 0  # deliveries still pending when the previous rate's drain gave up
 
     async def snapshot(self, take_latencies: bool) -> Snapshot:
         pending = [w.call("mark", take_latencies) for w in self.workers]
@@ -163,11 +179,12 @@ class Bench:
         t = time.monotonic()
         server_ticks = sum(proc_cpu_ticks(p) for p in pids["server"])
         redis_ticks = sum(proc_cpu_ticks(p) for p in pids["redis"])
+        server_wait = sum(proc_run_delay(p) for p in pids["server"])
         cores = core_times()
         tms = os.times()
         pub = self.publisher.counters() if self.publisher else {}
         marks = await asyncio.gather(*pending)
-        return Snapshot(t, list(marks), server_ticks, redis_ticks, cores, tms.user + tms.system, pub)
+        return Snapshot(t, list(marks), server_ticks, redis_ticks, server_wait, cores, tms.user + tms.system, pub)
 
     async def start_clients(self) -> None:
         args = self.args
@@ -234,16 +251,31 @@ class Bench:
         b = await self.snapshot(take_latencies=True)
         await pub.stop()
         result = self.compute(rate, a, b)
-        if not last:
-            result["drain_s"] = await self.drain()
+        if self.backlog:
+            result["warnings"].append(f"started with {self.backlog} deliveries of the previous rate pending")
+        self.backlog = 0
+        saturated = result["delivery_ratio"] is not None and result["delivery_ratio"] < 0.9
+        if not last and saturated:
+            # The backlog would take longer to drain than the next measurement, and every higher rate
+            # saturates the server too (its deliveries/s, the capacity, does not depend on the backlog).
+            self.backlog = await self.pending()
+            result["drain_s"] = 0.0
+        elif not last:
+            result["drain_s"], self.backlog = await self.drain()
         return result
 
-    async def drain(self) -> float:
-        """Wait until every published event reached every viewer, or deliveries stop progressing."""
+    async def pending(self) -> int:
+        assert self.publisher is not None
+        marks = await asyncio.gather(*(w.call("mark", False) for w in self.workers))
+        return max(0, self.publisher.published * self.viewers_open - sum(m["events"] for m in marks))
+
+    async def drain(self) -> tuple[float, int]:
+        """Wait until every published event reached every viewer, deliveries stop progressing, or
+        ``--drain-timeout``; return the seconds waited and the deliveries still pending."""
         assert self.publisher is not None
         t0 = time.monotonic()
         expected = self.publisher.published * self.viewers_open
-        last, still_since = -1, t0
+        last, still_since, total = -1, t0, 0
         while time.monotonic() - t0 < self.args.drain_timeout:
             marks = await asyncio.gather(*(w.call("mark", False) for w in self.workers))
             total = sum(m["events"] for m in marks)
@@ -256,7 +288,7 @@ class Bench:
                 break
             await asyncio.sleep(0.25)
         await asyncio.sleep(0.5)
-        return round(time.monotonic() - t0, 2)
+        return round(time.monotonic() - t0, 2), max(0, expected - total)
 
     def compute(self, rate: float, a: Snapshot, b: Snapshot) -> dict[str, Any]:
         args = self.args
@@ -301,9 +333,20 @@ class Bench:
         foreign = sum(cores.values()) - (server_s + redis_s + client_s + harness_s) / window
         if foreign > NOISY:
             warnings.append(f"noisy machine: other processes used {foreign:.0%} of a core")
+        server_core_busy = cores.get(str(args.server_core)) if args.server_core is not None else None
+        server_wait = (b.server_wait - a.server_wait) / window
+        if server_wait > STARVED:
+            warnings.append(
+                f"server starved: it waited for its core {server_wait:.0%} of the time "
+                "(deliveries/s and latency understate it; CPU per delivery holds)"
+            )
+        sends: list[float] = []
+        if self.publisher is not None:
+            sends = sorted(self.publisher.send_seconds[a.publisher["sends"] : b.publisher["sends"]])
         if skipped or errors or published < 0.95 * rate * window:
             warnings.append(
-                f"publisher did not hold the rate ({published / window:.1f}/s, {skipped} skipped, {errors} errors)"
+                f"publisher did not hold the rate ({published / window:.1f}/s, {skipped} skipped, {errors} errors; "
+                f"a publish took up to {max(sends, default=0.0) * 1000:.0f} ms)"
             )
 
         def ms(v: float | None) -> float | None:
@@ -326,6 +369,7 @@ class Bench:
             "max_ms": ms(lat_sorted[-1] if lat_sorted else None),
             "server_cpu_s": round(server_s, 3),
             "server_util": round(server_s / window, 3),
+            "server_runq_wait": round(server_wait, 3),
             "server_us_per_delivery": round(server_s * 1e6 / delivered, 3) if delivered else None,
             "redis_util": round(redis_s / window, 3),
             "client_util": round(client_s / window, 3),
@@ -333,8 +377,10 @@ class Bench:
             "client_runq_wait": round(sum(waits) / window, 3),
             "latency_proc_runq_wait": round(lat_wait / window, 3),
             "publisher_util": round(harness_s / window, 3),
+            "publish_p50_ms": ms(percentile(sends, 50)),
+            "publish_p99_ms": ms(percentile(sends, 99)),
             "core_busy": cores,
-            "server_core_busy": cores.get(str(args.server_core)) if args.server_core is not None else None,
+            "server_core_busy": server_core_busy,
             "client_core_busy": client_core_busy,
             # CPU used on this machine by processes that are not part of the benchmark (noise)
             "foreign_util": round(foreign, 3),
@@ -385,7 +431,7 @@ class Bench:
 
 
 HEADER = (
-    f"{'server':<12} {'ev/s':>5} {'pub/s':>6} {'deliv/s':>8} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'server':<14} {'ev/s':>5} {'pub/s':>6} {'deliv/s':>8} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} "
     f"{'srv CPU':>7} {'us/deliv':>8} {'redis':>5} {'clients':>7} {'cli us':>6} {'srv core':>8} "
     f"{'cli core':>8} {'noise':>5}  valid"
 )
@@ -402,7 +448,7 @@ def _f(v: float | None, spec: str) -> str:
 
 def format_row(label: str, r: dict[str, Any]) -> str:
     return (
-        f"{label:<12} {r['rate']:>5g} {r['published_per_s']:>6.1f} {r['deliveries_per_s']:>8.0f} "
+        f"{label:<14} {r['rate']:>5g} {r['published_per_s']:>6.1f} {r['deliveries_per_s']:>8.0f} "
         f"{_f(r['delivery_ratio'], '.3f'):>6} {_f(r['p50_ms'], '.1f'):>8} {_f(r['p99_ms'], '.1f'):>8} "
         f"{r['server_util']:>7.0%} {_f(r['server_us_per_delivery'], '.2f'):>8} {r['redis_util']:>5.0%} "
         f"{r['client_util']:>7.0%} {_f(r['client_us_per_delivery'], '.2f'):>6} "
@@ -413,36 +459,46 @@ def format_row(label: str, r: dict[str, Any]) -> str:
     )
 
 
+RATIO_KEYS = {
+    "cpu_per_delivery": "server_us_per_delivery",
+    "p50": "p50_ms",
+    "p99": "p99_ms",
+    "deliveries_per_s": "deliveries_per_s",
+}
+
+
 def ratios(runs: list[ServerRun], rates: list[float]) -> dict[str, list[dict[str, Any]]]:
-    base = next((r for r in runs if r.kind == "reference" and not r.error), None)
+    """Per pair "server/reference": one row per round and rate, each server against the first reference
+    measured in the same round; with several rounds, rows with ``round: "median"`` summarise them."""
     out: dict[str, list[dict[str, Any]]] = {}
-    if base is None:
-        return out
-    for run in runs:
-        if run is base or run.error:
+    for rnd in sorted({r.round for r in runs}):
+        in_round = [r for r in runs if r.round == rnd]
+        base = next((r for r in in_round if r.kind == "reference" and not r.error), None)
+        if base is None:
             continue
-        rows = []
-        for rate in rates:
-            x, ref = run.at(rate), base.at(rate)
-            if x is None or ref is None:
+        for run in in_round:
+            if run is base or run.error:
                 continue
-
-            def ratio(key: str, x: dict[str, Any] = x, ref: dict[str, Any] = ref) -> float | None:
-                if x.get(key) is None or not ref.get(key):
-                    return None
-                return round(float(x[key]) / float(ref[key]), 3)
-
-            rows.append(
-                {
-                    "rate": rate,
-                    "cpu_per_delivery": ratio("server_us_per_delivery"),
-                    "p50": ratio("p50_ms"),
-                    "p99": ratio("p99_ms"),
-                    "deliveries_per_s": ratio("deliveries_per_s"),
-                    "valid": bool(x["valid"] and ref["valid"]),
-                }
-            )
-        out[f"{run.label}/{base.label}"] = rows
+            for rate in rates:
+                x, ref = run.at(rate), base.at(rate)
+                if x is None or ref is None:
+                    continue
+                row: dict[str, Any] = {"round": rnd, "rate": rate}
+                for name, key in RATIO_KEYS.items():
+                    ok = x.get(key) is not None and ref.get(key)
+                    row[name] = round(float(x[key]) / float(ref[key]), 3) if ok else None
+                row["valid"] = bool(x["valid"] and ref["valid"])
+                out.setdefault(f"{run.name}/{base.name}", []).append(row)
+    if len({r.round for r in runs}) > 1:
+        for rows in out.values():
+            for rate in rates:
+                valid = [r for r in rows if r["rate"] == rate and r["valid"]]
+                summary: dict[str, Any] = {"round": "median", "rate": rate, "valid": bool(valid)}
+                for name in RATIO_KEYS:
+                    values = [r[name] for r in valid if r[name] is not None]
+                    summary[name] = round(statistics.median(values), 3) if values else None
+                summary["rounds"] = len(valid)
+                rows.append(summary)
     return out
 
 
@@ -452,7 +508,7 @@ def print_report(runs: list[ServerRun], rates: list[float], rat: dict[str, list[
     print(HEADER)
     for run in runs:
         if run.error:
-            print(f"{run.label:<12} ERROR {run.error.splitlines()[0]}")
+            print(f"{run.label:<14} ERROR {run.error.splitlines()[0]}")
         for r in run.rates:
             print(format_row(run.label, r))
     for run in runs:
@@ -468,13 +524,16 @@ def print_report(runs: list[ServerRun], rates: list[float], rat: dict[str, list[
             f"{_f(busiest['client_core_busy'], '.0%')} busy"
         )
     for name, rows in rat.items():
-        print(f"\n== ratios {name} (same run; < 1 is better for CPU and p99, > 1 for deliveries/s) ==")
-        print(f"{'ev/s':>6} {'CPU/deliv':>10} {'p50':>7} {'p99':>7} {'deliv/s':>8}  valid")
+        print(f"\n== ratios {name} (same round; < 1 is better for CPU and p99, > 1 for deliveries/s) ==")
+        print(f"{'round':>6} {'ev/s':>6} {'CPU/deliv':>10} {'p50':>7} {'p99':>7} {'deliv/s':>8}  valid")
         for row in rows:
+            valid = "yes" if row["valid"] else "NO"
+            if row["round"] == "median":
+                valid = f"median of {row['rounds']} valid round(s)"
             print(
-                f"{row['rate']:>6g} {_f(row['cpu_per_delivery'], '.3f'):>10} {_f(row['p50'], '.3f'):>7} "
-                f"{_f(row['p99'], '.3f'):>7} {_f(row['deliveries_per_s'], '.3f'):>8}  "
-                f"{'yes' if row['valid'] else 'NO'}"
+                f"{row['round']!s:>6} {row['rate']:>6g} {_f(row['cpu_per_delivery'], '.3f'):>10} "
+                f"{_f(row['p50'], '.3f'):>7} {_f(row['p99'], '.3f'):>7} {_f(row['deliveries_per_s'], '.3f'):>8}  "
+                f"{valid}"
             )
 
 
@@ -514,6 +573,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "'reference' as baseline (repeat it, e.g. reference,reference, to check the harness)",
     )
     p.add_argument("--json-out", help="write every figure to this JSON file")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the --servers sequence this many times; ratios are taken within a round and "
+        "their median over the valid rounds is printed (beats a noisy machine)",
+    )
     p.add_argument("--client-procs", type=int, default=4, help="client processes (default 4)")
     p.add_argument("--sample-every", type=int, default=50, help="1 viewer in N measures latency")
     p.add_argument(
@@ -526,7 +592,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--read-interval",
         type=float,
-        default=0.005,
+        default=0.25,
         help="seconds a counting client process sleeps between event-loop turns (0: read at once)",
     )
     p.add_argument("--server-core", type=int, default=0, help="core the server is pinned to (-1: none)")
@@ -542,7 +608,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--settle", type=float, default=2.0, help="seconds between connecting and publishing")
-    p.add_argument("--drain-timeout", type=float, default=30.0, help="max seconds to let a backlog drain")
+    p.add_argument("--drain-timeout", type=float, default=15.0, help="max seconds to let a backlog drain")
     p.add_argument("--connect-timeout", type=float, default=120.0)
     p.add_argument("--connect-concurrency", type=int, default=50, help="handshakes in flight per process")
     p.add_argument("--venue", default="main", help="livehub: venue the viewers join")
@@ -578,25 +644,28 @@ async def amain(args: argparse.Namespace) -> list[ServerRun]:
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     runs: list[ServerRun] = []
-    seen: dict[str, int] = {}
     options = {
         "venue": args.venue,
         "livehub_config": args.livehub_config,
         "livehub_exe": args.livehub_exe,
         "livehub_redis": args.livehub_redis,
     }
-    for name in args.servers:
-        seen[name] = seen.get(name, 0) + 1
-        label = name if seen[name] == 1 else f"{name}#{seen[name]}"
-        target = TARGETS[name](
-            host=args.host,
-            server_core=args.server_core,
-            aux_core=args.client_core,
-            codec=args.codec,
-            options=options,
-        )
-        runs.append(await Bench(args, target, label).execute())
-        await asyncio.sleep(1.0)
+    for rnd in range(1, args.rounds + 1):
+        seen: dict[str, int] = {}
+        for name in args.servers:
+            seen[name] = seen.get(name, 0) + 1
+            label = name if seen[name] == 1 else f"{name}#{seen[name]}"
+            if args.rounds > 1:
+                label += f"@{rnd}"
+            target = TARGETS[name](
+                host=args.host,
+                server_core=args.server_core,
+                aux_core=args.client_core,
+                codec=args.codec,
+                options=options,
+            )
+            runs.append(await Bench(args, target, label).execute())
+            await asyncio.sleep(1.0)
     return runs
 
 

@@ -49,6 +49,11 @@ async def run(host: str, port: int, backlog: int) -> None:
     async def handler(ws: ServerConnection) -> None:
         path = ws.request.path if ws.request is not None else VIEWER_PATH
         if path.split("?", 1)[0] == PUBLISH_PATH:
+            # No keepalive on the publisher link: when the server falls behind, the publisher's messages
+            # queue up unread and a pong would wait behind them, so the link would be closed for a
+            # missed ping. Viewers keep the default keepalive (as livehub's viewers do).
+            if ws.keepalive_task is not None:
+                ws.keepalive_task.cancel()
             async for message in ws:
                 broadcast(viewers, message)
             return
