@@ -89,7 +89,7 @@ class Commerce:
         self.node = node
         redis = redis or node.redis
         keys = node.keys
-        self.scripts = Scripts(redis)
+        self.scripts = Scripts(redis, batch=True)
         self.guides = GuideBoard(redis, keys, self.scripts, node.festival.commission_rate)
         self.orders = OrderStore(redis, keys, guides=self.guides)
         self.coupons = CouponStore(redis, keys, self.scripts)

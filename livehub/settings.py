@@ -63,7 +63,7 @@ class Settings:
 
     # audience signals
     online_interval_s: float = 1.0
-    stock_interval_s: float = 0.1
+    stock_interval_s: float = 0.25
     comment_max_chars: int = 200
     comment_rate: float = 1.0  # per viewer, per second
     comment_burst: float = 3.0
