@@ -255,8 +255,9 @@ class Commerce:
         out: dict[str, Any] = {"status": result.code.value, "reservation": reservation_id}
         if result.order is not None:
             order = result.order
-            out.update({"order": order.order_id, "amount_cents": order.amount_cents, "mode": order.fulfilment.mode,
-                        "store": order.store_id, "guide": order.guide_id})  # fmt: skip
+            out.update({"order": order.order_id, "sale": order.sale_id, "sku": order.sku, "qty": order.qty,
+                        "amount_cents": order.amount_cents, "mode": order.fulfilment.mode, "store": order.store_id,
+                        "guide": order.guide_id})  # fmt: skip
             if result.code is PayCode.PAID:
                 await self._notify_order(order.venue, out)
         return out
@@ -347,14 +348,19 @@ class Commerce:
 
     async def drop_coupons(self, venue: str, issuer: str, body: dict[str, Any]) -> dict[str, Any]:
         festival = self.node.festival
+        venue_brand = festival.venues[venue].brand
         guide = body.get("guide")
         if guide is not None:  # a host drops on behalf of one of its brand's shopping guides
             g = festival.guides.get(guide) if isinstance(guide, str) else None
             if g is None:
                 raise errors.not_found(f"unknown guide {guide!r}")
+            if venue_brand is not None and g.brand != venue_brand:
+                raise errors.forbidden(f"guide {guide!r} is not of this venue's brand")
             issuer = g.id
         now = await self.sales.server_time_ms()
-        brand = body.get("brand", festival.venues[venue].brand)
+        brand = body.get("brand", venue_brand)
+        if venue_brand is not None and brand != venue_brand:
+            raise errors.forbidden("a brand venue drops coupons of its own brand only")
         try:
             spec = CouponSpec(
                 coupon_id=body.get("coupon_id") or f"c-{uuid.uuid4().hex[:10]}", venue=venue, issuer=issuer,

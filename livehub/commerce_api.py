@@ -123,12 +123,16 @@ async def payment_callback(request: Request) -> Response:
 
 
 async def store_orders(request: Request) -> Response:
-    """A store's storefront: its latest orders and pickups (``?limit=``, at most 500)."""
+    """A store's storefront: its latest orders and pickups (``?limit=``, at most 500).
+
+    Buyers' ids and payment references are in there: a host of the store's brand (or the
+    main host) only."""
     node = node_of(request)
     store_id = request.path_params["store"]
     store = node.festival.stores.get(store_id)
     if store is None:
         raise errors.not_found(f"unknown store {store_id!r}")
+    host_of(request, node.festival.brands[store.brand].venue)
     limit = _query_int(request, "limit", 50, 1, 500)
     orders = await commerce_of(request).orders.orders_of_store(store_id, limit)
     rows = [order.to_fields() for order in orders]

@@ -259,8 +259,11 @@ async def test_guide_share_code_credits_the_guide_and_the_hourly_leaderboard(liv
             await asyncio.sleep(0.1)
         top = board["guides"][0]
         assert top["guide_id"] == "b1-g1" and top["sales_cents"] >= 10_000 and top["commission_cents"] > 0
-        status, orders = await api("GET", f"{livehub_server.http}/api/stores/b1-s1/orders?limit=500")
+        store_url = f"{livehub_server.http}/api/stores/b1-s1/orders?limit=500"
+        status, orders = await api("GET", store_url, None, host_token("host-b1", "b1"))
         assert status == 200 and orders["store"]["id"] == "b1-s1"
+        assert (await api("GET", store_url))[0] == 401  # buyers' data: hosts of the brand only
+        assert (await api("GET", store_url, None, host_token("host-b2", "b2")))[0] == 403
         status, bad = await api("GET", f"{livehub_server.http}/api/guides/leaderboard?hour=yesterday")
         assert status == 400 and bad["code"] == "bad_request"
     finally:
