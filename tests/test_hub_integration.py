@@ -426,10 +426,17 @@ async def test_workers_share_one_port_and_deliver_through_redis(redis_url: str) 
     clients: list[Client] = []
     try:
         nodes: set[str] = set()
-        for _ in range(40):  # the kernel spreads connections over the two workers
-            clients.append(await viewer(server, "b1"))
-            nodes.add(clients[-1].welcome["node"])
-            if len(nodes) == 2 and len(clients) >= 4:
+        for _ in range(100):  # readyz answered from one worker: wait until the other answers too
+            _status, body = await asyncio.to_thread(http_json, "GET", f"{server.http}/readyz")
+            nodes.add(body.get("node", ""))
+            if len(nodes) == 2:
+                break
+        nodes.clear()
+        for _ in range(6):  # concurrent connects, so that both workers' accepts get some
+            burst = await asyncio.gather(*(viewer(server, "b1") for _ in range(40)))
+            clients += burst
+            nodes.update(c.welcome["node"] for c in burst)
+            if len(nodes) == 2:
                 break
         assert len(nodes) == 2, "both worker processes accept connections"
         await apublish(server, "main", "workers", {"marker": "all"})
