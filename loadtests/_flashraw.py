@@ -26,7 +26,7 @@ from typing import Any
 
 import uvloop
 
-from loadtests._targets import CLK_TCK, proc_cpu_ticks
+from loadtests._targets import CLK_TCK, core_times, proc_cpu_ticks
 from loadtests._wsclient import run_delay_seconds
 
 
@@ -56,20 +56,6 @@ def raw_main(spec: RawSpec, conn: Connection) -> None:
         result = {"error": f"{type(exc).__name__}: {exc}"}
     conn.send(result)
     conn.close()
-
-
-def core_times() -> dict[int, tuple[int, int]]:
-    """Per core: (busy ticks, total ticks) from /proc/stat."""
-    out: dict[int, tuple[int, int]] = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            if not line.startswith("cpu") or line.startswith("cpu "):
-                continue
-            name, *vals = line.split()
-            ticks = [int(v) for v in vals[:8]]  # user nice system idle iowait irq softirq steal
-            total = sum(ticks)
-            out[int(name[3:])] = (total - ticks[3] - ticks[4], total)
-    return out
 
 
 def _cpu() -> float:

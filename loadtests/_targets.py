@@ -162,6 +162,73 @@ def log_tail(path: Path, chars: int = 2_000) -> str:
 # --- publishers -------------------------------------------------------------------------------------------
 
 
+def core_times() -> dict[int, tuple[int, int]]:
+    """Per core: (busy ticks, total ticks) from /proc/stat."""
+    out: dict[int, tuple[int, int]] = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if not line.startswith("cpu") or line.startswith("cpu "):
+                continue
+            name, *vals = line.split()
+            ticks = [int(v) for v in vals[:8]]  # user nice system idle iowait irq softirq steal
+            total = sum(ticks)
+            out[int(name[3:])] = (total - ticks[3] - ticks[4], total)
+    return out
+
+
+async def wait_quiet(max_wait: float, threshold: float) -> float:
+    """Wait (at most ``max_wait`` s) for a second in which the machine's cores are busy less than
+    ``threshold`` (in cores) in total; return the last second's load.  Call it while nothing of ours runs."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        a = core_times()
+        await asyncio.sleep(1.0)
+        b = core_times()
+        load = sum((b[c][0] - a[c][0]) / max(1, b[c][1] - a[c][1]) for c in b)
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return None
+    rank = max(1, min(len(sorted_values), round(q / 100.0 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+class ClientProcess:
+    """One load-generating client process (``target(spec, pipe)``) and the pipe to it."""
+
+    def __init__(self, ctx: Any, target: Callable[..., None], spec: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=target, args=(spec, child), daemon=True)
+        self.proc.start()
+        child.close()
+
+    async def call(self, *cmd: Any, wait: float = 30.0) -> Any:
+        """Send one command and wait for its reply (in a thread: replies can be large)."""
+        return await asyncio.wait_for(asyncio.to_thread(self._roundtrip, cmd, wait), wait + 1.0)
+
+    def _roundtrip(self, cmd: tuple[Any, ...], wait: float) -> Any:
+        self.conn.send(cmd)
+        if not self.conn.poll(wait):
+            raise TimeoutError(f"client process {self.proc.pid} did not answer {cmd[0]!r} within {wait}s")
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise RuntimeError(f"client process {self.proc.pid} is gone: {exc}") from exc
+
+    async def close(self) -> None:
+        if self.proc.is_alive():
+            with contextlib.suppress(Exception):
+                await self.call("close", wait=10.0)
+        self.proc.join(timeout=2.0)
+        if self.proc.is_alive() and self.proc.pid is not None:
+            stop_pid(self.proc.pid, timeout=2.0)
+        self.conn.close()
+
+
 class Publisher:
     """Publishes bench events at a fixed rate; subclasses say how one event is sent.
 

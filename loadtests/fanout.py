@@ -44,12 +44,15 @@ from loadtests._targets import (
     CLK_TCK,
     REPO,
     TARGETS,
+    ClientProcess,
     Publisher,
     Target,
+    core_times,
+    percentile,
     proc_comm,
     proc_cpu_ticks,
     proc_run_delay,
-    stop_pid,
+    wait_quiet,
 )
 from loadtests._wsclient import WorkerSpec, raise_nofile_limit, worker_main
 
@@ -58,42 +61,7 @@ STARVED = 0.10  # share of the time the server waited, runnable, for its core be
 NOISY = 0.25  # CPU (in cores) used by processes outside the benchmark beyond which a result is flagged
 
 
-async def wait_quiet(max_wait: float, threshold: float) -> float:
-    """Wait (at most ``max_wait`` s) for a second in which the machine's cores are busy less than
-    ``threshold`` (in cores) in total; return the last second's load.  Call it while nothing of ours runs."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        a = core_times()
-        await asyncio.sleep(1.0)
-        b = core_times()
-        load = sum((b[c][0] - a[c][0]) / max(1, b[c][1] - a[c][1]) for c in b)
-        if load < threshold or time.monotonic() >= deadline:
-            return load
-
-
 # --- measurements ---------------------------------------------------------------------------------------
-
-
-def core_times() -> dict[int, tuple[int, int]]:
-    """Per core: (busy ticks, total ticks) from /proc/stat."""
-    out: dict[int, tuple[int, int]] = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            if not line.startswith("cpu") or line.startswith("cpu "):
-                continue
-            name, *vals = line.split()
-            ticks = [int(v) for v in vals[:8]]  # user nice system idle iowait irq softirq steal
-            total = sum(ticks)
-            out[int(name[3:])] = (total - ticks[3] - ticks[4], total)
-    return out
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return None
-    rank = max(1, min(len(sorted_values), round(q / 100.0 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
 
 
 def find_ksoftirqd(core: int | None) -> int | None:
@@ -127,38 +95,6 @@ class Snapshot:
 # --- client processes -----------------------------------------------------------------------------------
 
 
-class WorkerHandle:
-    """One client process and the pipe to it."""
-
-    def __init__(self, ctx: Any, spec: WorkerSpec) -> None:
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(spec, child), daemon=True)
-        self.proc.start()
-        child.close()
-
-    async def call(self, *cmd: Any, wait: float = 30.0) -> Any:
-        """Send one command and wait for its reply (in a thread: replies can be large)."""
-        return await asyncio.wait_for(asyncio.to_thread(self._roundtrip, cmd, wait), wait + 1.0)
-
-    def _roundtrip(self, cmd: tuple[Any, ...], wait: float) -> Any:
-        self.conn.send(cmd)
-        if not self.conn.poll(wait):
-            raise TimeoutError(f"client process {self.proc.pid} did not answer {cmd[0]!r} within {wait}s")
-        try:
-            return self.conn.recv()
-        except (EOFError, OSError) as exc:
-            raise RuntimeError(f"client process {self.proc.pid} is gone: {exc}") from exc
-
-    async def close(self) -> None:
-        if self.proc.is_alive():
-            with contextlib.suppress(Exception):
-                await self.call("close", wait=10.0)
-        self.proc.join(timeout=2.0)
-        if self.proc.is_alive() and self.proc.pid is not None:
-            stop_pid(self.proc.pid, timeout=2.0)
-        self.conn.close()
-
-
 # --- one server -----------------------------------------------------------------------------------------
 
 
@@ -182,7 +118,7 @@ class Bench:
         self.target = target
         name, _, rnd = label.partition("@")
         self.run = ServerRun(label=label, kind=target.name, name=name, round=int(rnd or 1))
-        self.workers: list[WorkerHandle] = []
+        self.workers: list[ClientProcess] = []
         self.publisher: Publisher | None = None
         self.viewers_open = 0
         self.backlog = 0  # deliveries still pending when the previous rate's drain gave up
@@ -235,7 +171,7 @@ class Bench:
                 read_interval=interval,
                 count_mode=args.count_mode,
             )
-            self.workers.append(WorkerHandle(ctx, spec))
+            self.workers.append(ClientProcess(ctx, worker_main, spec))
         t0 = time.monotonic()
         replies = await asyncio.gather(*(w.call("connect", wait=args.connect_timeout) for w in self.workers))
         opened = sum(r["opened"] for r in replies)

@@ -57,17 +57,21 @@ import orjson
 import uvloop
 
 from loadtests._flashclient import BuyerSpec, worker_main
-from loadtests._flashraw import RawSpec, core_times, proc_run_delay, raw_main
+from loadtests._flashraw import RawSpec, proc_run_delay, raw_main
 from loadtests._targets import (
     CLK_TCK,
     REPO,
+    ClientProcess,
+    core_times,
     descendants,
     free_port,
     log_tail,
+    percentile,
     pin_process,
     pinned_preexec,
     proc_cpu_ticks,
     stop_pid,
+    wait_quiet,
 )
 from loadtests._wsclient import raise_nofile_limit
 
@@ -105,28 +109,8 @@ def limited_by(redis_cpu: float, redis_wait: float, driver_cpu: float, driver_wa
     return "round trips (neither process busy)"
 
 
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return None
-    rank = max(1, min(len(sorted_values), round(q / 100.0 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
-
-
 def ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000.0, 2)
-
-
-async def wait_quiet(max_wait: float, threshold: float) -> float:
-    """Wait (at most ``max_wait`` s) for a second in which the cores are busy less than ``threshold``
-    (in cores) in total; return the last second's load."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        a = core_times()
-        await asyncio.sleep(1.0)
-        load = sum(core_busy(a, core_times()).values())
-        if load < threshold or time.monotonic() >= deadline:
-            return load
 
 
 @dataclass
@@ -229,37 +213,6 @@ class Livehub:
                 stop_pid(pid, timeout=2.0)
 
 
-class ClientHandle:
-    """One client process and the pipe to it."""
-
-    def __init__(self, ctx: Any, spec: BuyerSpec) -> None:
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(spec, child), daemon=True)
-        self.proc.start()
-        child.close()
-
-    async def call(self, *cmd: Any, wait: float = 30.0) -> Any:
-        return await asyncio.wait_for(asyncio.to_thread(self._roundtrip, cmd, wait), wait + 1.0)
-
-    def _roundtrip(self, cmd: tuple[Any, ...], wait: float) -> Any:
-        self.conn.send(cmd)
-        if not self.conn.poll(wait):
-            raise TimeoutError(f"client process {self.proc.pid} did not answer {cmd[0]!r} within {wait}s")
-        try:
-            return self.conn.recv()
-        except (EOFError, OSError) as exc:
-            raise RuntimeError(f"client process {self.proc.pid} is gone: {exc}") from exc
-
-    async def close(self) -> None:
-        if self.proc.is_alive():
-            with contextlib.suppress(Exception):
-                await self.call("close", wait=10.0)
-        self.proc.join(timeout=2.0)
-        if self.proc.is_alive() and self.proc.pid is not None:
-            stop_pid(self.proc.pid, timeout=2.0)
-        self.conn.close()
-
-
 # --- the benchmark ----------------------------------------------------------------------------------------
 
 
@@ -281,7 +234,7 @@ class FlashBench:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.redis: Any = None  # livehub.embedded_redis.EmbeddedRedis
         self.livehub: Livehub | None = None
-        self.clients: list[ClientHandle] = []
+        self.clients: list[ClientProcess] = []
         self.ctx = multiprocessing.get_context("spawn")
         self.raw_procs: list[Any] = []
         self.spy: subprocess.Popen[bytes] | None = None
@@ -418,7 +371,7 @@ class FlashBench:
                 prefix=f"{self.tag}.{k}.", core=AUX_CORE if self.pin else None,
                 concurrency=args.connect_concurrency,
             )  # fmt: skip
-            self.clients.append(ClientHandle(self.ctx, spec))
+            self.clients.append(ClientProcess(self.ctx, worker_main, spec))
         t0 = time.monotonic()
         replies = await asyncio.gather(*(c.call("connect", wait=120.0) for c in self.clients))
         opened = sum(r["opened"] for r in replies)
