@@ -89,7 +89,7 @@ class Commerce:
         self.node = node
         redis = redis or node.redis
         keys = node.keys
-        self.scripts = Scripts(redis, batch=True)
+        self.scripts = Scripts(redis, batch=True, connections=s.redis_script_connections)
         self.guides = GuideBoard(redis, keys, self.scripts, node.festival.commission_rate)
         self.orders = OrderStore(redis, keys, guides=self.guides)
         self.coupons = CouponStore(redis, keys, self.scripts)
@@ -127,6 +127,7 @@ class Commerce:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        await self.scripts.aclose()
 
     def _every(self, interval: float, step: Callable[[], Awaitable[None]], name: str) -> asyncio.Task[None]:
         async def loop() -> None:

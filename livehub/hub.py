@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from livehub import errors
@@ -38,11 +38,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("livehub.hub")
 
 Item = Event | Volatile
+Job = tuple[bytes, "list[Connection] | None", "dict[Connection, None]"]  # frame, audience snapshot, live set
 
 
 class Channel:
     __slots__ = (
-        "epoch", "filling", "held", "joining", "name", "offset", "pending", "pending_keys", "ready",
+        "epoch", "fanning", "filling", "held", "joining", "name", "offset", "pending", "pending_keys", "ready",
         "release", "subs",
     )  # fmt: skip
 
@@ -58,6 +59,7 @@ class Channel:
         self.release: asyncio.TimerHandle | None = None  # delayed broker unsubscribe
         self.filling = False  # a gap fill is running; live events are held meanwhile
         self.held: list[Item] = []
+        self.fanning = False  # a batch is being written slice by slice (Hub._write_slices)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.subs) + len(self.joining)
@@ -71,9 +73,10 @@ class Channel:
 class Hub:
     def __init__(
         self, stats: Stats, *, join_buffer_max: int = 10_000, release_delay_s: float = 5.0,
-        observe_latency: Callable[[float], None] | None = None,
+        observe_latency: Callable[[float], None] | None = None, fanout_slice: int = 128,
     ) -> None:  # fmt: skip
         self.stats = stats
+        self.fanout_slice = fanout_slice
         self.channels: dict[str, Channel] = {}
         self.connections: dict[str, Connection] = {}
         self.broker: Broker | None = None
@@ -236,13 +239,14 @@ class Hub:
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, []
         for ch in dirty:
+            if ch.fanning:  # an earlier batch is still being written: this one follows it (end_fan_out)
+                continue
             items, ch.pending = ch.pending, []
             ch.pending_keys.clear()
             if items:
                 self._fan_out(ch, items)
 
     def _fan_out(self, ch: Channel, items: list[Item]) -> None:
-        stats = self.stats
         n = len(items)
         if self.observe_latency is not None:
             now = now_ms()
@@ -251,20 +255,49 @@ class Hub:
                     ts = item.publish_ts()
                     if ts:
                         self.observe_latency((now - ts) / 1000.0)
+        jobs: list[Job] = []
         for index, codec in enumerate(CODECS):
             subs = ch.subs[index]
-            if not subs:
-                continue
-            data = items[0].frame(codec) if n == 1 else b"".join([item.frame(codec) for item in items])
+            if subs:
+                data = items[0].frame(codec) if n == 1 else b"".join([item.frame(codec) for item in items])
+                jobs.append((data, list(subs) if len(subs) > self.fanout_slice else None, subs))
+        if ch.joining:
+            for conn, buffer in list(ch.joining.items()):
+                buffer.extend(items)
+                if len(buffer) > self.join_buffer_max:
+                    conn.close(errors.CLOSE_SLOW, "join buffer overflow: reconnect and resume")
+        if jobs:
+            self._write_slices(ch, items, jobs, 0, 0)
+
+    def _write_slices(self, ch: Channel, items: list[Item], jobs: list[Job], job: int, start: int) -> None:
+        """Write the batch to at most ``fanout_slice`` connections, then yield to the loop and go on.
+
+        Buys, joins and every other socket get a turn between slices, so one broadcast to a big
+        audience never stalls the loop for long; batches of one channel still reach each
+        connection in order (the next batch waits for this one, see ``flush``).  A connection that
+        left the channel meanwhile is skipped.
+        """
+        budget = self.fanout_slice
+        stats = self.stats
+        n = len(items)
+        while job < len(jobs) and budget > 0:
+            data, snapshot, live = jobs[job]
+            if snapshot is None:  # a small audience: the live set, in one go
+                part: Iterable[Connection] = live
+                count = len(live)
+            else:
+                part = [conn for conn in snapshot[start:start + budget] if conn in live]
+                count = len(part)
+                start += budget
             slow: list[Connection] | None = None
-            for conn in subs:
+            for conn in part:
                 if conn.paused or conn.backlog:
                     if slow is None:
                         slow = []
                     slow.append(conn)
                 else:
                     conn.write(data)
-            fast = len(subs) - (len(slow) if slow else 0)
+            fast = count - (len(slow) if slow else 0)
             stats.writes += fast
             if n > 1:
                 stats.batched_writes += fast
@@ -274,11 +307,20 @@ class Hub:
                 for conn in slow:
                     conn.send_items(items)
                 stats.frames_sent += len(slow) * n
-        if ch.joining:
-            for conn, buffer in list(ch.joining.items()):
-                buffer.extend(items)
-                if len(buffer) > self.join_buffer_max:
-                    conn.close(errors.CLOSE_SLOW, "join buffer overflow: reconnect and resume")
+            budget -= max(count, 1)
+            if snapshot is None or start >= len(snapshot):
+                job, start = job + 1, 0
+        if job < len(jobs):
+            ch.fanning = True
+            loop = self._loop or asyncio.get_running_loop()
+            loop.call_soon(self._write_slices, ch, items, jobs, job, start)
+        elif ch.fanning:
+            ch.fanning = False
+            if ch.pending:  # batches that arrived while this one was being written
+                self._dirty.append(ch)
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    (self._loop or asyncio.get_running_loop()).call_soon(self.flush)
 
     # ---- order guards -----------------------------------------------------------------------
     async def _fill_gap(self, ch: Channel, epoch: str, after: int) -> None:

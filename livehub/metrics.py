@@ -62,6 +62,15 @@ class _StatsCollector(Collector):
             gauge.add_metric([self.node.id, venue], count)
         gauge.add_metric([self.node.id, ""], len(self.node.hub.connections) - sum(per_venue.values()))
         yield gauge
+        heap = self.node.heap
+        full = CounterMetricFamily("livehub_gc_full_collections", "Full garbage collections (livehub.heap)",
+                                   labels=["node"])  # fmt: skip
+        full.add_metric([self.node.id], heap.full_collections)
+        yield full
+        full_s = CounterMetricFamily("livehub_gc_full_seconds", "Time the event loop stood still in full garbage "
+                                     "collections", labels=["node"])  # fmt: skip
+        full_s.add_metric([self.node.id], heap.full_seconds_total)
+        yield full_s
         channels = GaugeMetricFamily("livehub_channels", "Channels this node is subscribed to", labels=["node"])
         channels.add_metric([self.node.id], len(self.node.hub.channels))
         yield channels

@@ -18,6 +18,7 @@ from livehub.auth import Identity
 from livehub.broker import Broker, Snapshot, StateOp
 from livehub.connection import Connection
 from livehub.events import Event, Volatile, now_ms
+from livehub.heap import HeapPolicy
 from livehub.hub import Hub
 from livehub.keys import Keys
 from livehub.metrics import Metrics
@@ -55,11 +56,12 @@ class Node:
         self.id = settings.node
         self.keys = Keys(settings.redis_prefix)
         self.stats = Stats()
+        self.heap = HeapPolicy(settings.gc_full_interval_s)
         self.metrics = Metrics(self)
         self.broker: Broker = broker or RedisBroker(
             redis, self.keys, history_size=settings.history_size, ttl_s=settings.history_ttl_s
         )
-        self.hub = Hub(self.stats, join_buffer_max=settings.join_buffer_max,
+        self.hub = Hub(self.stats, join_buffer_max=settings.join_buffer_max, fanout_slice=settings.fanout_slice,
                        observe_latency=self.metrics.event_latency.observe)  # fmt: skip
         self.signals = AudienceSignals(settings, festival, redis, self.keys, self.hub, self.broker, self.id)
         self.command_handlers: dict[str, CommandHandler] = {}
@@ -75,11 +77,13 @@ class Node:
         self.signals.start()
         for hook in self.on_start:
             await hook()
+        self.heap.start()
         self.accepting = True
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
 
     async def stop(self) -> None:
         self.accepting = False
+        await self.heap.stop()
         for hook in reversed(self.on_stop):
             try:
                 await hook()

@@ -75,6 +75,8 @@ from livehub.stores import StoreIndex, settle_hold
 
 log = logging.getLogger("livehub.sales")
 
+WAREHOUSE = warehouse_delivery(None)  # what buy.lua records when there is nothing to route
+
 State = Literal["reserved", "paid", "expired"]
 Phase = Literal["scheduled", "open", "ended"]
 
@@ -336,8 +338,20 @@ class SaleStore:
                 "1" if req.location is None and req.pickup_store is None else "0",  # nothing to route
             ],
         )
-        result = self._buy_result(sale_id, text(code), int(available), detail)
-        reservation = result.reservation
+        if code in (b"ok", "ok"):  # the common case: build the reservation from what was passed (buy.lua's answer)
+            price, discount, created, deadline = (int(v) for v in detail)
+            subtotal = price * req.qty
+            reservation: Reservation | None = Reservation(
+                rid, sale_id, user_id, req.request_id, "reserved", req.qty, price, subtotal, discount,
+                subtotal - discount, req.coupon_id if coupon_args[0] else None,
+                (guide.guide_id or None) if guide else None, (guide.store_id or None) if guide else None,
+                created, deadline,
+                WAREHOUSE if req.location is None and req.pickup_store is None else None, None,
+            )  # fmt: skip
+            result = BuyResult(BuyCode.OK, sale_id, int(available), reservation)
+        else:
+            result = self._buy_result(sale_id, text(code), int(available), detail)
+            reservation = result.reservation
         if locked_now and req.coupon_id is not None:
             applied = (
                 reservation is not None and reservation.coupon_id == req.coupon_id and reservation.state != "expired"

@@ -39,6 +39,7 @@ class Settings:
     secret: str = DEV_SECRET  # HMAC key for tokens; shared by every node
     redis_pool_size: int = 64  # Redis connections per node; more concurrent commands wait
     redis_pool_timeout_s: float = 5.0  # ... at most this long, then "unavailable"
+    redis_script_connections: int = 2  # script batches in flight at once (livehub.scripts); others wait and merge
     token_ttl_s: int = 86_400
 
     # websocket wire
@@ -55,10 +56,12 @@ class Settings:
     history_ttl_s: int = 86_400
     replay_max: int = 2_000  # events replayed on resume at most; beyond: fresh snapshot
     join_buffer_max: int = 10_000  # events buffered for a joining connection
+    fanout_slice: int = 128  # connections one broadcast writes per loop turn; a bigger audience takes more turns
 
     # inbound limits per connection
     inbound_rate: float = 20.0  # frames/s
     inbound_burst: float = 40.0
+    inbound_backlog: int = 32  # frames waiting while one of the connection's commands runs; full: stop reading
     max_errors: int = 50  # error frames sent before the connection is closed with 1008
 
     # audience signals
@@ -76,6 +79,9 @@ class Settings:
     sweep_interval_s: float = 1.0  # expire unpaid reservations, relay outbox effects
     leaderboard_interval_s: float = 5.0  # guide leaderboard push to hosts
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
+
+    # process
+    gc_full_interval_s: float = 60.0  # full garbage collection this often (livehub.heap); 0: CPython's own rule
 
     # lifecycle
     shutdown_batch_size: int = 500
@@ -175,7 +181,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
     positive = [
         "port", "workers", "max_frame_bytes", "ws_max_size", "outbound_buffer_bytes", "history_size",
         "replay_max", "transport_high_water", "max_connections", "comment_max_chars", "like_max_per_frame",
-        "shutdown_batch_size", "join_buffer_max", "max_errors", "redis_pool_size",
+        "shutdown_batch_size", "join_buffer_max", "max_errors", "redis_pool_size", "fanout_slice", "inbound_backlog",
+        "redis_script_connections",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:
@@ -185,6 +192,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
                  "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if not s.gc_full_interval_s >= 0:
+        raise SettingsError(f"{where('gc_full_interval_s')}: setting 'gc_full_interval_s' must be >= 0")
     if s.max_frame_bytes > s.ws_max_size:
         raise SettingsError(f"{where('max_frame_bytes')}: setting 'max_frame_bytes' must not exceed 'ws_max_size'")
     if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:

@@ -11,14 +11,21 @@ uvicorn accepts a websocket protocol class (``ws=...``).  This subclass of its
   and ``connection_lost`` to the bound :class:`livehub.connection.Connection`;
 * closes a connection with an application code without waiting on the app
   (:meth:`close_with`), aborting the socket if the peer does not finish the
-  closing handshake in time (a slow consumer must not hold memory).
+  closing handshake in time (a slow consumer must not hold memory);
+* hands each complete client message straight to ``frame_sink`` (the
+  connection's ``livehub.ws.Session.feed``) once the endpoint has set one,
+  instead of the ASGI receive queue: no queue, no future, no wake-up of the
+  endpoint's await chain and no pause/resume of the socket per message.
+  Reading stops only while the sink says its backlog is full, until
+  :meth:`resume_frames`.
 
-Inbound frames, pings, the handshake and the closing handshake stay uvicorn's.
+Pings, the handshake and the closing handshake stay uvicorn's.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -32,6 +39,8 @@ CLOSE_GRACE_S = 2.0
 
 class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
     sink: Connection | None = None
+    frame_sink: Callable[[str | bytes], bool] | None = None
+    sink_paused = False
     high_water: ClassVar[int] = 65_536
     shutdown_batch: ClassVar[int] = 500
     shutdown_interval_s: ClassVar[float] = 0.05
@@ -53,6 +62,35 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
     def write_raw(self, data: bytes) -> None:
         if not self.close_sent:
             self.transport.write(data)
+
+    def send_receive_event_to_app(self) -> None:
+        feed = self.frame_sink
+        if feed is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        if self.curr_msg_data_type == "text":
+            try:
+                message: str | bytes = data.decode()
+            except UnicodeDecodeError:
+                self.conn.send_close(1007, "invalid UTF-8 in a text frame")
+                self.handle_parser_exception()
+                return
+        else:
+            message = data
+        if not feed(message) and not self.sink_paused:
+            self.sink_paused = True
+            self.transport.pause_reading()
+
+    def resume_frames(self) -> None:
+        """The sink has room again: read the socket again."""
+        if self.sink_paused:
+            self.sink_paused = False
+            if not self.read_paused and not self.transport.is_closing():
+                self.transport.resume_reading()
 
     def close_with(self, code: int, reason: str) -> None:
         if self.close_sent or self.transport.is_closing():

@@ -9,8 +9,11 @@ stays), except the documented closes (livehub.errors).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -28,6 +31,8 @@ from livehub.ratelimit import TokenBucket
 from livehub.transport import RAW_EXTENSION
 
 log = logging.getLogger("livehub.ws")
+
+IMMEDIATE = frozenset({"ping", "like", "leave"})  # answered without an await
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
@@ -75,21 +80,32 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         conn.send_message(welcome(conn.id, node.id, identity.sub, identity.role, now_ms()))
         if venue is not None:
             await session.run_command(Command("join", None, {"venue": venue, "since": None}))
+        raw.frame_sink = session.feed  # from now on frames go straight to the session (see Session)
         while not conn.closed:
-            message = await ws.receive()
+            message = await ws.receive()  # frames that came during the join; then only the disconnect
             if message["type"] != "websocket.receive":
                 break
             text = message.get("text")
-            await session.handle(text if text is not None else (message.get("bytes") or b""))
+            session.feed(text if text is not None else (message.get("bytes") or b""))
     finally:
+        raw.frame_sink = None
+        session.stop()
         node.hub.remove(conn)
         conn.closed = True
 
 
 class Session:
-    """One connection's inbound side: rate limit, parse, dispatch, answer."""
+    """One connection's inbound side: rate limit, parse, dispatch, answer.
 
-    __slots__ = ("comments", "conn", "errors", "inbound", "limits", "node")
+    The transport hands every complete client frame to :meth:`feed` as it is parsed, without
+    the ASGI receive queue (livehub.transport).  A connection's frames are handled one after
+    the other, in order: ``ping``, ``like`` and ``leave`` at once, the others (join, buy, ...)
+    in a task; frames that arrive while a task runs wait in a backlog of at most
+    ``inbound_backlog`` frames, and while the backlog is full the transport stops reading the
+    socket (TCP backpressure on that one client).
+    """
+
+    __slots__ = ("backlog", "comments", "conn", "errors", "inbound", "limits", "loop", "max_backlog", "node", "task")
 
     def __init__(self, node: Node, conn: Connection) -> None:
         s = node.settings
@@ -100,23 +116,77 @@ class Session:
         self.inbound = TokenBucket(s.inbound_rate, s.inbound_burst, now)
         self.comments = TokenBucket(s.comment_rate, s.comment_burst, now)
         self.errors = 0
+        self.task: asyncio.Task[None] | None = None
+        self.backlog: deque[str | bytes] = deque()
+        self.max_backlog = s.inbound_backlog
+        self.loop = asyncio.get_running_loop()
 
-    async def handle(self, payload: str | bytes) -> None:
+    def feed(self, payload: str | bytes) -> bool:
+        """A client frame, in arrival order; False asks the transport to stop reading for now."""
+        if self.task is not None:
+            self.backlog.append(payload)
+            return len(self.backlog) < self.max_backlog
+        self._handle_in_order(payload)
+        return True
+
+    def _handle_in_order(self, payload: str | bytes) -> None:
+        while True:
+            work = self._start(payload)
+            if work is not None:
+                self.task = self.loop.create_task(work)
+                self.task.add_done_callback(self._finished)
+                return
+            if not self.backlog:
+                return
+            payload = self.backlog.popleft()
+
+    def _finished(self, _: asyncio.Task[None]) -> None:
+        self.task = None
+        if self.backlog and not self.conn.closed:
+            self._handle_in_order(self.backlog.popleft())
+            if len(self.backlog) < self.max_backlog:
+                self.conn.raw.resume_frames()
+
+    def _start(self, payload: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """Parse and answer what needs no await; the rest comes back as a coroutine to run."""
         request_id = None
         try:
             if not self.inbound.take(time.monotonic()):
                 raise LivehubError(errors.RATE_LIMITED, "too many frames: slow down")
             command = parse(payload, self.conn.codec, self.limits)
             request_id = command.id
-            await self.run_command(command)
-        except LivehubError as exc:
-            self.fail(exc, request_id)
-        except RedisError as exc:
-            log.warning("redis failed for connection %s: %s", self.conn.id, exc)
-            self.fail(LivehubError(errors.UNAVAILABLE, "storage unavailable: retry"), request_id)
+            if command.type in IMMEDIATE:
+                self.run_now(command)
+                return None
+            return self._run(command)
         except Exception as exc:
-            log.exception("command failed on connection %s", self.conn.id)
-            self.fail(exc, request_id)
+            self._failed(exc, request_id)
+            return None
+
+    async def _run(self, command: Command) -> None:
+        try:
+            await self.run_command(command)
+        except Exception as exc:
+            self._failed(exc, command.id)
+
+    async def handle(self, payload: str | bytes) -> None:
+        """One frame, awaited to the end (frames read before the transport hands them over)."""
+        work = self._start(payload)
+        if work is not None:
+            await work
+
+    def stop(self) -> None:
+        """The connection is gone: drop the waiting frames; a running command finishes (its answer
+        goes nowhere, exactly as when a client disconnects after sending), so no buy is cut in half."""
+        self.backlog.clear()
+
+    def _failed(self, exc: Exception, request_id: Any) -> None:
+        if isinstance(exc, RedisError):
+            log.warning("redis failed for connection %s: %s", self.conn.id, exc)
+            exc = LivehubError(errors.UNAVAILABLE, "storage unavailable: retry")
+        elif not isinstance(exc, LivehubError):
+            log.error("command failed on connection %s", self.conn.id, exc_info=exc)
+        self.fail(exc, request_id)
 
     def fail(self, exc: BaseException, request_id: Any) -> None:
         self.node.stats.inbound_errors += 1
@@ -125,13 +195,12 @@ class Session:
         if self.errors >= self.node.settings.max_errors:
             self.conn.close(errors.CLOSE_POLICY, "too many bad frames")
 
-    async def run_command(self, cmd: Command) -> None:
+    def run_now(self, cmd: Command) -> None:
+        """The commands answered without waiting on anything (``IMMEDIATE``)."""
         node, conn = self.node, self.conn
         kind = cmd.type
         if kind == "ping":
             conn.send_message(reply(cmd.id, {"server_time": now_ms()}))
-        elif kind == "join":
-            await node.join(conn, node.venue_or_404(cmd.args["venue"]), cmd.args["since"], cmd.id)
         elif kind == "leave":
             node.hub.leave(conn)
             conn.venue = None
@@ -142,6 +211,14 @@ class Session:
             node.signals.like(conn.venue, cmd.args["n"])
             if cmd.id is not None:
                 conn.send_message(reply(cmd.id, {}))
+
+    async def run_command(self, cmd: Command) -> None:
+        node, conn = self.node, self.conn
+        kind = cmd.type
+        if kind in IMMEDIATE:
+            self.run_now(cmd)
+        elif kind == "join":
+            await node.join(conn, node.venue_or_404(cmd.args["venue"]), cmd.args["since"], cmd.id)
         elif kind == "comment":
             if conn.venue is None:
                 raise errors.bad_request("join a venue first")

@@ -7,7 +7,7 @@ In one run, on one Redis (a redis-server we start on a unix socket, pinned to
 core 1) and one ``livehub serve`` (pinned to core 0 with ``--workers 1``):
 
 1. **raw ceiling**: the very Lua script of a buy (livehub/lua/buy.lua) driven
-   directly with redis-py asyncio pipelines (``--raw-pipelines`` concurrent
+   directly with hiredis-packed pipelines (``--raw-pipelines`` concurrent
    pipelines of ``--raw-batch`` EVALSHA each) from one process on core 0, for
    ``--raw-duration`` seconds: script calls/s, Redis CPU, driver CPU.  Measured
    before and again after the end-to-end phases; the reference is their mean.

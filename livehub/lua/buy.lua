@@ -24,7 +24,9 @@
 -- ARGV[12] "1": record warehouse delivery as the fulfilment now (no location and no chosen store, so
 --          there is nothing to route); "0": the caller routes the order and records it afterwards
 -- Returns {code, available, detail}:
---   "ok", "duplicate": detail = the reservation hash as a flat field/value list
+--   "ok": detail = {unit price (cents), discount (cents), created_at_ms, deadline_ms}: the caller
+--         knows every other field of the new reservation (it passed them)
+--   "duplicate": detail = the first request's reservation hash as a flat field/value list
 --   "not_started": detail = starts_at_ms;  every other code: detail = ""
 --   codes: ok duplicate not_found not_started ended bad_quantity limit_reached sold_out
 --          coupon_invalid bad_request (a reservation id shared by two requests: never expected)
@@ -92,4 +94,4 @@ end
 redis.call('ZADD', KEYS[5], deadline, ARGV[3])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'type', 'reserved', 'reservation_id', ARGV[3],
   'user', ARGV[1], 'qty', qty, 'available', available, 'ts', now)
-return {'ok', available, redis.call('HGETALL', KEYS[7])}
+return {'ok', available, {price, discount, now, deadline}}
