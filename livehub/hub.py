@@ -73,7 +73,7 @@ class Channel:
 class Hub:
     def __init__(
         self, stats: Stats, *, join_buffer_max: int = 10_000, release_delay_s: float = 5.0,
-        observe_latency: Callable[[float], None] | None = None, fanout_slice: int = 128,
+        observe_latency: Callable[[float], None] | None = None, fanout_slice: int = 16,
     ) -> None:  # fmt: skip
         self.stats = stats
         self.fanout_slice = fanout_slice

@@ -56,7 +56,7 @@ class Settings:
     history_ttl_s: int = 86_400
     replay_max: int = 2_000  # events replayed on resume at most; beyond: fresh snapshot
     join_buffer_max: int = 10_000  # events buffered for a joining connection
-    fanout_slice: int = 128  # connections one broadcast writes per loop turn; a bigger audience takes more turns
+    fanout_slice: int = 16  # connections one broadcast writes per loop turn; a bigger audience takes more turns
 
     # inbound limits per connection
     inbound_rate: float = 20.0  # frames/s

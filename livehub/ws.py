@@ -169,12 +169,6 @@ class Session:
         except Exception as exc:
             self._failed(exc, command.id)
 
-    async def handle(self, payload: str | bytes) -> None:
-        """One frame, awaited to the end (frames read before the transport hands them over)."""
-        work = self._start(payload)
-        if work is not None:
-            await work
-
     def stop(self) -> None:
         """The connection is gone: drop the waiting frames; a running command finishes (its answer
         goes nowhere, exactly as when a client disconnects after sending), so no buy is cut in half."""
