@@ -36,6 +36,9 @@ class FakeRaw:
     def bind(self, sink: Connection) -> None:
         pass
 
+    def resume_frames(self) -> None:
+        pass
+
     @property
     def close_codes(self) -> list[int]:
         return [code for code, _ in self.closes]
@@ -56,10 +59,13 @@ class RecordingBroker(MemoryBroker):
 
 
 async def start_hub(
-    release_delay_s: float = 0.01, join_buffer_max: int = 10_000, history_size: int = 1000
-) -> tuple[Hub, RecordingBroker, Stats]:
+    release_delay_s: float = 0.01, join_buffer_max: int = 10_000, history_size: int = 1000,
+    fanout_slice: int | None = None,
+) -> tuple[Hub, RecordingBroker, Stats]:  # fmt: skip
     stats = Stats()
     hub = Hub(stats, join_buffer_max=join_buffer_max, release_delay_s=release_delay_s)
+    if fanout_slice is not None:
+        hub.fanout_slice = fanout_slice
     broker = RecordingBroker(history_size)
     await broker.start(hub.deliver)
     hub.attach(broker)
@@ -549,3 +555,203 @@ async def test_cancelling_one_join_does_not_fail_another_join_of_the_same_channe
 
     assert outcome is None
     assert hub.count(CH) == 1  # c only: the cancelled joiner left
+
+
+# ---- sliced fan-out: a big audience is written fanout_slice connections per loop turn ---------------------
+
+
+async def audience(
+    hub: Hub, broker: MemoryBroker, stats: Stats, n: int, codec: Codec = JSON, name: str = "c"
+) -> list[tuple[Connection, FakeRaw]]:
+    conns = [connect(hub, stats, f"{name}{i}", codec) for i in range(n)]
+    for conn, _ in conns:
+        await join(hub, broker, conn)
+    return conns
+
+
+def reached(conns: list[tuple[Connection, FakeRaw]]) -> list[int]:
+    """Indexes of the connections that got a write."""
+    return [i for i, (_, raw) in enumerate(conns) if raw.writes]
+
+
+async def first_slice(conns: list[tuple[Connection, FakeRaw]]) -> None:
+    """Run the loop one turn at a time until the broadcast's first slice is written."""
+    for _ in range(20):
+        if reached(conns):
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the broadcast never started")
+
+
+async def test_a_broadcast_to_more_than_a_slice_reaches_everyone_one_slice_per_loop_turn() -> None:
+    hub, broker, stats = await start_hub(fanout_slice=4)
+    conns = await audience(hub, broker, stats, 10)
+
+    await broker.publish(CH, "pin", {"sku": "p1"})
+    await first_slice(conns)
+    assert reached(conns) == [0, 1, 2, 3]
+    assert hub.channels[CH].fanning
+    await asyncio.sleep(0)
+    assert reached(conns) == list(range(8))
+    await asyncio.sleep(0)
+    assert reached(conns) == list(range(10))
+    assert not hub.channels[CH].fanning
+
+    for _, raw in conns:
+        assert len(raw.writes) == 1 and offsets(raw) == [1]
+    assert stats.writes == 10 and stats.frames_sent == 10
+
+
+async def test_a_batch_queued_while_a_big_broadcast_is_written_follows_it_on_every_connection() -> None:
+    hub, broker, stats = await start_hub(fanout_slice=3)
+    conns = await audience(hub, broker, stats, 8, JSON, "j") + await audience(hub, broker, stats, 3, MSGPACK, "m")
+
+    await broker.publish(CH, "a", 1)
+    await first_slice(conns)
+    await broker.publish(CH, "b", 2)  # arrive while batch 1 is still being written
+    await broker.publish(CH, "c", 3)
+    await asyncio.sleep(0)
+    assert hub.channels[CH].fanning, "batch 1 should still be in progress"
+    await until(lambda: all(len(offsets(raw)) == 3 for _, raw in conns), "both batches everywhere")
+    await settle()
+
+    for conn, raw in conns:
+        assert offsets(raw) == [1, 2, 3], conn.id  # never batch 2 before batch 1
+        assert len(raw.writes) == 2, conn.id  # batch 1, then b and c together
+    assert not hub.channels[CH].fanning
+    assert stats.frames_sent == 11 * 3
+
+
+async def test_a_later_batch_never_overtakes_a_big_broadcast_even_when_its_audience_shrinks_meanwhile() -> None:
+    # Batch 1 writes the msgpack audience after its JSON slices; once every JSON viewer has left, batch 2 has only
+    # the msgpack audience to write and, if it did not wait for batch 1, would reach it first.
+    hub, broker, stats = await start_hub(fanout_slice=2)
+    js = await audience(hub, broker, stats, 8, JSON, "j")
+    mp = await audience(hub, broker, stats, 2, MSGPACK, "m")
+
+    await broker.publish(CH, "a", 1)
+    await first_slice(js + mp)
+    for conn, _ in js:
+        hub.leave(conn)
+    await broker.publish(CH, "b", 2)
+    await until(lambda: all(len(offsets(raw)) == 2 for _, raw in mp), "both batches to the msgpack viewers")
+    await settle()
+
+    assert [offsets(raw) for _, raw in mp] == [[1, 2], [1, 2]]
+    assert [offsets(raw) for _, raw in js] == [[1], [1]] + [[]] * 6
+
+
+async def test_a_connection_that_leaves_during_a_big_broadcast_gets_nothing_more_of_it() -> None:
+    hub, broker, stats = await start_hub(fanout_slice=2)
+    conns = await audience(hub, broker, stats, 6)
+    (leaver, leaver_raw), (closer, closer_raw) = conns[5], conns[4]
+
+    await broker.publish(CH, "a", 1)
+    await first_slice(conns)
+    hub.leave(leaver)
+    closer.close(errors.CLOSE_NORMAL, "bye")
+    await until(lambda: not hub.channels[CH].fanning, "the broadcast to end")
+
+    assert leaver_raw.writes == [] and closer_raw.writes == []
+    assert [offsets(raw) for _, raw in conns[:4]] == [[1]] * 4
+    assert stats.writes == 4 and stats.frames_sent == 4
+
+
+async def test_a_paused_connection_in_a_big_audience_gets_the_broadcast_through_its_backlog() -> None:
+    hub, broker, stats = await start_hub(fanout_slice=2)
+    conns = await audience(hub, broker, stats, 6)
+    (early, early_raw), (late, late_raw) = conns[1], conns[5]
+    early.on_pause()  # paused before the broadcast, in the first slice
+
+    await broker.publish(CH, "a", 1)
+    await broker.publish(CH, "b", 2)
+    await first_slice(conns)
+    late.on_pause()  # paused while the broadcast is under way, before its own slice
+    await until(lambda: not hub.channels[CH].fanning, "the broadcast to end")
+
+    assert early_raw.writes == [] and late_raw.writes == []
+    assert len(early.backlog) == 2 and len(late.backlog) == 2
+    fast = [raw for i, (_, raw) in enumerate(conns) if i not in (1, 5)]
+    assert all(len(raw.writes) == 1 and offsets(raw) == [1, 2] for raw in fast)
+    early.on_resume()
+    late.on_resume()
+    assert offsets(early_raw) == [1, 2] and offsets(late_raw) == [1, 2]
+    assert stats.writes == 4 and stats.batched_writes == 4
+    assert stats.frames_sent == 6 * 2  # the slow path counts too
+    assert stats.bytes_sent == 4 * len(fast[0].writes[0])
+
+
+async def test_stats_of_a_sliced_broadcast_add_up_over_both_codecs() -> None:
+    hub, broker, stats = await start_hub(fanout_slice=3)
+    js = await audience(hub, broker, stats, 7, JSON, "j")
+    mp = await audience(hub, broker, stats, 5, MSGPACK, "m")
+
+    for i in range(3):
+        await broker.publish(CH, "pin", {"i": i})
+    await first_slice(js + mp)
+    await until(lambda: not hub.channels[CH].fanning, "the broadcast to end")
+
+    assert all(len(raw.writes) == 1 and offsets(raw) == [1, 2, 3] for _, raw in js + mp)
+    assert stats.writes == 12 and stats.batched_writes == 12
+    assert stats.frames_sent == 12 * 3
+    assert stats.bytes_sent == 7 * len(js[0][1].writes[0]) + 5 * len(mp[0][1].writes[0])
+
+
+async def test_a_connection_that_finishes_its_join_during_a_big_broadcast_gets_the_batch_once() -> None:
+    hub, broker, stats = await start_hub(fanout_slice=2)
+    conns = await audience(hub, broker, stats, 10)
+    joiner, joiner_raw = connect(hub, stats, "joiner")
+    await hub.begin_join(joiner, (CH,))
+    snap = await broker.snapshot(CH)
+
+    await broker.publish(CH, "a", 1)
+    await first_slice(conns)
+    assert hub.channels[CH].fanning
+    hub.finish_join(joiner, CH, (snap.epoch, snap.offset))  # releases event 1 from its join buffer
+    await until(lambda: not hub.channels[CH].fanning, "the broadcast to end")
+    await settle()
+
+    assert offsets(joiner_raw) == [1]
+    assert all(offsets(raw) == [1] for _, raw in conns)
+
+
+async def test_a_connection_of_a_small_codec_audience_that_finishes_its_join_mid_broadcast_gets_the_batch_once() -> (
+    None
+):
+    # The JSON audience is bigger than a slice, so the msgpack audience (smaller than one) is written in a later
+    # loop turn; a msgpack connection that completes its join in between already got the batch from its join buffer.
+    hub, broker, stats = await start_hub(fanout_slice=2)
+    conns = await audience(hub, broker, stats, 3, JSON, "j") + await audience(hub, broker, stats, 1, MSGPACK, "m")
+    joiner, joiner_raw = connect(hub, stats, "joiner", MSGPACK)
+    await hub.begin_join(joiner, (CH,))
+    snap = await broker.snapshot(CH)
+
+    await broker.publish(CH, "a", 1)
+    await first_slice(conns)
+    assert hub.channels[CH].fanning
+    hub.finish_join(joiner, CH, (snap.epoch, snap.offset))
+    await until(lambda: not hub.channels[CH].fanning, "the broadcast to end")
+    await settle()
+
+    assert all(offsets(raw) == [1] for _, raw in conns)
+    assert offsets(joiner_raw) == [1], "an event sent twice on one connection"
+
+
+async def test_a_connection_that_rejoins_during_a_big_broadcast_does_not_get_an_event_its_snapshot_covers() -> None:
+    hub, broker, stats = await start_hub(fanout_slice=2)
+    conns = await audience(hub, broker, stats, 20)
+    rejoiner, raw = conns[19]
+
+    await broker.publish(CH, "a", 1)
+    await first_slice(conns)
+    await hub.begin_join(rejoiner, (CH,))  # leaves, joins again: the snapshot is read after event 1
+    snap = await broker.snapshot(CH)
+    assert snap.offset == 1
+    assert hub.channels[CH].fanning, "the broadcast should still be in progress"
+    hub.finish_join(rejoiner, CH, (snap.epoch, snap.offset), JSON.frame({"type": "snapshot", "offset": 1}))
+    await until(lambda: not hub.channels[CH].fanning, "the broadcast to end")
+    await settle()
+
+    assert all(offsets(r) == [1] for _, r in conns[:19])
+    received = messages(b"".join(raw.writes))
+    assert received == [{"type": "snapshot", "offset": 1}], "event 1 again after a snapshot at offset 1"
