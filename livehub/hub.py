@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from livehub import errors
@@ -38,13 +38,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("livehub.hub")
 
 Item = Event | Volatile
-Job = tuple[bytes, "list[Connection] | None", "dict[Connection, None]"]  # frame, audience snapshot, live set
+Job = tuple[bytes, "list[Connection]"]  # a frame and the audience it goes to
 
 
 class Channel:
     __slots__ = (
-        "epoch", "fanning", "filling", "held", "joining", "name", "offset", "pending", "pending_keys", "ready",
-        "release", "subs",
+        "departed", "epoch", "fanning", "filling", "held", "joining", "name", "offset", "pending", "pending_keys",
+        "ready", "release", "subs",
     )  # fmt: skip
 
     def __init__(self, name: str) -> None:
@@ -60,6 +60,7 @@ class Channel:
         self.filling = False  # a gap fill is running; live events are held meanwhile
         self.held: list[Item] = []
         self.fanning = False  # a batch is being written slice by slice (Hub._write_slices)
+        self.departed: set[Connection] = set()  # left the channel while it was fanning: skipped
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.subs) + len(self.joining)
@@ -175,6 +176,8 @@ class Hub:
                 continue
             ch.subs[conn.codec_index].pop(conn, None)
             ch.joining.pop(conn, None)
+            if ch.fanning:  # not in the rest of the broadcast being written, even if it rejoins meanwhile
+                ch.departed.add(conn)
             if not len(ch) and ch.release is None and self._loop is not None:
                 ch.release = self._loop.call_later(self.release_delay_s, self._release, name)
         conn.channels = ()
@@ -260,7 +263,7 @@ class Hub:
             subs = ch.subs[index]
             if subs:
                 data = items[0].frame(codec) if n == 1 else b"".join([item.frame(codec) for item in items])
-                jobs.append((data, list(subs) if len(subs) > self.fanout_slice else None, subs))
+                jobs.append((data, list(subs)))  # the audience now: who joins later has it in its join buffer
         if ch.joining:
             for conn, buffer in list(ch.joining.items()):
                 buffer.extend(items)
@@ -274,21 +277,20 @@ class Hub:
 
         Buys, joins and every other socket get a turn between slices, so one broadcast to a big
         audience never stalls the loop for long; batches of one channel still reach each
-        connection in order (the next batch waits for this one, see ``flush``).  A connection that
-        left the channel meanwhile is skipped.
+        connection in order (the next batch waits for this one, see ``flush``).  The audience is
+        the one at the start of the broadcast: a connection that joined since has the batch in its
+        join buffer, and one that left since (``Channel.departed``) is skipped, even if it came back.
         """
         budget = self.fanout_slice
         stats = self.stats
         n = len(items)
         while job < len(jobs) and budget > 0:
-            data, snapshot, live = jobs[job]
-            if snapshot is None:  # a small audience: the live set, in one go
-                part: Iterable[Connection] = live
-                count = len(live)
-            else:
-                part = [conn for conn in snapshot[start:start + budget] if conn in live]
-                count = len(part)
-                start += budget
+            data, audience = jobs[job]
+            part = audience[start:start + budget]
+            start += len(part)
+            budget -= len(part)
+            if ch.departed:
+                part = [conn for conn in part if conn not in ch.departed]
             slow: list[Connection] | None = None
             for conn in part:
                 if conn.paused or conn.backlog:
@@ -297,7 +299,7 @@ class Hub:
                     slow.append(conn)
                 else:
                     conn.write(data)
-            fast = count - (len(slow) if slow else 0)
+            fast = len(part) - (len(slow) if slow else 0)
             stats.writes += fast
             if n > 1:
                 stats.batched_writes += fast
@@ -307,8 +309,7 @@ class Hub:
                 for conn in slow:
                     conn.send_items(items)
                 stats.frames_sent += len(slow) * n
-            budget -= max(count, 1)
-            if snapshot is None or start >= len(snapshot):
+            if start >= len(audience):
                 job, start = job + 1, 0
         if job < len(jobs):
             ch.fanning = True
@@ -316,6 +317,7 @@ class Hub:
             loop.call_soon(self._write_slices, ch, items, jobs, job, start)
         elif ch.fanning:
             ch.fanning = False
+            ch.departed.clear()
             if ch.pending:  # batches that arrived while this one was being written
                 self._dirty.append(ch)
                 if not self._flush_scheduled:

@@ -102,8 +102,8 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
         except Exception:  # the sans-I/O state machine may already be closing
             pass
         self.close_sent = True
-        if self.read_paused:
-            self.read_paused = False
+        if self.read_paused or self.sink_paused:  # read the peer's close reply, whoever paused reading
+            self.read_paused = self.sink_paused = False
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self.transport.abort)
 
