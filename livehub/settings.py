@@ -81,7 +81,7 @@ class Settings:
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
 
     # process
-    gc_full_interval_s: float = 60.0  # full garbage collection this often (livehub.heap); 0: CPython's own rule
+    gc_full_interval_s: float = 600.0  # full garbage collection this often (livehub.heap); 0: CPython's own rule
 
     # lifecycle
     shutdown_batch_size: int = 500

@@ -619,7 +619,26 @@ class FlashBench:
         self.check(raw, rush, tput)
         self.summarize()
         out["livehub_log"] = self.livehub_log()
+        out["livehub_gc"] = self.livehub_gc()
         return out
+
+    def livehub_gc(self) -> dict[str, Any]:
+        """livehub's full garbage collections so far (``/metrics``; the first is the one at start-up)."""
+        assert self.livehub is not None
+        conn = http.client.HTTPConnection("127.0.0.1", self.livehub.port, timeout=30)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        except OSError as exc:
+            return {"error": repr(exc)}
+        finally:
+            conn.close()
+        found: dict[str, Any] = {"interval_s": os.environ.get("LIVEHUB_GC_FULL_INTERVAL_S", "default")}
+        for line in text.splitlines():
+            for name in ("livehub_gc_full_collections_total", "livehub_gc_full_seconds_total"):
+                if line.startswith(name + "{"):
+                    found[name.removeprefix("livehub_gc_").removesuffix("_total")] = float(line.rsplit(" ", 1)[1])
+        return found
 
     def livehub_log(self) -> dict[str, Any]:
         """Warnings and errors livehub logged in the run (counted per logger and message start)."""
@@ -866,6 +885,10 @@ def print_report(out: dict[str, Any]) -> None:
         print(f"  {name:<32} {'MET' if g['met'] else 'NOT MET'}{value}")
     if out["warnings"]:
         print("warnings: " + "; ".join(out["warnings"]))
+    gc_seen = out.get("livehub_gc") or {}
+    if "full_collections" in gc_seen:
+        print(f"livehub full garbage collections: {gc_seen['full_collections']:.0f} (the first at start-up), "
+              f"{gc_seen.get('full_seconds', 0) * 1000:.0f} ms in all (gc_full_interval_s: {gc_seen['interval_s']})")
     log = out.get("livehub_log") or {}
     if log.get("warnings_and_errors"):
         print(f"livehub logged {log['warnings_and_errors']} warnings/errors:")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -109,3 +110,29 @@ async def test_a_zero_interval_keeps_cpythons_automatic_collections() -> None:
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
     assert policy._observe not in gc.callbacks
+
+
+class _Cyclic:
+    """An object that only the cycle collector can free (it refers to itself)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_survivors_of_a_step_are_frozen_and_their_garbage_waits_for_the_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(heap, "STEPS", 3)
+    policy = HeapPolicy(3600)  # steps driven by hand below, not by the schedule
+    full_before = policy.full_collections
+    assert policy.step() is False
+    obj = _Cyclic()
+    ref = weakref.ref(obj)
+    assert policy.step() is False  # obj is alive, so it is frozen with the other survivors
+    assert policy.full_collections == full_before  # steps are young collections
+    del obj  # now cyclic garbage among the frozen objects
+    gc.collect()  # not even an unscheduled full collection walks the frozen heap
+    assert ref() is not None
+    assert policy.step() is True  # the 3rd is the full collection: it walks the frozen heap too
+    assert ref() is None
+    assert gc.get_freeze_count() > 0  # and freezes the survivors again
