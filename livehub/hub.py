@@ -231,18 +231,21 @@ class Hub:
                 return
             ch.pending_keys[item.key] = len(ch.pending)
         if not ch.pending:
-            self._dirty.append(ch)
+            self._mark_dirty(ch)
         ch.pending.append(item)
+
+    def _mark_dirty(self, ch: Channel) -> None:
+        """``ch`` has pending items: flush it on the next loop turn."""
+        self._dirty.append(ch)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            loop = self._loop or asyncio.get_running_loop()
-            loop.call_soon(self.flush)
+            (self._loop or asyncio.get_running_loop()).call_soon(self.flush)
 
     def flush(self) -> None:
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, []
         for ch in dirty:
-            if ch.fanning:  # an earlier batch is still being written: this one follows it (end_fan_out)
+            if ch.fanning:  # an earlier batch is still being written: this one follows it (_write_slices)
                 continue
             items, ch.pending = ch.pending, []
             ch.pending_keys.clear()
@@ -319,10 +322,7 @@ class Hub:
             ch.fanning = False
             ch.departed.clear()
             if ch.pending:  # batches that arrived while this one was being written
-                self._dirty.append(ch)
-                if not self._flush_scheduled:
-                    self._flush_scheduled = True
-                    (self._loop or asyncio.get_running_loop()).call_soon(self.flush)
+                self._mark_dirty(ch)
 
     # ---- order guards -----------------------------------------------------------------------
     async def _fill_gap(self, ch: Channel, epoch: str, after: int) -> None:

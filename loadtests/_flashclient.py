@@ -39,14 +39,15 @@ import orjson
 import uvloop
 
 from loadtests._wsclient import (
+    CONNECT_ERRORS,
     MAX_HANDSHAKE_BYTES,
     OP_CLOSE,
     OP_PING,
     OP_PONG,
     OP_TEXT,
     check_handshake_response,
-    handshake_request,
     masked_frame,
+    open_with_retries,
     process_cpu_seconds,
     raise_nofile_limit,
     run_delay_seconds,
@@ -249,26 +250,20 @@ class BuyerWorker:
     # connecting ---------------------------------------------------------------------------------------
     async def _connect_one(self, i: int, sem: asyncio.Semaphore) -> None:
         spec = self.spec
-        loop = asyncio.get_running_loop()
+
+        def make(request: bytes, accept: bytes, ready: asyncio.Future[None]) -> Buyer:
+            return Buyer(self, i, request, accept, ready)
+
         async with sem:
-            for attempt in range(spec.attempts):
-                request, accept = handshake_request(spec.host, spec.port, spec.paths[i], spec.subprotocol)
-                ready: asyncio.Future[None] = loop.create_future()
-                buyer = Buyer(self, i, request, accept, ready)
-                try:
-                    await loop.create_connection(lambda b=buyer: b, spec.host, spec.port)  # type: ignore[misc]
-                    await asyncio.wait_for(ready, 30.0)
-                except (OSError, ConnectionError, TimeoutError) as exc:
-                    buyer.close()
-                    if attempt + 1 == spec.attempts:
-                        self.st.failed += 1
-                        if len(self.errors) < 5:
-                            self.errors.append(f"{type(exc).__name__}: {exc}")
-                        return
-                    await asyncio.sleep(0.2 * (attempt + 1))
-                    continue
-                self.buyers.append(buyer)
+            try:
+                buyer = await open_with_retries(spec.host, spec.port, spec.paths[i], spec.subprotocol,
+                                                spec.attempts, make)  # fmt: skip
+            except CONNECT_ERRORS as exc:
+                self.st.failed += 1
+                if len(self.errors) < 5:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
                 return
+            self.buyers.append(buyer)
 
     async def connect(self) -> dict[str, Any]:
         t0 = time.monotonic()

@@ -40,7 +40,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import msgpack
 import orjson
@@ -105,6 +105,41 @@ def handshake_request(host: str, port: int, path: str, subprotocol: str | None) 
     if subprotocol:
         lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode(), accept
+
+
+class Opening(Protocol):
+    """A client protocol being connected: it resolves its ``ready`` future once upgraded."""
+
+    def close(self) -> None: ...
+
+
+P = TypeVar("P", bound=Opening)
+
+CONNECT_ERRORS = (OSError, ConnectionError, TimeoutError)
+
+
+async def open_with_retries(
+    host: str, port: int, path: str, subprotocol: str | None, attempts: int,
+    make: Callable[[bytes, bytes, asyncio.Future[None]], P],
+) -> P:  # fmt: skip
+    """Connect and upgrade one client (``make(request, accept, ready)`` builds its protocol), trying
+    ``attempts`` times with a growing pause; the last failure (one of ``CONNECT_ERRORS``) is raised."""
+    loop = asyncio.get_running_loop()
+    for attempt in range(attempts):
+        request, accept = handshake_request(host, port, path, subprotocol)
+        ready: asyncio.Future[None] = loop.create_future()
+        proto = make(request, accept, ready)
+        try:
+            await loop.create_connection(lambda p=proto: p, host, port)  # type: ignore[misc]
+            await asyncio.wait_for(ready, 30.0)
+        except CONNECT_ERRORS:
+            proto.close()
+            if attempt + 1 == attempts:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+            continue
+        return proto
+    raise ValueError("attempts must be at least 1")
 
 
 def check_handshake_response(head: bytes, accept: bytes, subprotocol: str | None) -> str | None:
@@ -406,35 +441,27 @@ class ClientWorker:
 
     async def _connect_one(self, i: int, sem: asyncio.Semaphore) -> None:
         spec = self.spec
-        loop = asyncio.get_running_loop()
         marker = marker_for(spec.codec)
         frame_marker = MSGPACK_FRAME_MARKER if spec.codec == "msgpack" else JSON_FRAME_MARKER
         decode = decoder_for(spec.codec) if spec.sampled[i] else None
+
+        def make(request: bytes, accept: bytes, ready: asyncio.Future[None]) -> Viewer:
+            if decode is None and spec.count_mode == "scan":
+                return ScanningViewer(
+                    self.st, request, accept, spec.subprotocol, marker, None, ready, frame_marker=frame_marker
+                )
+            return Viewer(self.st, request, accept, spec.subprotocol, marker, decode, ready)
+
         async with sem:
-            for attempt in range(spec.attempts):
-                request, accept = handshake_request(spec.host, spec.port, spec.paths[i], spec.subprotocol)
-                ready: asyncio.Future[None] = loop.create_future()
-                viewer: Viewer
-                if decode is None and spec.count_mode == "scan":
-                    viewer = ScanningViewer(
-                        self.st, request, accept, spec.subprotocol, marker, None, ready, frame_marker=frame_marker
-                    )
-                else:
-                    viewer = Viewer(self.st, request, accept, spec.subprotocol, marker, decode, ready)
-                try:
-                    await loop.create_connection(lambda v=viewer: v, spec.host, spec.port)  # type: ignore[misc]
-                    await asyncio.wait_for(ready, 30.0)
-                except (OSError, ConnectionError, TimeoutError) as exc:
-                    viewer.close()
-                    if attempt + 1 == spec.attempts:
-                        self.st.failed += 1
-                        if len(self.errors) < 5:
-                            self.errors.append(f"{type(exc).__name__}: {exc}")
-                        return
-                    await asyncio.sleep(0.2 * (attempt + 1))
-                    continue
-                self.viewers.append(viewer)
+            try:
+                viewer = await open_with_retries(spec.host, spec.port, spec.paths[i], spec.subprotocol,
+                                                 spec.attempts, make)  # fmt: skip
+            except CONNECT_ERRORS as exc:
+                self.st.failed += 1
+                if len(self.errors) < 5:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
                 return
+            self.viewers.append(viewer)
 
     async def connect(self) -> dict[str, Any]:
         t0 = time.monotonic()
