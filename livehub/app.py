@@ -21,17 +21,18 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from livehub import commerce_api, errors, http_api
-from livehub.commerce import Commerce
+from livehub import errors
+from livehub.domain.topology import Festival
 from livehub.errors import LivehubError, error_body
 from livehub.node import Node
+from livehub.services.commerce import Commerce
 from livehub.settings import Settings, load_settings
-from livehub.topology import Festival
-from livehub.transport import LivehubWebSocketProtocol
-from livehub.ws import websocket_endpoint
+from livehub.web import commerce_api, http_api
+from livehub.web.transport import LivehubWebSocketProtocol
+from livehub.web.websocket import websocket_endpoint
 
 log = logging.getLogger("livehub.app")
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent / "web" / "static"
 
 
 def _page(name: str) -> Route:
@@ -65,7 +66,7 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 
 def load_festival_for(settings: Settings) -> Festival:
-    from livehub.festival import load_festival
+    from livehub.domain.festival import load_festival
 
     return load_festival(settings.config_path)
 

@@ -36,8 +36,8 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from livehub.embedded_redis import EmbeddedRedis
-    from livehub.festival import FestivalError, load_festival
+    from livehub.domain.festival import FestivalError, load_festival
+    from livehub.runtime.embedded_redis import EmbeddedRedis
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
     try:
@@ -78,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=settings.workers,
             loop="uvloop",
             http="httptools",
-            ws="livehub.transport:LivehubWebSocketProtocol",
+            ws="livehub.web.transport:LivehubWebSocketProtocol",
             ws_max_size=settings.ws_max_size,
             ws_per_message_deflate=False,
             ws_ping_interval=settings.ws_ping_interval_s,
@@ -99,7 +99,7 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from livehub.auth import HOST, VIEWER, mint
+    from livehub.domain.tokens import HOST, VIEWER, mint
 
     settings = _settings(args)
     role = HOST if args.host_venue else VIEWER
@@ -109,7 +109,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_orders_tail(args: argparse.Namespace) -> int:
     try:
-        from livehub.orders import tail_main
+        from livehub.store.orders import tail_main
     except ImportError:
         print("livehub: orders are not available in this build", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from livehub.codec import JSON, MSGPACK, Codec
+from livehub.protocol.codec import JSON, MSGPACK, Codec
 
 
 class ClientError(Exception):

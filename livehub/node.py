@@ -14,20 +14,20 @@ import orjson
 from redis.asyncio import Redis
 
 from livehub import errors
-from livehub.auth import Identity
-from livehub.broker import Broker, Snapshot, StateOp
-from livehub.connection import Connection
-from livehub.events import Event, Volatile, now_ms
-from livehub.heap import HeapPolicy
-from livehub.hub import Hub
-from livehub.keys import Keys
-from livehub.metrics import Metrics
-from livehub.protocol import Command
-from livehub.redis_broker import RedisBroker
+from livehub.backplane.broker import Broker, Snapshot, StateOp
+from livehub.backplane.redis_broker import RedisBroker
+from livehub.domain.tokens import Identity
+from livehub.domain.topology import MAIN, Festival, host_channel, room_channel
+from livehub.hub.connection import Connection
+from livehub.hub.fanout import Hub
+from livehub.hub.stats import Stats
+from livehub.presence.signals import AudienceSignals
+from livehub.protocol.commands import Command
+from livehub.protocol.events import Event, Volatile, now_ms
+from livehub.runtime.heap import HeapPolicy
+from livehub.runtime.metrics import Metrics
 from livehub.settings import Settings
-from livehub.signals import AudienceSignals
-from livehub.stats import Stats
-from livehub.topology import MAIN, Festival, host_channel, room_channel
+from livehub.store.keys import Keys
 
 log = logging.getLogger("livehub.node")
 

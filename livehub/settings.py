@@ -39,7 +39,7 @@ class Settings:
     secret: str = DEV_SECRET  # HMAC key for tokens; shared by every node
     redis_pool_size: int = 64  # Redis connections per node; more concurrent commands wait
     redis_pool_timeout_s: float = 5.0  # ... at most this long, then "unavailable"
-    redis_script_connections: int = 2  # script batches in flight at once (livehub.scripts); others wait and merge
+    redis_script_connections: int = 2  # script batches in flight at once (livehub.store.scripts); others wait and merge
     token_ttl_s: int = 86_400
 
     # websocket wire
@@ -81,7 +81,7 @@ class Settings:
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
 
     # process
-    gc_full_interval_s: float = 600.0  # full garbage collection this often (livehub.heap); 0: CPython's own rule
+    gc_full_interval_s: float = 600.0  # full GC this often (livehub.runtime.heap); 0: CPython's own rule
 
     # lifecycle
     shutdown_batch_size: int = 500

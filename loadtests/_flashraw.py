@@ -3,7 +3,7 @@
 One process (pinned to the core livehub uses, idle meanwhile) runs ``pipelines``
 concurrent pipelines, each on its own connection; each sends ``batch`` EVALSHA calls of the
 very script livehub runs for a buy (livehub/lua/buy.lua, loaded as
-``livehub.scripts`` loads it, with the keys and arguments ``SaleStore.buy``
+``livehub.store.scripts`` loads it, with the keys and arguments ``SaleStore.buy``
 passes for a plain buy: no coupon, no guide, warehouse delivery), waits for all
 the answers, and starts again.  The driver packs with hiredis and reads with
 hiredis's reader on a bare asyncio stream (no redis-py client per call), so
@@ -90,13 +90,13 @@ async def _drive(spec: RawSpec) -> dict[str, Any]:
     import hiredis
     import redis.asyncio as aioredis
 
-    from livehub.keys import Keys
-    from livehub.sale_rules import reservation_id
-    from livehub.scripts import lua_source
+    from livehub.domain.sale_rules import reservation_id
+    from livehub.store.keys import Keys
+    from livehub.store.scripts import lua_source
 
     redis = aioredis.Redis.from_url(spec.redis_url)
     keys = Keys(spec.redis_prefix)
-    # EVALSHA of the script livehub loads (livehub.scripts), loaded once here
+    # EVALSHA of the script livehub loads (livehub.store.scripts), loaded once here
     sha = await redis.script_load(lua_source("buy"))
     sid = spec.sale_id
     sale_keys = [keys.sale_spec(sid), keys.sale_stock(sid), keys.sale_counts(sid), keys.sale_users(sid),

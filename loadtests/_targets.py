@@ -667,12 +667,12 @@ class LivehubTarget(Target):
         return f"livehub.{self.codec}.v1"
 
     def viewer_paths(self, n: int) -> list[str]:
-        from livehub.auth import mint
+        from livehub.domain.tokens import mint
 
         return [f"/ws?venue={self.venue}&token={mint(self.secret, sub=f'u{i}')}" for i in range(n)]
 
     def publisher(self) -> Publisher:
-        from livehub.auth import mint
+        from livehub.domain.tokens import mint
 
         token = mint(self.secret, sub=f"host-{self.venue}", role="host", venue=self.venue)
         return HttpPublisher(

@@ -232,7 +232,7 @@ class FlashBench:
         self.tag = secrets.token_hex(3)
         self.tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"flashsale-{self.tag}"
         self.tmp.mkdir(parents=True, exist_ok=True)
-        self.redis: Any = None  # livehub.embedded_redis.EmbeddedRedis
+        self.redis: Any = None  # livehub.runtime.embedded_redis.EmbeddedRedis
         self.livehub: Livehub | None = None
         self.clients: list[ClientProcess] = []
         self.ctx = multiprocessing.get_context("spawn")
@@ -246,7 +246,7 @@ class FlashBench:
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     def start_servers(self) -> None:
-        from livehub.embedded_redis import EmbeddedRedis
+        from livehub.runtime.embedded_redis import EmbeddedRedis
 
         self.redis = EmbeddedRedis(maxclients=20_000)
         url = self.redis.start()
@@ -276,7 +276,7 @@ class FlashBench:
 
     # ---- sales ----------------------------------------------------------------------------------------
     def create_sale(self, name: str, venue: str, sku: str, stock: int, per_user_limit: int) -> Sale:
-        from livehub.auth import mint
+        from livehub.domain.tokens import mint
 
         assert self.livehub is not None
         sale = Sale(f"fs-{name}-{self.tag}", venue, sku, stock, per_user_limit)
@@ -357,7 +357,7 @@ class FlashBench:
 
     # ---- buyers ---------------------------------------------------------------------------------------
     async def connect_buyers(self) -> dict[str, Any]:
-        from livehub.auth import mint
+        from livehub.domain.tokens import mint
 
         args = self.args
         assert self.livehub is not None

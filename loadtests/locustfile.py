@@ -24,7 +24,7 @@ import gevent
 from locust import HttpUser, User, between, events, task
 from websockets.sync.client import ClientConnection, connect
 
-from livehub.auth import mint
+from livehub.domain.tokens import mint
 
 SECRET = os.environ.get("LIVEHUB_SECRET", "livehub-dev-secret-change-me")
 VENUES = os.environ.get("LIVEHUB_VENUES", "main,b1,b2,b3").split(",")

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from livehub.embedded_redis import EmbeddedRedis
-from livehub.keys import Keys
+from livehub.runtime.embedded_redis import EmbeddedRedis
+from livehub.store.keys import Keys
 
 
 @pytest.fixture(scope="session")
@@ -142,13 +142,13 @@ class LivehubProcess:
 
 
 def host_token(host: str = "host-main", venue: str = "main") -> str:
-    from livehub.auth import mint
+    from livehub.domain.tokens import mint
 
     return mint(SECRET, host, "host", venue=venue)
 
 
 def viewer_token(user: str) -> str:
-    from livehub.auth import mint
+    from livehub.domain.tokens import mint
 
     return mint(SECRET, user)
 

@@ -1,0 +1,1 @@
+"""How an event published on one node reaches every node: the Broker interface, memory and Redis."""

@@ -1,0 +1,89 @@
+"""Admission at the opening second: shed surplus buys on the node, before Redis (pure).
+
+When buyers far outnumber the stock, almost every buy is bound to fail; asking
+Redis for each would only queue the few that can still succeed behind the
+many that cannot.  Each node therefore keeps, per sale:
+
+* **a sold-out flag.**  Set when Redis reports nothing left (``available ==
+  0`` in a buy's answer or a stock poll).  While set, buys are answered ``sold_out`` at once,
+  without Redis.  Stock can come back (an unpaid reservation expires), so the
+  flag is cleared as soon as the node sees ``available > 0``: the caller feeds
+  every available count Redis reports, from buy answers and from the stock
+  poller behind the viewers' counter, to ``observe_stock``.  So that a node without a poller is
+  never wrong for long, one buy per ``probe_interval_s`` goes through to Redis
+  while the flag is set (a probe); its answer sets or clears the flag.
+* **a token bucket** (``rate`` buys/s, ``burst`` at once).  A buy that finds
+  the bucket empty is answered ``busy`` at once: an honest "try again", since
+  Redis was not asked.
+
+So per node and sale Redis sees at most ``burst + rate * t`` buys in ``t``
+seconds (plus one probe per interval while sold out), and late buyers get a
+fast answer.  The sold-out answer is honest: Redis said so, and the flag is
+dropped the moment stock is seen again.  Time is passed in (``now``, seconds
+from any monotonic clock), so the policy is deterministic and unit-tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from livehub.domain.ratelimit import TokenBucket
+
+
+class Decision(StrEnum):
+    ADMIT = "admit"  # ask Redis
+    SOLD_OUT = "sold_out"  # answer sold_out now
+    BUSY = "busy"  # answer busy now
+
+
+@dataclass(slots=True)
+class _SaleGate:
+    bucket: TokenBucket
+    sold_out: bool = False
+    last_probe: float = float("-inf")
+
+
+class Admission:
+    """Node-local admission control for every sale the node serves."""
+
+    def __init__(self, rate: float = 2_000.0, burst: float = 500.0, probe_interval_s: float = 0.25) -> None:
+        if rate <= 0 or burst < 1 or probe_interval_s <= 0:
+            raise ValueError("rate and probe interval must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self.probe_interval_s = probe_interval_s
+        self._gates: dict[str, _SaleGate] = {}
+
+    def _gate(self, sale_id: str, now: float) -> _SaleGate:
+        gate = self._gates.get(sale_id)
+        if gate is None:
+            gate = self._gates[sale_id] = _SaleGate(TokenBucket(self.rate, self.burst, now))
+        return gate
+
+    def admit(self, sale_id: str, now: float) -> Decision:
+        """Whether a buy of ``sale_id`` may go to Redis now."""
+        gate = self._gate(sale_id, now)
+        if gate.sold_out:
+            if now - gate.last_probe < self.probe_interval_s:
+                return Decision.SOLD_OUT
+            gate.last_probe = now
+            return Decision.ADMIT
+        return Decision.ADMIT if gate.bucket.take(now) else Decision.BUSY
+
+    def observe_stock(self, sale_id: str, available: int, now: float) -> None:
+        """Stock Redis reported (a buy's answer, the stock poller): 0 sets the flag, > 0 clears it."""
+        gate = self._gate(sale_id, now)
+        if available > 0:
+            gate.sold_out = False
+        elif not gate.sold_out:
+            gate.sold_out = True
+            gate.last_probe = now
+
+    def is_sold_out(self, sale_id: str) -> bool:
+        gate = self._gates.get(sale_id)
+        return gate is not None and gate.sold_out
+
+    def forget(self, sale_id: str) -> None:
+        """Drop a sale's state (the sale ended)."""
+        self._gates.pop(sale_id, None)

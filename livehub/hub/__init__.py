@@ -1,0 +1,1 @@
+"""Local fan-out on one node: channels, connections, batching, gap fill, join and recovery."""

@@ -1,0 +1,1 @@
+"""Audience signals: online counts, likes, comments."""

@@ -1,0 +1,1 @@
+"""The sans-I/O wire protocol: codecs, inbound commands, outbound frames, channel events."""

@@ -1,0 +1,1 @@
+"""The process around a node: GC policy, metrics, the embedded Redis."""

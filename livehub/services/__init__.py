@@ -1,0 +1,1 @@
+"""Use-cases on a node: buying, venue controls, views, periodic jobs, payments."""

@@ -1,0 +1,232 @@
+"""The websocket endpoint: a thin adapter between the transport, the protocol
+layer and the node.  ``GET /ws?venue=<id>&token=<token>[&guide=<share code>]``.
+
+After the handshake livehub sends ``welcome`` and, when the URL names a
+venue, the venue's ``snapshot``; then live frames.  Client frames are parsed
+by livehub.protocol.commands; every failure becomes an ``error`` frame (the connection
+stays), except the documented closes (livehub.errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocket
+
+from livehub import errors
+from livehub.domain.ratelimit import TokenBucket
+from livehub.domain.tokens import AuthError, verify
+from livehub.errors import LivehubError, error_body
+from livehub.hub.connection import Connection
+from livehub.node import Node
+from livehub.protocol.codec import CODECS, OP_TEXT, choose_codec
+from livehub.protocol.commands import Command, Limits, parse, reply, welcome
+from livehub.protocol.events import now_ms
+from livehub.web.transport import RAW_EXTENSION
+
+log = logging.getLogger("livehub.web.websocket")
+
+IMMEDIATE = frozenset({"ping", "like", "leave"})  # answered without an await
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    node: Node = ws.app.state.node
+    raw = ws.scope.get("extensions", {}).get(RAW_EXTENSION)
+    codec, subprotocol = choose_codec(ws.scope.get("subprotocols", []))
+    if raw is None:  # served by a server other than livehub's transport: refuse clearly
+        await ws.close(code=errors.CLOSE_INTERNAL, reason="livehub needs its uvicorn websocket protocol")
+        return
+    await ws.accept(subprotocol=subprotocol)
+    params = ws.query_params
+    close_code, close_reason, identity = 0, "", None
+    if not node.accepting:
+        close_code, close_reason = errors.CLOSE_RESTART, "node is shutting down"
+    elif len(node.hub.connections) >= node.settings.max_connections:
+        close_code, close_reason = errors.CLOSE_OVERLOADED, "node is full: try another node"
+    else:
+        try:
+            identity = verify(node.settings.secret, params.get("token"))
+        except AuthError as exc:
+            close_code, close_reason = errors.CLOSE_UNAUTHORIZED, str(exc)
+    venue = params.get("venue")
+    if identity is not None and venue is not None and venue not in node.festival.venues:
+        close_code, close_reason = errors.CLOSE_NOT_FOUND, f"unknown venue {venue[:64]!r}"
+    if close_code or identity is None:
+        code = errors.UNAUTHORIZED if close_code == errors.CLOSE_UNAUTHORIZED else (
+            errors.NOT_FOUND if close_code == errors.CLOSE_NOT_FOUND else errors.UNAVAILABLE)  # fmt: skip
+        payload = codec.encode({"type": "error", "code": code, "message": close_reason})
+        if codec.opcode == OP_TEXT:
+            await ws.send_text(payload.decode())
+        else:
+            await ws.send_bytes(payload)
+        await ws.close(code=close_code, reason=close_reason[:120])
+        return
+
+    conn = Connection(node.new_connection_id(), codec, CODECS.index(codec), identity, raw,
+                      node.settings.outbound_buffer_bytes, node.stats)  # fmt: skip
+    guide_code = params.get("guide")
+    if guide_code:
+        guide = node.festival.guide_by_code(guide_code)
+        conn.guide = guide.id if guide is not None else None
+    node.hub.add(conn)
+    session = Session(node, conn)
+    try:
+        conn.send_message(welcome(conn.id, node.id, identity.sub, identity.role, now_ms()))
+        if venue is not None:
+            await session.run_command(Command("join", None, {"venue": venue, "since": None}))
+        raw.frame_sink = session.feed  # from now on frames go straight to the session (see Session)
+        while not conn.closed:
+            message = await ws.receive()  # frames that came during the join; then only the disconnect
+            if message["type"] != "websocket.receive":
+                break
+            text = message.get("text")
+            session.feed(text if text is not None else (message.get("bytes") or b""))
+    finally:
+        raw.frame_sink = None
+        session.stop()
+        node.hub.remove(conn)
+        conn.closed = True
+
+
+class Session:
+    """One connection's inbound side: rate limit, parse, dispatch, answer.
+
+    The transport hands every complete client frame to :meth:`feed` as it is parsed, without
+    the ASGI receive queue (livehub.web.transport).  A connection's frames are handled one after
+    the other, in order: ``ping``, ``like`` and ``leave`` at once, the others (join, buy, ...)
+    in a task; frames that arrive while a task runs wait in a backlog of at most
+    ``inbound_backlog`` frames, and while the backlog is full the transport stops reading the
+    socket (TCP backpressure on that one client).
+    """
+
+    __slots__ = ("backlog", "comments", "conn", "errors", "inbound", "limits", "loop", "max_backlog", "node", "task")
+
+    def __init__(self, node: Node, conn: Connection) -> None:
+        s = node.settings
+        now = time.monotonic()
+        self.node = node
+        self.conn = conn
+        self.limits = Limits(s.max_frame_bytes, s.comment_max_chars, s.like_max_per_frame)
+        self.inbound = TokenBucket(s.inbound_rate, s.inbound_burst, now)
+        self.comments = TokenBucket(s.comment_rate, s.comment_burst, now)
+        self.errors = 0
+        self.task: asyncio.Task[None] | None = None
+        self.backlog: deque[str | bytes] = deque()
+        self.max_backlog = s.inbound_backlog
+        self.loop = asyncio.get_running_loop()
+
+    def feed(self, payload: str | bytes) -> bool:
+        """A client frame, in arrival order; False asks the transport to stop reading for now."""
+        if self.task is not None:
+            self.backlog.append(payload)
+            return len(self.backlog) < self.max_backlog
+        self._handle_in_order(payload)
+        return True
+
+    def _handle_in_order(self, payload: str | bytes) -> None:
+        while True:
+            work = self._start(payload)
+            if work is not None:
+                self.task = self.loop.create_task(work)
+                self.task.add_done_callback(self._finished)
+                return
+            if not self.backlog:
+                return
+            payload = self.backlog.popleft()
+
+    def _finished(self, _: asyncio.Task[None]) -> None:
+        self.task = None
+        if self.backlog and not self.conn.closed:
+            self._handle_in_order(self.backlog.popleft())
+            if len(self.backlog) < self.max_backlog:
+                self.conn.raw.resume_frames()
+
+    def _start(self, payload: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """Parse and answer what needs no await; the rest comes back as a coroutine to run."""
+        request_id = None
+        try:
+            if not self.inbound.take(time.monotonic()):
+                raise LivehubError(errors.RATE_LIMITED, "too many frames: slow down")
+            command = parse(payload, self.conn.codec, self.limits)
+            request_id = command.id
+            if command.type in IMMEDIATE:
+                self.run_now(command)
+                return None
+            return self._run(command)
+        except Exception as exc:
+            self._failed(exc, request_id)
+            return None
+
+    async def _run(self, command: Command) -> None:
+        try:
+            await self.run_command(command)
+        except Exception as exc:
+            self._failed(exc, command.id)
+
+    def stop(self) -> None:
+        """The connection is gone: drop the waiting frames; a running command finishes (its answer
+        goes nowhere, exactly as when a client disconnects after sending), so no buy is cut in half."""
+        self.backlog.clear()
+
+    def _failed(self, exc: Exception, request_id: Any) -> None:
+        if isinstance(exc, RedisError):
+            log.warning("redis failed for connection %s: %s", self.conn.id, exc)
+            exc = LivehubError(errors.UNAVAILABLE, "storage unavailable: retry")
+        elif not isinstance(exc, LivehubError):
+            log.error("command failed on connection %s", self.conn.id, exc_info=exc)
+        self.fail(exc, request_id)
+
+    def fail(self, exc: BaseException, request_id: Any) -> None:
+        self.node.stats.inbound_errors += 1
+        self.errors += 1
+        self.conn.send_message(error_body(exc, request_id))
+        if self.errors >= self.node.settings.max_errors:
+            self.conn.close(errors.CLOSE_POLICY, "too many bad frames")
+
+    def run_now(self, cmd: Command) -> None:
+        """The commands answered without waiting on anything (``IMMEDIATE``)."""
+        node, conn = self.node, self.conn
+        kind = cmd.type
+        if kind == "ping":
+            conn.send_message(reply(cmd.id, {"server_time": now_ms()}))
+        elif kind == "leave":
+            node.hub.leave(conn)
+            conn.venue = None
+            conn.send_message(reply(cmd.id, {}))
+        elif kind == "like":
+            if conn.venue is None:
+                raise errors.bad_request("join a venue first")
+            node.signals.like(conn.venue, cmd.args["n"])
+            if cmd.id is not None:
+                conn.send_message(reply(cmd.id, {}))
+
+    async def run_command(self, cmd: Command) -> None:
+        node, conn = self.node, self.conn
+        kind = cmd.type
+        if kind in IMMEDIATE:
+            self.run_now(cmd)
+        elif kind == "join":
+            await node.join(conn, node.venue_or_404(cmd.args["venue"]), cmd.args["since"], cmd.id)
+        elif kind == "comment":
+            if conn.venue is None:
+                raise errors.bad_request("join a venue first")
+            if not self.comments.take(time.monotonic()):
+                raise LivehubError(errors.RATE_LIMITED, "too many comments: slow down")
+            shown = await node.signals.comment(conn.venue, conn.identity.sub, cmd.args["text"])
+            if cmd.id is not None:
+                conn.send_message(reply(cmd.id, {"sampled_out": not shown}))
+        elif kind == "signal":
+            await node.signal(conn.identity, cmd.args["to"], cmd.args["data"])
+            if cmd.id is not None:
+                conn.send_message(reply(cmd.id, {}))
+        else:
+            handler = node.command_handlers.get(kind)
+            if handler is None:
+                raise LivehubError(errors.UNAVAILABLE, f"{kind!r} is not enabled on this node")
+            conn.send_message(reply(cmd.id, await handler(conn, cmd)))
