@@ -33,6 +33,7 @@ from livehub.domain.ratelimit import TokenBucket
 from livehub.domain.topology import Festival, room_channel
 from livehub.hub.fanout import Hub
 from livehub.protocol.events import Volatile, now_ms
+from livehub.runtime.periodic import every
 from livehub.settings import Settings
 from livehub.store.keys import Keys
 
@@ -61,7 +62,8 @@ class AudienceSignals:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="livehub-signals")
+        self._task = asyncio.create_task(every(self.settings.online_interval_s, self.tick, "signals"),
+                                         name="livehub-signals")  # fmt: skip
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -117,18 +119,6 @@ class AudienceSignals:
         return True
 
     # ---- the periodic tick ---------------------------------------------------------------
-    async def _run(self) -> None:
-        interval = self.settings.online_interval_s
-        while True:
-            started = time.monotonic()
-            try:
-                await self.tick()
-            except RedisError as exc:
-                log.warning("audience signal tick failed: %s", exc)
-            except Exception:
-                log.exception("audience signal tick crashed")
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
-
     def local_counts(self) -> Counter[str]:
         counts: Counter[str] = Counter()
         main = self.festival.main_venue

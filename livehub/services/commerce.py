@@ -16,18 +16,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from livehub import errors
 from livehub.backplane.broker import StateOp
@@ -40,6 +37,7 @@ from livehub.hub.connection import Connection
 from livehub.node import Node
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
+from livehub.runtime.periodic import Periodic
 from livehub.store.coupons import CouponSpec, CouponSpecError, CouponStore
 from livehub.store.guides import GuideBoard
 from livehub.store.orders import OrderStore
@@ -100,7 +98,7 @@ class Commerce:
         self.specs: dict[str, SaleSpec] = {}  # sale id -> spec (immutable but for the window)
         self.venue_sales: dict[str, list[str]] = {}  # venue -> sale ids, refreshed by the sweeper
         self.stock: dict[str, int] = {}  # last stock pushed per sale
-        self._tasks: list[asyncio.Task[None]] = []
+        self.jobs = Periodic()
         node.command_handlers["buy"] = self.ws_buy
         node.command_handlers["coupon.grab"] = self.ws_grab
         node.counter_sources.append(self.counters)
@@ -112,36 +110,14 @@ class Commerce:
         await self._load_stores_once()
         await self.refresh_sales()
         s = self.node.settings
-        self._tasks = [
-            self._every(s.stock_interval_s, self.push_stock, "stock"),
-            self._every(s.sweep_interval_s, self.sweep, "sweeper"),
-            self._every(s.leaderboard_interval_s, self.push_leaderboard, "leaderboard"),
-            self._every(s.reconcile_interval_s, self.reconcile, "reconcile"),
-        ]
+        self.jobs.start(s.stock_interval_s, self.push_stock, "stock")
+        self.jobs.start(s.sweep_interval_s, self.sweep, "sweeper")
+        self.jobs.start(s.leaderboard_interval_s, self.push_leaderboard, "leaderboard")
+        self.jobs.start(s.reconcile_interval_s, self.reconcile, "reconcile")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await self.jobs.stop()
         await self.scripts.aclose()
-
-    def _every(self, interval: float, step: Callable[[], Awaitable[None]], name: str) -> asyncio.Task[None]:
-        async def loop() -> None:
-            while True:
-                started = time.monotonic()
-                try:
-                    await step()
-                except RedisError as exc:
-                    log.warning("%s step failed: %s", name, exc)
-                except Exception:
-                    log.exception("%s step crashed", name)
-                await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
-
-        return asyncio.create_task(loop(), name=f"livehub-{name}")
 
     async def _load_stores_once(self) -> None:
         """Index the festival's stores (GEO per brand, stock); once per festival, not per node."""
