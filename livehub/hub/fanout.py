@@ -1,4 +1,4 @@
-"""Local fan-out: channels, their subscribers on this node, and broadcast.
+"""Local fan-out: the hub, and broadcast of a channel's items to its subscribers on this node.
 
 The broker hands every event and volatile update of a channel to
 :meth:`Hub.deliver` (synchronously, in channel order).  Deliveries for a
@@ -6,29 +6,28 @@ channel are collected and flushed together on the next loop iteration, so
 all items that arrived in one read from the backplane go out in **one write
 per connection** (batching).  A flush builds each item's frame once per codec
 and writes the same ``bytes`` to every subscriber: no per-subscriber encode,
-no await, no task.
+no await, no task.  A big audience is written ``fanout_slice`` connections per
+loop turn (:meth:`Hub._write_slices`).
 
-Joining is race-free: a joining connection is registered (and its channel
-subscribed on the broker) *before* its snapshot or history is read; what
-arrives meanwhile waits in a per-connection join buffer and is released,
-deduplicated by offset, when the join completes.
-
-The hub also guards each channel's order: an event whose offset skips ahead
-(e.g. after a backplane reconnect) triggers a gap fill from history before
-anything newer is sent; a changed epoch (history lost) closes the channel's
-connections with 4009 so that they resume with a fresh snapshot.
+:class:`Hub` is the façade the node calls.  This module is its hot path; the
+rest lives beside it: channel state in :mod:`livehub.hub.channel`, joins,
+leaves and broker subscriptions in :mod:`livehub.hub.subscriptions`, gap fill
+and resync in :mod:`livehub.hub.gapfill`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from livehub import errors
+from livehub.hub.channel import Channel, Item
 from livehub.hub.connection import Connection
+from livehub.hub.gapfill import OrderGuard
 from livehub.hub.stats import Stats
+from livehub.hub.subscriptions import Subscriptions
 from livehub.protocol.codec import CODECS
 from livehub.protocol.events import Event, Volatile, now_ms
 
@@ -37,38 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livehub.hub.fanout")
 
-Item = Event | Volatile
 Job = tuple[bytes, "list[Connection]"]  # a frame and the audience it goes to
-
-
-class Channel:
-    __slots__ = (
-        "departed", "epoch", "fanning", "filling", "held", "joining", "name", "offset", "pending", "pending_keys",
-        "ready", "release", "subs",
-    )  # fmt: skip
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.subs: list[dict[Connection, None]] = [{} for _ in CODECS]  # live subscribers per codec
-        self.joining: dict[Connection, list[Item]] = {}  # join buffers
-        self.pending: list[Item] = []
-        self.pending_keys: dict[str, int] = {}  # volatile key -> index in pending
-        self.epoch: str | None = None  # position of the last event delivered on this node
-        self.offset = 0
-        self.ready: asyncio.Future[None] | None = None  # broker subscription confirmed
-        self.release: asyncio.TimerHandle | None = None  # delayed broker unsubscribe
-        self.filling = False  # a gap fill is running; live events are held meanwhile
-        self.held: list[Item] = []
-        self.fanning = False  # a batch is being written slice by slice (Hub._write_slices)
-        self.departed: set[Connection] = set()  # left the channel while it was fanning: skipped
-
-    def __len__(self) -> int:
-        return sum(len(s) for s in self.subs) + len(self.joining)
-
-    def connections(self) -> Iterator[Connection]:
-        for subs in self.subs:
-            yield from subs
-        yield from self.joining
 
 
 class Hub:
@@ -82,12 +50,13 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self.broker: Broker | None = None
         self.join_buffer_max = join_buffer_max
-        self.release_delay_s = release_delay_s
         self.observe_latency = observe_latency
         self._dirty: list[Channel] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[None]] = set()  # background fills/unsubscribes, kept referenced
+        self.subscriptions = Subscriptions(self.channels, self._background, release_delay_s=release_delay_s)
+        self.order = OrderGuard(stats, self.deliver, join_buffer_max=join_buffer_max)
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -97,6 +66,8 @@ class Hub:
     def attach(self, broker: Broker) -> None:
         self.broker = broker
         self._loop = asyncio.get_running_loop()
+        self.subscriptions.attach(broker, self._loop)
+        self.order.attach(broker)
 
     # ---- connections --------------------------------------------------------------
     def add(self, conn: Connection) -> None:
@@ -106,89 +77,23 @@ class Hub:
 
     def remove(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)
-        self.leave(conn)
+        self.subscriptions.leave(conn)
 
     def count(self, channel: str) -> int:
         ch = self.channels.get(channel)
         return len(ch) if ch else 0
 
-    # ---- membership -----------------------------------------------------------------
-    async def begin_join(self, conn: Connection, channels: tuple[str, ...]) -> None:
-        """Register ``conn`` as joining ``channels`` and wait until the broker delivers them."""
-        assert self.broker is not None
-        self.leave(conn)
-        conn.channels = channels
-        waits = []
-        for name in channels:
-            ch = self.channels.get(name)
-            if ch is None:
-                ch = self.channels[name] = Channel(name)
-            if ch.release is not None:
-                ch.release.cancel()
-                ch.release = None
-            ch.joining[conn] = []
-            if ch.ready is None:
-                ch.ready = asyncio.ensure_future(self.broker.subscribe(name))
-            waits.append(ch.ready)
-        try:
-            # shielded: cancelling one joiner must not cancel the subscription others wait on
-            await asyncio.gather(*(asyncio.shield(w) for w in waits))
-        except BaseException:
-            for name in channels:
-                ch = self.channels.get(name)
-                if ch is not None and ch.ready is not None and ch.ready.done() and (
-                    ch.ready.cancelled() or ch.ready.exception() is not None
-                ):
-                    ch.ready = None
-            self.leave(conn)
-            raise
+    # ---- membership (livehub.hub.subscriptions) ---------------------------------------------
+    def begin_join(self, conn: Connection, channels: tuple[str, ...]) -> Coroutine[Any, Any, None]:
+        """Register ``conn`` as joining ``channels``; await it until the broker delivers them."""
+        return self.subscriptions.begin_join(conn, channels)
 
     def finish_join(self, conn: Connection, name: str, after: tuple[str, int], first: bytes = b"") -> None:
-        """Release the join buffer (events after ``after`` = (epoch, offset)) and go live.
-
-        ``first`` (the snapshot and any replayed events) is written before the buffer,
-        in the same write.
-        """
-        ch = self.channels.get(name)
-        if ch is None or conn.closed:
-            return
-        buffered = ch.joining.pop(conn, None)
-        if buffered is None:
-            return
-        epoch, offset = after
-        codec = conn.codec
-        parts = [first] if first else []
-        for item in buffered:
-            if isinstance(item, Event):
-                if item.epoch == epoch and item.offset <= offset:
-                    continue
-            parts.append(item.frame(codec))
-        if parts:
-            conn.send(b"".join(parts))
-            if conn.closed:  # that send overflowed its backlog: the connection is gone already
-                return
-        ch.subs[conn.codec_index][conn] = None
+        """Release ``conn``'s join buffer of ``name`` after ``first`` and go live (see Subscriptions)."""
+        self.subscriptions.finish_join(conn, name, after, first)
 
     def leave(self, conn: Connection) -> None:
-        for name in conn.channels:
-            ch = self.channels.get(name)
-            if ch is None:
-                continue
-            ch.subs[conn.codec_index].pop(conn, None)
-            ch.joining.pop(conn, None)
-            if ch.fanning:  # not in the rest of the broadcast being written, even if it rejoins meanwhile
-                ch.departed.add(conn)
-            if not len(ch) and ch.release is None and self._loop is not None:
-                ch.release = self._loop.call_later(self.release_delay_s, self._release, name)
-        conn.channels = ()
-
-    def _release(self, name: str) -> None:
-        ch = self.channels.get(name)
-        if ch is None or len(ch):
-            return
-        del self.channels[name]
-        if self.broker is not None and ch.ready is not None:
-            self._background(self.broker.unsubscribe(name))
+        self.subscriptions.leave(conn)
 
     # ---- delivery from the broker -----------------------------------------------------------
     def deliver(self, channel: str, item: Item) -> None:
@@ -203,14 +108,14 @@ class Hub:
                 return
             if ch.epoch is not None:
                 if item.epoch != ch.epoch:
-                    self._resync(ch, item)
+                    self.order.resync(ch, item)
                     return
                 if item.offset <= ch.offset:
                     return  # already delivered (gap fill overlap)
                 if item.offset > ch.offset + 1:
                     ch.filling = True
                     ch.held.append(item)
-                    self._background(self._fill_gap(ch, ch.epoch, ch.offset))
+                    self._background(self.order.fill_gap(ch, ch.epoch, ch.offset))
                     return
             ch.epoch = item.epoch
             ch.offset = item.offset
@@ -323,39 +228,6 @@ class Hub:
             ch.departed.clear()
             if ch.pending:  # batches that arrived while this one was being written
                 self._mark_dirty(ch)
-
-    # ---- order guards -----------------------------------------------------------------------
-    async def _fill_gap(self, ch: Channel, epoch: str, after: int) -> None:
-        assert self.broker is not None
-        first_held = ch.held[0]
-        assert isinstance(first_held, Event)
-        missing: list[Event] | None = None
-        try:
-            limit = max(first_held.offset - after - 1, self.join_buffer_max)
-            missing = await self.broker.history(ch.name, epoch, after, limit)
-        except Exception:
-            log.exception("gap fill on %s failed", ch.name)
-        held, ch.held = ch.held, []
-        ch.filling = False
-        if missing is not None and (not missing or missing[-1].offset < first_held.offset - 1):
-            missing = None  # history does not reach the held event: treat as lost
-        if missing is None:
-            log.warning("gap on channel %s after offset %d not recoverable: resync", ch.name, after)
-            ch.epoch = None
-            self._resync(ch, None)
-            return
-        self.stats.gaps_filled += 1
-        for item in [*missing, *held]:
-            self.deliver(ch.name, item)
-
-    def _resync(self, ch: Channel, item: Event | None) -> None:
-        """History broke under the channel: everyone resumes (they will get a fresh snapshot)."""
-        self.stats.resyncs += 1
-        for conn in list(ch.connections()):
-            conn.close(errors.CLOSE_RESYNC, "channel history changed: reconnect and resume")
-        if item is not None:
-            ch.epoch = item.epoch
-            ch.offset = item.offset
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def drain(self, code: int, reason: str, batch: int, interval_s: float) -> None:

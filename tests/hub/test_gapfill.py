@@ -1,0 +1,91 @@
+"""livehub.hub.gapfill through the Hub: offset gaps filled from broker history, resync on lost history or a
+changed epoch."""
+
+from __future__ import annotations
+
+from livehub import errors
+from livehub.protocol.codec import MSGPACK
+from livehub.protocol.events import Event, event_body
+from tests.hub.support import (
+    CH,
+    connect,
+    join,
+    offsets,
+    settle,
+    start_hub,
+    until,
+)
+
+# ---- order guards ------------------------------------------------------------------------------------------
+
+
+async def test_an_offset_gap_is_filled_from_broker_history_and_delivered_in_order() -> None:
+    hub, broker, stats = await start_hub()
+    conn, raw = connect(hub, stats, "c")
+    await join(hub, broker, conn)
+    epoch, _ = await broker.publish(CH, "a", 1)
+    await settle()
+
+    await broker.unsubscribe(CH)  # the backplane misses two events ...
+    await broker.publish(CH, "b", 2)
+    await broker.publish(CH, "c", 3)
+    await broker.subscribe(CH)
+    third = (await broker.history(CH, epoch, 2, 10))[0]  # type: ignore[index]
+    hub.deliver(CH, third)  # ... and the next one to arrive is offset + 2
+    await until(lambda: offsets(raw) == [1, 2, 3], "the gap to be filled")
+
+    assert stats.gaps_filled == 1
+    await broker.publish(CH, "d", 4)
+    await until(lambda: offsets(raw) == [1, 2, 3, 4], "the next live event")
+
+
+async def test_events_already_delivered_are_not_sent_again() -> None:
+    hub, broker, stats = await start_hub()
+    conn, raw = connect(hub, stats, "c")
+    await join(hub, broker, conn)
+    epoch, _ = await broker.publish(CH, "a", 1)
+    await settle()
+    [event] = await broker.history(CH, epoch, 0, 10)  # type: ignore[misc]
+
+    hub.deliver(CH, event)
+    await settle()
+
+    assert offsets(raw) == [1]
+
+
+async def test_an_unrecoverable_gap_closes_the_channels_connections_with_resync() -> None:
+    hub, broker, stats = await start_hub(history_size=2)
+    conn, raw = connect(hub, stats, "c")
+    await join(hub, broker, conn)
+    epoch, _ = await broker.publish(CH, "a", 1)
+    await settle()
+
+    await broker.unsubscribe(CH)
+    for i in range(5):  # offsets 2..6; history keeps 5 and 6 only
+        await broker.publish(CH, "b", i)
+    await broker.subscribe(CH)
+    hub.deliver(CH, Event(CH, epoch, 6, event_body("b", 4)))
+    await until(lambda: bool(raw.closes), "the resync close")
+
+    assert raw.close_codes == [errors.CLOSE_RESYNC]
+    assert stats.resyncs == 1
+    assert offsets(raw) == [1]
+
+
+async def test_an_epoch_change_closes_the_channels_connections_with_resync() -> None:
+    hub, broker, stats = await start_hub()
+    live, live_raw = connect(hub, stats, "live", MSGPACK)
+    await join(hub, broker, live)
+    joiner, joiner_raw = connect(hub, stats, "joiner")
+    await hub.begin_join(joiner, (CH,))
+    await broker.publish(CH, "a", 1)
+    await settle()
+
+    hub.deliver(CH, Event(CH, "new-epoch", 1, event_body("x", None)))
+    await settle()
+
+    assert live_raw.close_codes == [errors.CLOSE_RESYNC]
+    assert joiner_raw.close_codes == [errors.CLOSE_RESYNC]
+    assert stats.resyncs == 1
+    assert offsets(live_raw) == [1]  # the event of the new epoch is not sent
+    assert hub.count(CH) == 0
