@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from livehub.backplane.broker import Broker, MemoryBroker, StateOp
+from livehub.backplane.broker import Broker, StateOp
+from livehub.backplane.memory import MemoryBroker
 from livehub.backplane.redis_broker import RedisBroker
 from livehub.protocol.events import Event, Volatile
 

@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 import orjson
 
-from livehub.backplane.broker import MemoryBroker
+from livehub.backplane.memory import MemoryBroker
 from livehub.domain.tokens import Identity
 from livehub.hub.connection import Connection
 from livehub.hub.fanout import Hub

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from livehub import errors
-from livehub.backplane.broker import MemoryBroker
+from livehub.backplane.memory import MemoryBroker
 from livehub.hub.fanout import Hub
 from livehub.hub.stats import Stats
 from livehub.protocol.codec import JSON
