@@ -4,50 +4,29 @@ Each ``livehub/store/lua/<name>.lua`` starts with a header naming its KEYS and A
 ``Scripts`` loads the files once; scripts run with EVALSHA and are reloaded on
 NOSCRIPT (for example after a Redis restart).
 
-With ``batch=True`` (what a node uses), script calls are pipelined (no MULTI)
-over a few connections the batcher owns (``connections``, default 4): while
-every one of them has a batch in flight, new calls wait in one bounded queue
-and leave together in the next pipeline, so the batch size follows the load
-(one call when idle, up to ``MAX_BATCH`` under a rush).  Each call is still its
-own atomic script; batching changes only how they travel.  A batch costs one
-packed write (hiredis packs each command in C), one read per answer without a
-per-answer timeout, and one deadline for the whole batch (the client's
-``socket_timeout``, else 5 s): the per-command costs of a redis-py pipeline
-(pool checkout, argument encoding in Python, one timeout per answer) were
-most of livehub's CPU per buy.  A failed batch closes its connection (it may
-hold unread answers) and fails its calls; the connection reconnects on its
-next batch.
+With ``batch=True`` (what a node uses), calls travel through the pipelined
+batcher of :mod:`livehub.store.batcher` over ``connections`` connections of its
+own (default 4); otherwise (and for a call given a pipeline as ``client``) each
+call is one EVALSHA through the client.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from hiredis import pack_command
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-MAX_BATCH = 256  # script calls per pipeline; more wait for the next one
-MAX_QUEUED = 10_000  # calls waiting for a free connection; past this, a call fails at once (unavailable)
-DEFAULT_TIMEOUT_S = 5.0
+from livehub.store.batcher import Batcher, BatchQueueFull
 
-Call = tuple[AsyncScript, list[Any], list[Any], "asyncio.Future[Any]"]
+__all__ = ["BatchQueueFull", "Scripts", "lua_source"]
 
 
 @cache
 def lua_source(name: str) -> str:
     return resources.files("livehub.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
-
-
-class BatchQueueFull(RedisError):
-    """More script calls are waiting than ``MAX_QUEUED``: Redis is not keeping up."""
 
 
 class Scripts:
@@ -57,19 +36,13 @@ class Scripts:
         self._redis = redis
         self._scripts: dict[str, AsyncScript] = {}
         self.batch = batch
-        self._pending: list[Call] = []
-        self._scheduled = False
-        pool = redis.connection_pool
-        kwargs = dict(pool.connection_kwargs)
-        self._timeout_s = kwargs.get("socket_timeout") or DEFAULT_TIMEOUT_S
-        kwargs["socket_timeout"] = None  # one deadline per batch instead (see the module docstring)
-        self._conn_class: Callable[..., AbstractConnection] = pool.connection_class
-        self._conn_kwargs = kwargs
-        self._idle: list[AbstractConnection] = []
-        self._all: list[AbstractConnection] = []
-        self._max_connections = connections
-        self._flushing: set[asyncio.Task[None]] = set()
-        self.batches = 0  # pipelines sent (for tests and metrics)
+        self.batcher = Batcher(redis, connections) if batch else None
+        self._submit = self.batcher.submit if self.batcher is not None else None
+
+    @property
+    def batches(self) -> int:
+        """Pipelines the batcher sent (for tests and metrics)."""
+        return self.batcher.batches if self.batcher is not None else 0
 
     def get(self, name: str) -> AsyncScript:
         script = self._scripts.get(name)
@@ -81,90 +54,11 @@ class Scripts:
     async def run(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
         """Run script ``name`` (EVALSHA, NOSCRIPT reload); ``client`` may be a pipeline."""
         script = self.get(name)
-        if client is not None or not self.batch:
+        if client is not None or self._submit is None:
             return await script(keys=keys, args=args, client=client)
-        if len(self._pending) >= MAX_QUEUED:
-            raise BatchQueueFull(f"{len(self._pending)} script calls already wait for Redis")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((script, keys, args, fut))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._start_flush)
-        return await fut
-
-    def _start_flush(self) -> None:
-        self._scheduled = False
-        while self._pending and (self._idle or len(self._all) < self._max_connections):
-            if self._idle:
-                conn = self._idle.pop()
-            else:
-                conn = self._conn_class(**self._conn_kwargs)
-                self._all.append(conn)
-            task = asyncio.get_running_loop().create_task(self._flush(conn))
-            self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
-
-    async def _flush(self, conn: AbstractConnection) -> None:
-        """Send pending calls on ``conn`` until none is left, then give ``conn`` back."""
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                await self._send(conn, batch)
-        finally:
-            self._idle.append(conn)
-
-    async def _send(self, conn: AbstractConnection, batch: list[Call]) -> None:
-        self.batches += 1
-        results: list[Any] = []
-        try:
-            packed = b"".join([pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a, _ in batch])
-            async with asyncio.timeout(self._timeout_s):
-                await conn.send_packed_command(packed, check_health=False)
-                for _ in batch:
-                    try:
-                        results.append(await conn.read_response(timeout=math.inf))
-                    except ResponseError as exc:  # an error answer: the connection is still in step
-                        results.append(exc)
-        except BaseException as exc:
-            await conn.disconnect(nowait=True)  # it may hold answers nobody will read
-            failure: BaseException = exc
-            if isinstance(exc, TimeoutError):  # asyncio's deadline; callers answer RedisError as "unavailable"
-                failure = RedisError(f"no answer from Redis within {self._timeout_s} s")
-            for *_, fut in batch:
-                if not fut.done():
-                    fut.set_exception(failure)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (script, keys, args, fut), result in zip(batch, results, strict=True):
-            if fut.done():  # the caller gave up (cancelled)
-                continue
-            if isinstance(result, NoScriptError):  # Redis lost its script cache: EVALSHA again after a load
-                self._reload(script, keys, args, fut)
-            elif isinstance(result, Exception):
-                fut.set_exception(result)
-            else:
-                fut.set_result(result)
-
-    def _reload(self, script: AsyncScript, keys: list[Any], args: list[Any], fut: asyncio.Future[Any]) -> None:
-        async def again() -> None:
-            try:
-                result = await script(keys=keys, args=args)
-            except Exception as exc:
-                if not fut.done():
-                    fut.set_exception(exc)
-                return
-            if not fut.done():
-                fut.set_result(result)
-
-        task = asyncio.ensure_future(again())
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
+        return await self._submit(script, keys, args)
 
     async def aclose(self) -> None:
         """Close the batcher's own connections (the client's pool is the caller's)."""
-        for conn in self._all:
-            await conn.disconnect()
-        self._all.clear()
-        self._idle.clear()
+        if self.batcher is not None:
+            await self.batcher.aclose()
