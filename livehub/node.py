@@ -21,6 +21,7 @@ from livehub.domain.topology import MAIN, Festival, host_channel, room_channel
 from livehub.hub.connection import Connection
 from livehub.hub.fanout import Hub
 from livehub.hub.stats import Stats
+from livehub.presence.redis_tally import RedisTally
 from livehub.presence.signals import AudienceSignals
 from livehub.protocol.commands import Command
 from livehub.protocol.events import Event, Volatile, now_ms
@@ -63,7 +64,8 @@ class Node:
         )
         self.hub = Hub(self.stats, join_buffer_max=settings.join_buffer_max, fanout_slice=settings.fanout_slice,
                        observe_latency=self.metrics.event_latency.observe)  # fmt: skip
-        self.signals = AudienceSignals(settings, festival, redis, self.keys, self.hub, self.broker, self.id)
+        tally = RedisTally(redis, self.keys, self.id, settings.online_interval_s)
+        self.signals = AudienceSignals(settings, festival, self.hub, self.broker, tally)
         self.command_handlers: dict[str, CommandHandler] = {}
         self.counter_sources: list[CounterSource] = []
         self.on_start: list[Callable[[], Awaitable[None]]] = []

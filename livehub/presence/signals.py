@@ -1,64 +1,49 @@
-"""Audience signals: online counts, likes and comments.
+"""Audience signals: online counts, likes and comments of a node's viewers.
 
-* **Online count** per venue, summed across nodes: every ``online_interval_s``
-  each node writes its own count into a Redis hash (field = node id, value =
-  ``count:unix_ms``) and reads the hash back; fields older than three intervals
-  (a dead node) are ignored and removed.  The main venue's count is every viewer
-  of the festival (everyone watches the main stream); a brand venue's count is
-  the viewers in that brand room.
-* **Likes** are summed on the node and added to Redis once per interval
-  (INCRBY), never per tap; the total is pushed as a latest-value update.
-* **Comments**: a size limit and a per-viewer token bucket (protocol layer), and
-  a per-room, per-node token bucket of ``comment_room_rate``: in a huge room
-  the surplus is sampled out (counted in ``livehub_dropped_total``), and each
-  node re-samples what it receives so one room never costs more than that rate
-  per node.  Comments are droppable volatile updates: a slow connection skips
-  them rather than queueing them.
+:class:`AudienceSignals` composes the shared :class:`~livehub.presence.tally.Tally` (online
+counts and likes across nodes: in memory or in Redis) and the room :class:`Comments`:
+
+* **Online count** per venue, summed across nodes: every ``online_interval_s`` the node
+  reports its own count per venue to the tally and reads the sums back (a dead node's count
+  is ignored after three intervals).  The main venue's count is every viewer of the festival
+  (everyone watches the main stream); a brand venue's count is the viewers in that brand room.
+* **Likes** are summed on the node and added to the tally once per interval, never per tap.
+* Both are pushed to the venue's audience as latest-value updates (``online``, ``likes``),
+  only when they changed.
+* **Comments**: see :mod:`livehub.presence.comments`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import uuid
 from collections import Counter
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from livehub.backplane.broker import Broker
-from livehub.domain.ratelimit import TokenBucket
-from livehub.domain.topology import Festival, room_channel
+from livehub.domain.topology import Festival
 from livehub.hub.fanout import Hub
+from livehub.presence.comments import DROPPABLE, Comments
+from livehub.presence.tally import Tally
 from livehub.protocol.events import Volatile, now_ms
 from livehub.runtime.periodic import every
 from livehub.settings import Settings
-from livehub.store.keys import Keys
+
+__all__ = ["DROPPABLE", "AudienceSignals"]
 
 log = logging.getLogger("livehub.presence.signals")
 
-DROPPABLE = "~"  # volatile keys starting with this are dropped, not queued, for slow connections
-
 
 class AudienceSignals:
-    def __init__(
-        self, settings: Settings, festival: Festival, redis: Redis, keys: Keys, hub: Hub, broker: Broker,
-        node_id: str,
-    ) -> None:  # fmt: skip
+    def __init__(self, settings: Settings, festival: Festival, hub: Hub, broker: Broker, tally: Tally) -> None:
         self.settings = settings
         self.festival = festival
-        self.redis = redis
-        self.keys = keys
         self.hub = hub
-        self.broker = broker
-        self.node_id = node_id
+        self.tally = tally
+        self.comments = Comments(settings.comment_room_rate, hub.stats, broker)
         self.online: dict[str, int] = {}
         self.likes: dict[str, int] = {}
         self._likes_pending: Counter[str] = Counter()
-        self._room_out: dict[str, TokenBucket] = {}
-        self._room_in: dict[str, TokenBucket] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -72,13 +57,7 @@ class AudienceSignals:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
-        try:  # leave the online sums at once rather than after three intervals
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for venue in self.festival.venues:
-                    pipe.hdel(self.keys.online(venue), self.node_id)
-                await pipe.execute()
-        except RedisError:
-            pass
+        await self.tally.withdraw(self.festival.venues)  # leave the online sums at once, not after three intervals
 
     def counters(self, venue: str) -> dict[str, Any]:
         return {"online": self.online.get(venue, 0), "likes": self.likes.get(venue, 0)}
@@ -89,34 +68,14 @@ class AudienceSignals:
 
     async def comment(self, venue: str, user: str, text: str) -> bool:
         """Publish a comment to the room; False if sampled out by the room's rate."""
-        now = time.monotonic()
-        bucket = self._room_out.get(venue)
-        if bucket is None:
-            rate = self.settings.comment_room_rate
-            bucket = self._room_out[venue] = TokenBucket(rate, rate, now)
-        if not bucket.take(now):
-            self.hub.stats.dropped += 1
-            return False
-        message = {"type": "comment", "venue": venue, "user": user, "text": text, "ts": now_ms()}
-        await self.broker.publish_volatile(room_channel(venue), DROPPABLE + "c" + uuid.uuid4().hex[:12], message)
-        return True
+        return await self.comments.publish(venue, user, text)
 
     def admit_incoming_comment(self, venue: str) -> bool:
         """Receive-side sampling: at most comment_room_rate comments/s per room per node."""
-        now = time.monotonic()
-        bucket = self._room_in.get(venue)
-        if bucket is None:
-            rate = self.settings.comment_room_rate
-            bucket = self._room_in[venue] = TokenBucket(rate, rate, now)
-        if bucket.take(now):
-            return True
-        self.hub.stats.dropped += 1
-        return False
+        return self.comments.admit_incoming(venue)
 
     def filter(self, channel: str, item: Volatile) -> bool:
-        if item.key.startswith(DROPPABLE + "c"):
-            return self.admit_incoming_comment(channel)
-        return True
+        return self.comments.filter(channel, item)
 
     # ---- the periodic tick ---------------------------------------------------------------
     def local_counts(self) -> Counter[str]:
@@ -131,39 +90,12 @@ class AudienceSignals:
 
     async def tick(self) -> None:
         counts = self.local_counts()
-        venues = [v for v in self.festival.venues if counts.get(v) or self.hub.count(v)]
+        venues = {v: counts.get(v, 0) for v in self.festival.venues if counts.get(v) or self.hub.count(v)}
         if not venues and not self._likes_pending:
             return
         likes, self._likes_pending = self._likes_pending, Counter()
-        stamp = now_ms()
-        ttl = max(10, int(self.settings.online_interval_s * 10))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for venue in venues:
-                key = self.keys.online(venue)
-                pipe.hset(key, self.node_id, f"{counts.get(venue, 0)}:{stamp}")
-                pipe.expire(key, ttl)
-                pipe.hgetall(key)
-                if likes.get(venue):
-                    pipe.incrby(self.keys.likes(venue), likes[venue])
-                else:
-                    pipe.get(self.keys.likes(venue))
-            for venue in set(likes) - set(venues):
-                pipe.incrby(self.keys.likes(venue), likes[venue])
-            replies = await pipe.execute()
-        stale_after = stamp - int(self.settings.online_interval_s * 3000)
-        for i, venue in enumerate(venues):
-            fields = replies[i * 4 + 2]
-            total = 0
-            stale = []
-            for node, value in fields.items():
-                count, _, ts = value.partition(b":")
-                if int(ts or 0) < stale_after:
-                    stale.append(node)
-                else:
-                    total += int(count)
-            if stale:
-                await self.redis.hdel(self.keys.online(venue), *stale)
-            like_total = int(replies[i * 4 + 3] or 0)
+        totals = await self.tally.report(venues, likes, now_ms())
+        for venue, (total, like_total) in totals.items():
             if self.online.get(venue) != total:
                 self.online[venue] = total
                 self.hub.broadcast_volatile(venue, "online", {"type": "online", "venue": venue, "count": total})
