@@ -45,6 +45,8 @@ import logging
 import time
 from typing import Any
 
+from livehub.runtime.periodic import every
+
 log = logging.getLogger("livehub.runtime.heap")
 
 NEVER = 1_000_000_000  # a generation-2 threshold no count reaches
@@ -92,10 +94,13 @@ class HeapPolicy:
             gc.callbacks.remove(self._observe)
 
     async def _every(self) -> None:
-        while True:
-            await asyncio.sleep(self.full_interval_s / STEPS)
-            if self.step() and self.full_seconds_last > SLOW_FULL_S:
-                log.info("full garbage collection took %.0f ms", self.full_seconds_last * 1000)
+        interval_s = self.full_interval_s / STEPS
+        await asyncio.sleep(interval_s)  # start() has just collected and frozen: the first step is one interval later
+        await every(interval_s, self._scheduled_step, "gc")
+
+    async def _scheduled_step(self) -> None:
+        if self.step() and self.full_seconds_last > SLOW_FULL_S:
+            log.info("full garbage collection took %.0f ms", self.full_seconds_last * 1000)
 
     def step(self) -> bool:
         """One scheduled step: a young collection, or every ``STEPS``-th time a full one over

@@ -136,3 +136,39 @@ def test_survivors_of_a_step_are_frozen_and_their_garbage_waits_for_the_full_col
     assert policy.step() is True  # the 3rd is the full collection: it walks the frozen heap too
     assert ref() is None
     assert gc.get_freeze_count() > 0  # and freezes the survivors again
+
+
+async def test_the_first_scheduled_step_waits_one_step_interval_after_start() -> None:
+    policy = HeapPolicy(3600)  # a step every 360 s
+    policy.start()
+    try:
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert policy.steps == 0  # start() has just collected and frozen: no step at once
+    finally:
+        await policy.stop()
+
+
+async def test_a_scheduled_step_that_fails_is_logged_and_the_schedule_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    policy = HeapPolicy(0.05)
+    calls = 0
+    real_step = policy.step
+
+    def flaky() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return real_step()
+
+    policy.step = flaky  # type: ignore[method-assign]
+    policy.start()
+    try:
+        for _ in range(500):
+            if calls >= 3:
+                break
+            await asyncio.sleep(0.01)
+        assert calls >= 3, "the schedule stopped after a failed step"
+        assert "gc step crashed" in caplog.text
+    finally:
+        await policy.stop()
