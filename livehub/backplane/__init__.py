@@ -1,1 +1,2 @@
-"""How an event published on one node reaches every node: the Broker interface, memory and Redis."""
+"""How an event published on one node reaches every node: the Broker interface (``broker``),
+its in-process sibling (``memory``) and its Redis sibling (``redis_broker``)."""

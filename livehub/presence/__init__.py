@@ -1,1 +1,2 @@
-"""Audience signals: online counts, likes, comments."""
+"""Audience signals: online counts and likes (the ``tally`` interface, its ``memory`` and
+``redis_tally`` siblings), room comments (``comments``), composed by ``signals``."""

@@ -20,7 +20,8 @@ The policy, applied once the node has started:
   in flight have mostly died by then (700 made a young collection every few
   dozen buys, each walking everything in flight);
 * automatic full collections are off.  Every ``gc_full_interval_s / 10``
-  seconds (60 s by default) livehub runs a young collection and freezes what
+  seconds (60 s by default; a job on :func:`livehub.runtime.periodic.every`,
+  first one interval after start) livehub runs a young collection and freezes what
   survives it: mostly the state of connections that stay, which no later
   collection then walks again.  That step costs a young collection (a few ms),
   however many viewers joined meanwhile; a *full* collection walking every
