@@ -22,14 +22,12 @@ The rule (deterministic):
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from livehub.domain.ids import valid_id
 from livehub.domain.topology import Festival, Guide
-
-SHARE_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +42,9 @@ def attribute(current: Guide | None, share_code: str | None, festival: Festival)
     """The session's guide after it presents ``share_code``: the first valid code wins."""
     if current is not None:
         return current
-    if not share_code or SHARE_CODE_RE.fullmatch(share_code) is None:
-        return None
-    return festival.guide_by_code(share_code)
+    if valid_id(share_code):
+        return festival.guide_by_code(share_code)
+    return None
 
 
 def attribute_codes(codes: list[str | None], festival: Festival) -> Guide | None:

@@ -23,21 +23,22 @@ bad_request    malformed input (request id, location, store id, coupon id)
 ============== ==============================================================
 
 Money is integer cents, times are unix milliseconds (UTC).  Ids that go into
-Redis key names (sale, venue, brand, sku, store, coupon) are 1-64 characters of
-``[A-Za-z0-9_-]``, so they can never break a key's hash tag.
+Redis key names (sale, venue, brand, sku, store, coupon) follow the one entity
+id grammar of :mod:`livehub.domain.ids`, the festival's, so they can never
+break a key's hash tag and every festival sku can be put on sale.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no space
+from livehub.domain.ids import ID_CHARS, valid_id, valid_request_id
+from livehub.errors import LivehubException
+
 MAX_STOCK = 10_000_000
 MAX_PRICE_CENTS = 100_000_000  # one million yuan
 MAX_PER_USER_LIMIT = 1_000
@@ -65,7 +66,7 @@ class BuyCode(StrEnum):
         return self in (BuyCode.OK, BuyCode.DUPLICATE)
 
 
-class SaleSpecError(ValueError):
+class SaleSpecError(LivehubException, ValueError):
     """A sale spec field is missing or out of range; ``field`` names it."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -73,22 +74,13 @@ class SaleSpecError(ValueError):
         self.field = field
 
 
-class BuyRequestError(ValueError):
+class BuyRequestError(LivehubException, ValueError):
     """A buy request is invalid; ``code`` is BAD_REQUEST or BAD_QUANTITY, ``field`` names the field."""
 
     def __init__(self, code: BuyCode, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.code = code
         self.field = field
-
-
-def valid_id(value: object) -> bool:
-    return isinstance(value, str) and ID_RE.fullmatch(value) is not None
-
-
-def valid_user_id(value: object) -> bool:
-    """A user id (a token's subject): 1-128 characters, no control characters."""
-    return isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable()
 
 
 def _int_in(field: str, value: object, low: int, high: int) -> None:
@@ -116,7 +108,7 @@ class SaleSpec:
     def __post_init__(self) -> None:
         for name in ("sale_id", "venue", "brand", "sku"):
             if not valid_id(getattr(self, name)):
-                raise SaleSpecError(name, "must be 1-64 characters of A-Z a-z 0-9 _ -")
+                raise SaleSpecError(name, f"must be {ID_CHARS}")
         _int_in("stock", self.stock, 1, MAX_STOCK)
         _int_in("price_cents", self.price_cents, 1, MAX_PRICE_CENTS)
         _int_in("per_user_limit", self.per_user_limit, 1, MAX_PER_USER_LIMIT)
@@ -189,7 +181,7 @@ class BuyRequest:
     coupon_id: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.request_id, str) or REQUEST_ID_RE.fullmatch(self.request_id) is None:
+        if not valid_request_id(self.request_id):
             raise BuyRequestError(
                 BuyCode.BAD_REQUEST, "request_id", "must be 1-64 printable ASCII characters"
             )
@@ -200,7 +192,7 @@ class BuyRequest:
         for name in ("pickup_store", "coupon_id"):
             value = getattr(self, name)
             if value is not None and not valid_id(value):
-                raise BuyRequestError(BuyCode.BAD_REQUEST, name, "must be 1-64 characters of A-Z a-z 0-9 _ -")
+                raise BuyRequestError(BuyCode.BAD_REQUEST, name, f"must be {ID_CHARS}")
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> BuyRequest:
