@@ -1,4 +1,4 @@
-"""Flash-sale rules (pure, no I/O): the sale spec, buy requests, the buy answers, prices.
+"""Flash-sale rules (pure, no I/O): the sale spec, buy requests, the buy answers, reservation ids.
 
 The answers of a buy, each a distinct code (``BuyCode``):
 
@@ -172,7 +172,9 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class BuyRequest:
-    """One buy as the client sent it.  ``qty`` is checked against the sale's limit by Redis."""
+    """One buy as the client sent it, checked on the node before Redis.  ``qty`` is checked
+    here against the absolute bound only; against the sale's per-user limit by buy.lua, as are
+    the price and the coupon's discount and minimum spend (tests/store/test_sales.py pins them)."""
 
     request_id: str
     qty: int = 1
@@ -195,26 +197,17 @@ class BuyRequest:
                 raise BuyRequestError(BuyCode.BAD_REQUEST, name, f"must be {ID_CHARS}")
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> BuyRequest:
-        """Build from a decoded client message: request_id, qty?, lat?+lon?, pickup_store?, coupon_id?."""
-        lat, lon = data.get("lat"), data.get("lon")
-        if (lat is None) != (lon is None):
-            raise BuyRequestError(
-                BuyCode.BAD_REQUEST, "lat" if lat is None else "lon", "lat and lon go together"
-            )
-        location = Location(lat, lon) if lat is not None and lon is not None else None
+    def from_args(cls, request_id: str, args: Mapping[str, Any]) -> BuyRequest:
+        """Build from the arguments of a buy as :func:`livehub.protocol.commands.parse_buy_args`
+        returns them (websocket frame or HTTP body): qty?, loc? = (lat, lon), pickup_store?, coupon?."""
+        loc = args.get("loc")
         return cls(
-            request_id=data.get("request_id"),  # type: ignore[arg-type]  # checked in __post_init__
-            qty=data.get("qty", 1),
-            location=location,
-            pickup_store=data.get("pickup_store"),
-            coupon_id=data.get("coupon_id"),
+            request_id=request_id,
+            qty=args.get("qty", 1),
+            location=Location(loc[0], loc[1]) if loc else None,
+            pickup_store=args.get("pickup_store"),
+            coupon_id=args.get("coupon"),
         )
-
-
-def check_quantity(qty: int, per_user_limit: int) -> BuyCode | None:
-    """BAD_QUANTITY when ``qty`` can never be bought in a sale with this limit."""
-    return BuyCode.BAD_QUANTITY if not 1 <= qty <= per_user_limit else None
 
 
 # ---- ids ----------------------------------------------------------------------
@@ -249,33 +242,6 @@ def split_id(any_id: str) -> tuple[str, str]:
 
 def sale_of(any_id: str) -> str:
     return split_id(any_id)[0]
-
-
-# ---- prices ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    subtotal_cents: int
-    discount_cents: int
-
-    @property
-    def amount_cents(self) -> int:
-        return self.subtotal_cents - self.discount_cents
-
-
-def price_after_coupon(
-    unit_price_cents: int, qty: int, value_off_cents: int = 0, min_spend_cents: int = 0
-) -> Price | None:
-    """The price of ``qty`` units with a coupon, or None when the subtotal is below the minimum spend.
-
-    The discount is the coupon's value, capped at the subtotal (an order never
-    costs less than zero).  Without a coupon pass ``value_off_cents=0``.
-    """
-    subtotal = unit_price_cents * qty
-    if subtotal < min_spend_cents:
-        return None
-    return Price(subtotal, min(value_off_cents, subtotal))
 
 
 # ---- Redis replies (pure helpers shared by the commerce modules) ------------------
