@@ -132,6 +132,8 @@ def cmd_festival_check(args: argparse.Namespace) -> int:
     from livehub.settings import DEFAULT_CONFIG
 
     path = args.path if args.path is not None else str(DEFAULT_CONFIG)
+    if args.log_level != "DEBUG":  # the summary below is the output; the loader's INFO line would repeat it
+        logging.getLogger("livehub.config").setLevel(logging.WARNING)
     started = time.perf_counter()
     try:
         f = load_festival(path)
