@@ -66,7 +66,7 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 
 def load_festival_for(settings: Settings) -> Festival:
-    from livehub.domain.festival import load_festival
+    from livehub.config import load_festival
 
     return load_festival(settings.config_path)
 

@@ -1,5 +1,14 @@
-"""Errors are values on the wire: the documented codes, and the one place that
-maps exceptions to error frames, HTTP statuses and websocket close codes.
+"""Errors are values on the wire: the documented codes, the root of every
+livehub exception, and the one place that maps exceptions to error bodies,
+HTTP statuses and websocket close codes.
+
+Every exception class livehub defines derives from :class:`LivehubException`;
+the ones that carry a wire code are :class:`LivehubError`.  The HTTP and
+websocket layers build no error body by hand: :func:`error_body` for an
+exception, :func:`http_error` for a Starlette ``HTTPException`` (given its
+status and detail, so this module imports no web framework),
+:func:`storage_unavailable` for a Redis failure, :func:`close_error_code` for
+the error frame sent before a refusing close.
 
 docs/protocol.md lists every code; keep the two in step.
 """
@@ -46,7 +55,11 @@ CLOSE_RESYNC = 4009  # channel history broke (epoch changed): reconnect and resu
 CLOSE_OVERLOADED = 4013  # node at max_connections: try another node later
 
 
-class LivehubError(Exception):
+class LivehubException(Exception):
+    """The root of every exception livehub defines (config, spec, request, auth, codec, runtime)."""
+
+
+class LivehubError(LivehubException):
     """An error that has a code on the wire."""
 
     code: str = INTERNAL
@@ -73,6 +86,31 @@ def not_found(message: str, **details: Any) -> LivehubError:
 
 def forbidden(message: str) -> LivehubError:
     return LivehubError(FORBIDDEN, message)
+
+
+def storage_unavailable() -> LivehubError:
+    """What a Redis failure becomes on the wire: ``unavailable``, retry later (HTTP 503)."""
+    return LivehubError(UNAVAILABLE, "storage unavailable: retry")
+
+
+_HTTP_CODES = {404: NOT_FOUND, 405: BAD_REQUEST}
+
+
+def http_error(status_code: int, detail: object) -> LivehubError:
+    """A Starlette ``HTTPException`` (no route, wrong method, ...) as a wire error.
+
+    The response keeps the exception's own status: send it with
+    ``status_code=status_code``, not :func:`http_status`.
+    """
+    return LivehubError(_HTTP_CODES.get(status_code, BAD_REQUEST), str(detail))
+
+
+_CLOSE_CODES = {CLOSE_UNAUTHORIZED: UNAUTHORIZED, CLOSE_NOT_FOUND: NOT_FOUND}
+
+
+def close_error_code(close_code: int) -> str:
+    """The error code of the frame sent right before a refusing close (bad token, unknown venue, full)."""
+    return _CLOSE_CODES.get(close_code, UNAVAILABLE)
 
 
 def error_body(exc: BaseException, request_id: Any = None) -> dict[str, Any]:

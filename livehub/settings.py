@@ -17,12 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from livehub.errors import LivehubException
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "festival.toml"
 SECRET_FIELDS = frozenset({"secret", "redis_url"})
 DEV_SECRET = "livehub-dev-secret-change-me"
 
 
-class SettingsError(ValueError):
+class SettingsError(LivehubException, ValueError):
     """A setting has a value livehub cannot use."""
 
 

@@ -2,12 +2,12 @@
 
 The rule (deterministic):
 
-* **First valid code wins, for the session.**  A viewer's session is attributed
-  to at most one guide: the first share code (the ``guide`` parameter of the
-  connect URL, from a QR poster) that names a guide of the festival.  Later
-  codes in the same session never change it; unknown or malformed codes are
-  ignored and do not use up the slot.  The websocket layer keeps the attributed
-  guide id with the session (e.g. in its resume token), so a reconnect keeps it.
+* **One code per session.**  A viewer's session is attributed to at most one
+  guide: the guide the share code of the connect URL names (the ``guide``
+  parameter of ``/ws``, from a QR poster; an HTTP buy carries it as its own
+  ``guide`` parameter).  The connection keeps it for its lifetime; an unknown
+  or malformed code attributes the session to nobody.  :func:`attribute` is
+  the rule, for both call sites.
 * **Own brand only.**  An order credits the session's guide only when the
   sale's brand is the guide's brand; then it credits that guide and that
   guide's store.  A buy in another brand's sale credits nobody (no other guide
@@ -22,14 +22,12 @@ The rule (deterministic):
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from livehub.domain.ids import valid_id
 from livehub.domain.topology import Festival, Guide
-
-SHARE_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,21 +38,12 @@ class GuideCredit:
     store_id: str
 
 
-def attribute(current: Guide | None, share_code: str | None, festival: Festival) -> Guide | None:
-    """The session's guide after it presents ``share_code``: the first valid code wins."""
-    if current is not None:
-        return current
-    if not share_code or SHARE_CODE_RE.fullmatch(share_code) is None:
-        return None
-    return festival.guide_by_code(share_code)
-
-
-def attribute_codes(codes: list[str | None], festival: Festival) -> Guide | None:
-    """The guide a session is attributed to after presenting ``codes`` in order."""
-    guide: Guide | None = None
-    for code in codes:
-        guide = attribute(guide, code, festival)
-    return guide
+def attribute(share_code: str | None, festival: Festival) -> Guide | None:
+    """The guide a session presenting ``share_code`` is attributed to: the festival's guide with
+    that code, or None for no code, an unknown one or a malformed one."""
+    if valid_id(share_code):
+        return festival.guide_by_code(share_code)
+    return None
 
 
 def credit_for(guide: Guide | None, sale_brand: str) -> GuideCredit | None:

@@ -34,11 +34,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from livehub.domain.geo import haversine_km
 from livehub.domain.topology import BRAND, Brand, Guide, Host, Product, Store, Venue, Warehouse
 
 T = TypeVar("T")
 
-EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEG_LAT = 111.32
 MAX_BRANDS = 999
 MAX_STORES_PER_BRAND = 9_999
@@ -170,14 +170,6 @@ def host_key(seed: int, host_id: str) -> str:
     """
     secret = f"livehub-demo-host-key:{seed}".encode()
     return hmac.new(secret, host_id.encode(), hashlib.sha256).hexdigest()[:24]
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km between two WGS84 points (spherical earth)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def cities_near(center: tuple[float, float], spread_km: float) -> list[tuple[str, float, float, int]]:

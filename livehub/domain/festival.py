@@ -1,6 +1,7 @@
-"""Load a festival from its TOML config file, validated, into :class:`livehub.domain.topology.Festival`.
+"""Build a validated :class:`livehub.domain.topology.Festival` from a parsed config document (pure).
 
-The file has these parts (``config/small.toml`` is a complete small example)::
+The document (as ``tomllib`` parses a festival file; :func:`livehub.config.load_festival`
+reads the file) has these parts (``config/small.toml`` is a complete small example)::
 
     [festival]     id, title, main_venue, commission_rate (0..1), pickup_search_km ([3.0, 5.0])
     [[venues]]     id, kind ("main" | "brand"), title, brand (brand venues only)
@@ -20,267 +21,48 @@ naming the file, the key (``stores[17].radius_km`` for a value,
 records are all collected first; references between records are checked only
 once every record is well-formed, so one typo does not cascade into a page of
 "unknown id" errors.  Host keys are secrets and never appear in messages.
+The typed field readers and the problems collector are :mod:`livehub.domain.schema`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
 import math
-import re
-import sys
-import time
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from livehub.domain import demo
+from livehub.domain.ids import ID_CHARS, valid_id
+from livehub.domain.schema import ConfigError, Index, Problems, Record, Schema, type_name
 from livehub.domain.topology import BRAND, MAIN, Brand, Festival, Guide, Host, Product, Store, Venue, Warehouse
 
-log = logging.getLogger("livehub.domain.festival")
-
-ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_is_id = ID_RE.fullmatch
-MAX_TEXT_CHARS = 200
 MAX_URL_CHARS = 2048
-MAX_KEY_CHARS = 256
 MAX_RADIUS_KM = 50.0
-MAX_SHOWN_PROBLEMS = 20
 URL_PREFIXES = ("https://", "http://", "/", "data:image/")
 
 SECTIONS = ("venues", "hosts", "brands", "products", "stores", "guides")
 TOP_LEVEL = frozenset({"festival", "settings", "demo", *SECTIONS})
 KINDS = (MAIN, BRAND)
-GENERATED = "[demo]"
 _EMPTY = Festival("", "", "", {}, {}, {}, {}, {}, {})  # for the model's defaults
 DEFAULT_COMMISSION_RATE = _EMPTY.commission_rate
 DEFAULT_PICKUP_SEARCH_KM = _EMPTY.pickup_search_km
 
 
-class FestivalError(ValueError):
-    """The festival config cannot be used.
-
-    ``problems`` holds every (key, problem) pair found; the message shows the
-    file and the first :data:`MAX_SHOWN_PROBLEMS` of them.
-    """
-
-    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems: tuple[tuple[str, str], ...] = tuple(problems)
-        lines = [f"{key}: {problem}" if key else problem for key, problem in self.problems]
-        if len(lines) == 1:
-            message = f"{source}: {lines[0]}"
-        else:
-            shown = lines[:MAX_SHOWN_PROBLEMS]
-            if len(lines) > len(shown):
-                shown.append(f"... and {len(lines) - len(shown)} more")
-            message = f"{source}: {len(lines)} problems:\n  " + "\n  ".join(shown)
-        super().__init__(message)
-
-    def __reduce__(self) -> tuple[type[FestivalError], tuple[str, tuple[tuple[str, str], ...]]]:
-        return (FestivalError, (self.source, self.problems))  # picklable across worker processes
+class FestivalError(ConfigError):
+    """The festival config cannot be used (every problem found, with its key)."""
 
 
-class _Problems:
-    """Collects (key, problem) pairs for one file."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[tuple[str, str]] = []
-
-    def add(self, key: str, problem: str) -> None:
-        self.items.append((key, problem))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise FestivalError(self.source, self.items)
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "table"
-    if isinstance(value, list):
-        return "array"
-    return type(value).__name__
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Schema:
-    """The keys one kind of table may have."""
-
-    required: frozenset[str]
-    allowed: frozenset[str]
-
-    @classmethod
-    def of(cls, required: Iterable[str], optional: Iterable[str] = ()) -> _Schema:
-        req = frozenset(required)
-        return cls(req, req | frozenset(optional))
-
-
-class _Record:
-    """Typed access to one table of the config; problems go to ``problems`` under ``where.key``.
-
-    A getter that finds a problem records it and returns a placeholder; the
-    placeholder never reaches a Festival because the loader stops after the
-    record pass if anything was recorded.  Each getter tries the common, valid
-    case first: the demo festival has ~20,000 records to check.
-    """
-
-    __slots__ = ("ok", "problems", "raw", "where")
-
-    def __init__(self, problems: _Problems, where: str, raw: object, schema: _Schema) -> None:
-        self.problems = problems
-        self.where = where
-        self.ok = True
-        if not isinstance(raw, dict):
-            self.raw: dict[str, Any] = {}
-            self.fail("", f"must be a table, got {_type_name(raw)}")
-            return
-        self.raw = raw
-        keys = raw.keys()
-        if not keys <= schema.allowed:
-            for key in raw:
-                if key not in schema.allowed:
-                    self.fail(key, f"unknown key (allowed: {', '.join(sorted(schema.allowed))})")
-        if not schema.required <= keys:
-            for key in sorted(schema.required - keys):
-                self.fail(key, "missing required key")
-
-    def key(self, key: str) -> str:
-        return f"{self.where}.{key}" if key else self.where
-
-    def fail(self, key: str, problem: str) -> None:
-        self.ok = False
-        self.problems.add(self.key(key), problem)
-
-    def _typed(self, key: str, kinds: tuple[type, ...], wanted: str) -> Any:
-        value = self.raw.get(key)
-        if value is None:  # missing: reported by __init__
-            return None
-        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            self.fail(key, f"must be {wanted}, got {_type_name(value)} {value!r}")
-            return None
-        return value
-
-    def ident(self, key: str) -> str:
-        value = self.raw.get(key)
-        if type(value) is str and _is_id(value):
-            return value
-        value = self._typed(key, (str,), "a string")
-        if value is None:
-            return ""
-        self.fail(key, f"must be 1-64 characters of A-Z a-z 0-9 _ . -, got {value!r}")
-        return str(value)
-
-    def text(self, key: str, default: str | None = None, max_chars: int = MAX_TEXT_CHARS) -> str:
-        if default is not None and key not in self.raw:
-            return default
-        value = self._typed(key, (str,), "a string")
-        if value is None:
-            return ""
-        if not value.strip() or len(value) > max_chars or not value.isprintable():
-            self.fail(key, f"must be 1-{max_chars} printable characters, got {value[:80]!r}")
-        return str(value)
-
-    def secret(self, key: str) -> str:
-        """A host key: checked like text, but never echoed in a message."""
-        value = self.raw.get(key)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            self.fail(key, f"must be a string, got {_type_name(value)}")
-            return ""
-        if not 0 < len(value) <= MAX_KEY_CHARS or not value.isprintable() or any(c.isspace() for c in value):
-            self.fail(key, f"must be 1-{MAX_KEY_CHARS} printable characters without spaces (value not shown)")
-        return value
-
-    def number(self, key: str, low: float, high: float, low_open: bool = False,
-               default: float | None = None) -> float:  # fmt: skip
-        value = self.raw.get(key)
-        if type(value) is float and (low < value if low_open else low <= value) and value <= high:
-            return value
-        if value is None and default is not None:
-            return default
-        value = self._typed(key, (int, float), "a number")
-        if value is None:
-            return 0.0
-        value = float(value)
-        in_range = (low < value if low_open else low <= value) and value <= high
-        if not in_range:  # also catches nan and inf
-            self.fail(key, f"must be {'>' if low_open else '>='} {low:g} and <= {high:g}, got {value!r}")
-        return value
-
-    def integer(self, key: str, low: int) -> int:
-        value = self._typed(key, (int,), "an integer")
-        if value is None:
-            return 0
-        if value < low:
-            self.fail(key, f"must be >= {low}, got {value}")
-        return int(value)
-
-
-_FESTIVAL = _Schema.of(("id", "title", "main_venue"), ("commission_rate", "pickup_search_km"))
-_DEMO = _Schema.of(("seed",), ("brands", "stores_per_brand", "products_per_brand", "guides_per_store",
+_FESTIVAL = Schema.of(("id", "title", "main_venue"), ("commission_rate", "pickup_search_km"))
+_DEMO = Schema.of(("seed",), ("brands", "stores_per_brand", "products_per_brand", "guides_per_store",
                                "center", "spread_km"))  # fmt: skip
-_VENUE = _Schema.of(("id", "kind", "title"), ("brand",))
-_HOST = _Schema.of(("id", "venue", "name", "key"))
-_BRAND = _Schema.of(("id", "name", "venue", "warehouse"))
-_WAREHOUSE = _Schema.of(("lat", "lon"))
-_PRODUCT = _Schema.of(("sku", "brand", "title", "price_cents", "list_price_cents"), ("image_url",))
-_STORE = _Schema.of(("id", "brand", "name", "lat", "lon", "radius_km"), ("stock",))
-_GUIDE = _Schema.of(("id", "name", "store", "brand", "share_code"))
-
-
-class _Index:
-    """Where each id was first seen, to report duplicates with both places.
-
-    Ids generated by ``[demo]`` are known up front; explicit records are
-    claimed one by one as they are read.
-    """
-
-    def __init__(self, problems: _Problems, what: str, generated: Iterable[str] = ()) -> None:
-        self.problems = problems
-        self.what = what
-        self.seen: dict[str, str] = dict.fromkeys(generated, GENERATED)
-
-    def claim(self, value: str, key: str) -> None:
-        first = self.seen.setdefault(value, key)
-        if first == GENERATED:
-            self.problems.add(key, f"{self.what} {value!r} is also generated by [demo]; pick another")
-        elif first != key:
-            self.problems.add(key, f"duplicate {self.what} {value!r} (first at {first})")
-
-
-def load_festival(path: str | Path) -> Festival:
-    """Read, validate and build the festival in ``path``; raise FestivalError if it is unusable."""
-    source = str(path)
-    started = time.perf_counter()
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise FestivalError(source, [("", f"not valid TOML: {exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        raise FestivalError(source, [("", f"not UTF-8 text: {exc}")]) from exc
-    except OSError as exc:
-        raise FestivalError(source, [("", f"cannot read the file: {exc.strerror or exc}")]) from exc
-    festival = build_festival(doc, source)
-    log.info(
-        "festival %s from %s: %d venues, %d brands, %d products, %d stores, %d guides in %.0f ms",
-        festival.id, source, len(festival.venues), len(festival.brands), len(festival.products),
-        len(festival.stores), len(festival.guides), (time.perf_counter() - started) * 1000,
-    )  # fmt: skip
-    return festival
+_VENUE = Schema.of(("id", "kind", "title"), ("brand",))
+_HOST = Schema.of(("id", "venue", "name", "key"))
+_BRAND = Schema.of(("id", "name", "venue", "warehouse"))
+_WAREHOUSE = Schema.of(("lat", "lon"))
+_PRODUCT = Schema.of(("sku", "brand", "title", "price_cents", "list_price_cents"), ("image_url",))
+_STORE = Schema.of(("id", "brand", "name", "lat", "lon", "radius_km"), ("stock",))
+_GUIDE = Schema.of(("id", "name", "store", "brand", "share_code"))
 
 
 def build_festival(doc: Mapping[str, Any], source: str = "<festival>") -> Festival:
@@ -292,7 +74,7 @@ def build_festival(doc: Mapping[str, Any], source: str = "<festival>") -> Festiv
     skip the per-field checks (tests/domain/test_demo.py runs them through those);
     duplicate ids and every reference are checked across both.
     """
-    problems = _Problems(source)
+    problems = Problems(source, FestivalError)
     for key in doc:
         if key not in TOP_LEVEL:
             problems.add(key, f"unknown top-level key (allowed: {', '.join(sorted(TOP_LEVEL))})")
@@ -300,12 +82,12 @@ def build_festival(doc: Mapping[str, Any], source: str = "<festival>") -> Festiv
     for section in SECTIONS:
         raw = doc.get(section, [])
         if not isinstance(raw, list):
-            problems.add(section, f"must be an array of tables ([[{section}]]), got {_type_name(raw)}")
+            problems.add(section, f"must be an array of tables ([[{section}]]), got {type_name(raw)}")
             raw = []
         rows[section] = [(f"{section}[{i}]", item) for i, item in enumerate(raw)]
 
     if "festival" in doc:
-        head = _Record(problems, "festival", doc["festival"], _FESTIVAL)
+        head = Record(problems, "festival", doc["festival"], _FESTIVAL)
         festival_id, title, main_venue = head.ident("id"), head.text("title"), head.ident("main_venue")
         commission_rate = head.number("commission_rate", 0.0, 1.0, default=DEFAULT_COMMISSION_RATE)
         pickup_search_km = _pickup_steps(head)
@@ -319,13 +101,13 @@ def build_festival(doc: Mapping[str, Any], source: str = "<festival>") -> Festiv
         spec = _demo_spec(problems, doc["demo"])
         if spec is not None:
             gen = demo.generate(spec)
-    venues = _venues(problems, rows["venues"], _Index(problems, "venue id", (v.id for v in gen.venues)))
-    hosts = _hosts(problems, rows["hosts"], _Index(problems, "host id", (h.id for h in gen.hosts)))
-    brands = _brands(problems, rows["brands"], _Index(problems, "brand id", (b.id for b in gen.brands)))
-    products = _products(problems, rows["products"], _Index(problems, "sku", (p.sku for p in gen.products)))
-    stores = _stores(problems, rows["stores"], _Index(problems, "store id", (s.id for s in gen.stores)))
-    guides = _guides(problems, rows["guides"], _Index(problems, "guide id", (g.id for g in gen.guides)),
-                     _Index(problems, "share code", (g.share_code for g in gen.guides)))  # fmt: skip
+    venues = _venues(problems, rows["venues"], Index(problems, "venue id", (v.id for v in gen.venues)))
+    hosts = _hosts(problems, rows["hosts"], Index(problems, "host id", (h.id for h in gen.hosts)))
+    brands = _brands(problems, rows["brands"], Index(problems, "brand id", (b.id for b in gen.brands)))
+    products = _products(problems, rows["products"], Index(problems, "sku", (p.sku for p in gen.products)))
+    stores = _stores(problems, rows["stores"], Index(problems, "store id", (s.id for s in gen.stores)))
+    guides = _guides(problems, rows["guides"], Index(problems, "guide id", (g.id for g in gen.guides)),
+                     Index(problems, "share code", (g.share_code for g in gen.guides)))  # fmt: skip
     problems.raise_if_any()
 
     all_venues = {v.id: v for v in (*venues, *gen.venues)}
@@ -368,7 +150,7 @@ def build_festival(doc: Mapping[str, Any], source: str = "<festival>") -> Festiv
     )
 
 
-def _pickup_steps(head: _Record) -> tuple[float, ...]:
+def _pickup_steps(head: Record) -> tuple[float, ...]:
     if "pickup_search_km" not in head.raw:
         return DEFAULT_PICKUP_SEARCH_KM
     raw = head.raw["pickup_search_km"]
@@ -385,8 +167,8 @@ def _pickup_steps(head: _Record) -> tuple[float, ...]:
     return steps
 
 
-def _demo_spec(problems: _Problems, raw: object) -> demo.DemoSpec | None:
-    rec = _Record(problems, "demo", raw, _DEMO)
+def _demo_spec(problems: Problems, raw: object) -> demo.DemoSpec | None:
+    rec = Record(problems, "demo", raw, _DEMO)
     if not rec.ok:
         return None
     defaults = demo.DemoSpec(seed=0)
@@ -416,10 +198,10 @@ def _demo_spec(problems: _Problems, raw: object) -> demo.DemoSpec | None:
     return spec if rec.ok else None
 
 
-def _venues(problems: _Problems, rows: list[tuple[str, object]], ids: _Index) -> list[Venue]:
+def _venues(problems: Problems, rows: list[tuple[str, object]], ids: Index) -> list[Venue]:
     out: list[Venue] = []
     for where, raw in rows:
-        rec = _Record(problems, where, raw, _VENUE)
+        rec = Record(problems, where, raw, _VENUE)
         venue_id, title = rec.ident("id"), rec.text("title")
         kind = rec.raw.get("kind")
         if kind is not None and kind not in KINDS:
@@ -439,10 +221,10 @@ def _venues(problems: _Problems, rows: list[tuple[str, object]], ids: _Index) ->
     return out
 
 
-def _hosts(problems: _Problems, rows: list[tuple[str, object]], ids: _Index) -> list[Host]:
+def _hosts(problems: Problems, rows: list[tuple[str, object]], ids: Index) -> list[Host]:
     out: list[Host] = []
     for where, raw in rows:
-        rec = _Record(problems, where, raw, _HOST)
+        rec = Record(problems, where, raw, _HOST)
         host = Host(rec.ident("id"), rec.ident("venue"), rec.text("name"), rec.secret("key"))
         if host.id:
             ids.claim(host.id, rec.key("id"))
@@ -451,14 +233,14 @@ def _hosts(problems: _Problems, rows: list[tuple[str, object]], ids: _Index) -> 
     return out
 
 
-def _brands(problems: _Problems, rows: list[tuple[str, object]], ids: _Index) -> list[Brand]:
+def _brands(problems: Problems, rows: list[tuple[str, object]], ids: Index) -> list[Brand]:
     out: list[Brand] = []
     for where, raw in rows:
-        rec = _Record(problems, where, raw, _BRAND)
+        rec = Record(problems, where, raw, _BRAND)
         brand_id, name, venue = rec.ident("id"), rec.text("name"), rec.ident("venue")
         warehouse = Warehouse(0.0, 0.0)
         if "warehouse" in rec.raw:
-            at = _Record(problems, rec.key("warehouse"), rec.raw["warehouse"], _WAREHOUSE)
+            at = Record(problems, rec.key("warehouse"), rec.raw["warehouse"], _WAREHOUSE)
             warehouse = Warehouse(at.number("lat", -90.0, 90.0), at.number("lon", -180.0, 180.0))
             rec.ok = rec.ok and at.ok
         if brand_id:
@@ -468,10 +250,10 @@ def _brands(problems: _Problems, rows: list[tuple[str, object]], ids: _Index) ->
     return out
 
 
-def _products(problems: _Problems, rows: list[tuple[str, object]], skus: _Index) -> list[Product]:
+def _products(problems: Problems, rows: list[tuple[str, object]], skus: Index) -> list[Product]:
     out: list[Product] = []
     for where, raw in rows:
-        rec = _Record(problems, where, raw, _PRODUCT)
+        rec = Record(problems, where, raw, _PRODUCT)
         sku, brand, title = rec.ident("sku"), rec.ident("brand"), rec.text("title")
         price, list_price = rec.integer("price_cents", 1), rec.integer("list_price_cents", 1)
         if rec.ok and price > list_price:
@@ -486,25 +268,25 @@ def _products(problems: _Problems, rows: list[tuple[str, object]], skus: _Index)
     return out
 
 
-def _stores(problems: _Problems, rows: list[tuple[str, object]], ids: _Index) -> list[Store]:
+def _stores(problems: Problems, rows: list[tuple[str, object]], ids: Index) -> list[Store]:
     out: list[Store] = []
     for where, raw in rows:
-        rec = _Record(problems, where, raw, _STORE)
+        rec = Record(problems, where, raw, _STORE)
         store_id, brand, name = rec.ident("id"), rec.ident("brand"), rec.text("name")
         lat, lon = rec.number("lat", -90.0, 90.0), rec.number("lon", -180.0, 180.0)
         radius_km = rec.number("radius_km", 0.0, MAX_RADIUS_KM, low_open=True)
         stock: dict[str, int] = {}
         raw_stock = rec.raw.get("stock", {})
         if not isinstance(raw_stock, dict):
-            rec.fail("stock", f"must be a table of sku = units, got {_type_name(raw_stock)}")
+            rec.fail("stock", f"must be a table of sku = units, got {type_name(raw_stock)}")
         else:
             for sku, units in raw_stock.items():
-                if type(units) is int and units >= 0 and _is_id(sku):
+                if type(units) is int and units >= 0 and valid_id(sku):
                     stock[sku] = units
-                elif not _is_id(sku):
-                    rec.fail(f"stock.{sku}", "is not a valid sku (1-64 characters of A-Z a-z 0-9 _ . -)")
+                elif not valid_id(sku):
+                    rec.fail(f"stock.{sku}", f"is not a valid sku ({ID_CHARS})")
                 else:
-                    rec.fail(f"stock.{sku}", f"must be an integer >= 0, got {_type_name(units)} {units!r}")
+                    rec.fail(f"stock.{sku}", f"must be an integer >= 0, got {type_name(units)} {units!r}")
         if store_id:
             ids.claim(store_id, rec.key("id"))
         if rec.ok:
@@ -512,10 +294,10 @@ def _stores(problems: _Problems, rows: list[tuple[str, object]], ids: _Index) ->
     return out
 
 
-def _guides(problems: _Problems, rows: list[tuple[str, object]], ids: _Index, codes: _Index) -> list[Guide]:
+def _guides(problems: Problems, rows: list[tuple[str, object]], ids: Index, codes: Index) -> list[Guide]:
     out: list[Guide] = []
     for where, raw in rows:
-        rec = _Record(problems, where, raw, _GUIDE)
+        rec = Record(problems, where, raw, _GUIDE)
         guide = Guide(rec.ident("id"), rec.text("name"), rec.ident("store"), rec.ident("brand"),
                       rec.ident("share_code"))  # fmt: skip
         if guide.id:
@@ -528,7 +310,7 @@ def _guides(problems: _Problems, rows: list[tuple[str, object]], ids: _Index, co
 
 
 def _check_references(
-    problems: _Problems,
+    problems: Problems,
     main_venue: str,
     venues: dict[str, Venue],
     hosts: dict[str, Host],
@@ -594,26 +376,3 @@ def _check_references(
         elif g.brand != store.brand and store.brand in brands:  # else reported on the store
             problems.add(f"guides.{g.id}.brand", f"store {g.store!r} belongs to brand {store.brand!r}, "
                                                  f"not {g.brand!r}")  # fmt: skip
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m livehub.domain.festival [PATH]``: validate a config and print a summary."""
-    from livehub.settings import DEFAULT_CONFIG
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    path = args[0] if args else str(DEFAULT_CONFIG)
-    started = time.perf_counter()
-    try:
-        f = load_festival(path)
-    except FestivalError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    print(f"{path}: festival {f.id!r} ok: {len(f.venues)} venues, {len(f.hosts)} hosts, "
-          f"{len(f.brands)} brands, {len(f.products)} products, {len(f.stores)} stores, "
-          f"{len(f.guides)} guides (loaded in {elapsed_ms:.0f} ms)")  # fmt: skip
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,27 +20,17 @@ The rule, applied by ``stores.StoreIndex.route`` which does the Redis work:
    delivery from the brand's central warehouse (``store_id`` None,
    ``distance_km`` from the buyer to the warehouse when the location is known).
 
-Distances are great-circle (haversine) on the same sphere Redis GEO uses, so
-the pure numbers and GEOSEARCH's agree.
+Distances are great-circle (:func:`livehub.domain.geo.haversine_km`) on the same
+sphere Redis GEO uses, so the pure numbers and GEOSEARCH's agree.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-EARTH_RADIUS_KM = 6372.7975608  # Redis GEO's sphere (geohelper.c), not the 6371 km mean radius
-
 Mode = Literal["pickup", "delivery"]
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Flash-sale rules (pure, no I/O): the sale spec, buy requests, the buy answers, prices.
+"""Flash-sale rules (pure, no I/O): the sale spec, buy requests, the buy answers, reservation ids.
 
 The answers of a buy, each a distinct code (``BuyCode``):
 
@@ -23,21 +23,23 @@ bad_request    malformed input (request id, location, store id, coupon id)
 ============== ==============================================================
 
 Money is integer cents, times are unix milliseconds (UTC).  Ids that go into
-Redis key names (sale, venue, brand, sku, store, coupon) are 1-64 characters of
-``[A-Za-z0-9_-]``, so they can never break a key's hash tag.
+Redis key names (sale, venue, brand, sku, store, coupon) follow the one entity
+id grammar of :mod:`livehub.domain.ids`, the festival's, so they can never
+break a key's hash tag and every festival sku can be put on sale.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no space
+from livehub.domain.ids import ID_CHARS, REQUEST_ID_RE, valid_id
+from livehub.errors import LivehubException
+
+_match_request_id = REQUEST_ID_RE.fullmatch  # the flash-sale path: no extra call
 MAX_STOCK = 10_000_000
 MAX_PRICE_CENTS = 100_000_000  # one million yuan
 MAX_PER_USER_LIMIT = 1_000
@@ -65,7 +67,7 @@ class BuyCode(StrEnum):
         return self in (BuyCode.OK, BuyCode.DUPLICATE)
 
 
-class SaleSpecError(ValueError):
+class SaleSpecError(LivehubException, ValueError):
     """A sale spec field is missing or out of range; ``field`` names it."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -73,22 +75,13 @@ class SaleSpecError(ValueError):
         self.field = field
 
 
-class BuyRequestError(ValueError):
+class BuyRequestError(LivehubException, ValueError):
     """A buy request is invalid; ``code`` is BAD_REQUEST or BAD_QUANTITY, ``field`` names the field."""
 
     def __init__(self, code: BuyCode, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.code = code
         self.field = field
-
-
-def valid_id(value: object) -> bool:
-    return isinstance(value, str) and ID_RE.fullmatch(value) is not None
-
-
-def valid_user_id(value: object) -> bool:
-    """A user id (a token's subject): 1-128 characters, no control characters."""
-    return isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable()
 
 
 def _int_in(field: str, value: object, low: int, high: int) -> None:
@@ -116,7 +109,7 @@ class SaleSpec:
     def __post_init__(self) -> None:
         for name in ("sale_id", "venue", "brand", "sku"):
             if not valid_id(getattr(self, name)):
-                raise SaleSpecError(name, "must be 1-64 characters of A-Z a-z 0-9 _ -")
+                raise SaleSpecError(name, f"must be {ID_CHARS}")
         _int_in("stock", self.stock, 1, MAX_STOCK)
         _int_in("price_cents", self.price_cents, 1, MAX_PRICE_CENTS)
         _int_in("per_user_limit", self.per_user_limit, 1, MAX_PER_USER_LIMIT)
@@ -180,7 +173,9 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class BuyRequest:
-    """One buy as the client sent it.  ``qty`` is checked against the sale's limit by Redis."""
+    """One buy as the client sent it, checked on the node before Redis.  ``qty`` is checked
+    here against the absolute bound only; against the sale's per-user limit by buy.lua, as are
+    the price and the coupon's discount and minimum spend (tests/store/test_sales.py pins them)."""
 
     request_id: str
     qty: int = 1
@@ -189,7 +184,7 @@ class BuyRequest:
     coupon_id: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.request_id, str) or REQUEST_ID_RE.fullmatch(self.request_id) is None:
+        if type(self.request_id) is not str or _match_request_id(self.request_id) is None:
             raise BuyRequestError(
                 BuyCode.BAD_REQUEST, "request_id", "must be 1-64 printable ASCII characters"
             )
@@ -200,29 +195,20 @@ class BuyRequest:
         for name in ("pickup_store", "coupon_id"):
             value = getattr(self, name)
             if value is not None and not valid_id(value):
-                raise BuyRequestError(BuyCode.BAD_REQUEST, name, "must be 1-64 characters of A-Z a-z 0-9 _ -")
+                raise BuyRequestError(BuyCode.BAD_REQUEST, name, f"must be {ID_CHARS}")
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> BuyRequest:
-        """Build from a decoded client message: request_id, qty?, lat?+lon?, pickup_store?, coupon_id?."""
-        lat, lon = data.get("lat"), data.get("lon")
-        if (lat is None) != (lon is None):
-            raise BuyRequestError(
-                BuyCode.BAD_REQUEST, "lat" if lat is None else "lon", "lat and lon go together"
-            )
-        location = Location(lat, lon) if lat is not None and lon is not None else None
+    def from_args(cls, request_id: str, args: Mapping[str, Any]) -> BuyRequest:
+        """Build from the arguments of a buy as :func:`livehub.protocol.commands.parse_buy_args`
+        returns them (websocket frame or HTTP body): qty?, loc? = (lat, lon), pickup_store?, coupon?."""
+        loc = args.get("loc")
         return cls(
-            request_id=data.get("request_id"),  # type: ignore[arg-type]  # checked in __post_init__
-            qty=data.get("qty", 1),
-            location=location,
-            pickup_store=data.get("pickup_store"),
-            coupon_id=data.get("coupon_id"),
+            request_id=request_id,
+            qty=args.get("qty", 1),
+            location=Location(loc[0], loc[1]) if loc else None,
+            pickup_store=args.get("pickup_store"),
+            coupon_id=args.get("coupon"),
         )
-
-
-def check_quantity(qty: int, per_user_limit: int) -> BuyCode | None:
-    """BAD_QUANTITY when ``qty`` can never be bought in a sale with this limit."""
-    return BuyCode.BAD_QUANTITY if not 1 <= qty <= per_user_limit else None
 
 
 # ---- ids ----------------------------------------------------------------------
@@ -257,33 +243,6 @@ def split_id(any_id: str) -> tuple[str, str]:
 
 def sale_of(any_id: str) -> str:
     return split_id(any_id)[0]
-
-
-# ---- prices ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    subtotal_cents: int
-    discount_cents: int
-
-    @property
-    def amount_cents(self) -> int:
-        return self.subtotal_cents - self.discount_cents
-
-
-def price_after_coupon(
-    unit_price_cents: int, qty: int, value_off_cents: int = 0, min_spend_cents: int = 0
-) -> Price | None:
-    """The price of ``qty`` units with a coupon, or None when the subtotal is below the minimum spend.
-
-    The discount is the coupon's value, capped at the subtotal (an order never
-    costs less than zero).  Without a coupon pass ``value_off_cents=0``.
-    """
-    subtotal = unit_price_cents * qty
-    if subtotal < min_spend_cents:
-        return None
-    return Price(subtotal, min(value_off_cents, subtotal))
 
 
 # ---- Redis replies (pure helpers shared by the commerce modules) ------------------

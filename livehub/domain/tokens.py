@@ -15,14 +15,16 @@ from dataclasses import dataclass
 
 import orjson
 
+from livehub.domain.ids import valid_user_id
+from livehub.errors import LivehubException
+
 VIEWER = "viewer"
 HOST = "host"
 ROLES = frozenset({VIEWER, HOST})
 MAX_TOKEN_CHARS = 1024
-MAX_ID_CHARS = 64
 
 
-class AuthError(Exception):
+class AuthError(LivehubException):
     """The token is missing, malformed, expired or wrongly signed."""
 
 
@@ -49,15 +51,11 @@ def _sign(secret: str, body: str) -> str:
     return _b64(hmac.new(secret.encode(), body.encode("ascii"), hashlib.sha256).digest())
 
 
-def valid_id(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS and value.isprintable() and " " not in value
-
-
 def mint(secret: str, sub: str, role: str = VIEWER, venue: str | None = None, ttl_s: int = 86_400,
          now: float | None = None) -> str:  # fmt: skip
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    if not valid_id(sub):
+    if not valid_user_id(sub):
         raise ValueError("subject must be 1-64 printable characters without spaces")
     claims: dict[str, object] = {"sub": sub, "role": role, "exp": int((time.time() if now is None else now) + ttl_s)}
     if venue is not None:
@@ -81,7 +79,7 @@ def verify(secret: str, token: str | None, now: float | None = None) -> Identity
     if not isinstance(claims, dict):
         raise AuthError("malformed token")
     sub, role, exp, venue = claims.get("sub"), claims.get("role"), claims.get("exp"), claims.get("venue")
-    if not valid_id(sub) or role not in ROLES or not isinstance(exp, int):
+    if not valid_user_id(sub) or role not in ROLES or not isinstance(exp, int):
         raise AuthError("malformed token")
     if exp < (time.time() if now is None else now):
         raise AuthError("token expired")

@@ -20,6 +20,8 @@ from typing import Any
 import msgpack
 import orjson
 
+from livehub.errors import LivehubException
+
 PROTOCOL_VERSION = 1
 JSON_SUBPROTOCOL = "livehub.json.v1"
 MSGPACK_SUBPROTOCOL = "livehub.msgpack.v1"
@@ -31,7 +33,7 @@ _H16 = struct.Struct("!BBH")
 _H64 = struct.Struct("!BBQ")
 
 
-class DecodeError(ValueError):
+class DecodeError(LivehubException, ValueError):
     """The payload is not valid in the connection's codec."""
 
 

@@ -1,5 +1,6 @@
-"""The client protocol, sans I/O: parse and validate incoming frames into
-commands, and build outgoing messages.  No sockets, no Redis, no clocks.
+"""The client protocol, inbound, sans I/O: parse and validate incoming frames
+into commands.  No sockets, no Redis, no clocks.  Outgoing frames are built by
+:mod:`livehub.protocol.frames`.
 
 Every client frame is an object with a ``type``; requests that expect an
 answer carry an ``id`` (string or integer, echoed in the ``reply`` or
@@ -12,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from livehub import errors
+from livehub.domain.ids import ID_CHARS, MAX_ID_CHARS, valid_id
 from livehub.errors import LivehubError
-from livehub.protocol.codec import PROTOCOL_VERSION, Codec, DecodeError
+from livehub.protocol.codec import Codec, DecodeError
 
-MAX_ID_CHARS = 64
 MAX_KIND_CHARS = 40
 
 
@@ -46,14 +47,14 @@ def ident(value: Any, name: str) -> str: ...
 @overload
 def ident(value: Any, name: str, *, required: bool) -> str | None: ...
 def ident(value: Any, name: str, *, required: bool = True) -> str | None:
-    """A venue / sale / store / host id: 1-64 characters of [A-Za-z0-9_.:-]."""
+    """A venue / sale / store / host / coupon id: the entity id grammar of :mod:`livehub.domain.ids`."""
+    if valid_id(value):
+        return value
     if value is None and not required:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
         raise errors.bad_request(f"'{name}' must be a string of 1-{MAX_ID_CHARS} characters")
-    if not all(c.isalnum() or c in "_.:-" for c in value) or not value.isascii():
-        raise errors.bad_request(f"'{name}' has characters other than letters, digits and _.:-")
-    return value
+    raise errors.bad_request(f"'{name}' must be {ID_CHARS}")
 
 
 def integer(value: Any, name: str, lo: int, hi: int) -> int:
@@ -189,17 +190,3 @@ def parse(payload: str | bytes, codec: Codec, limits: Limits) -> Command:
         exc.request_id = rid
         raise
     raise LivehubError(errors.UNKNOWN_TYPE, f"unknown message type {mtype[:40]!r}", known=list(CLIENT_TYPES))
-
-
-# ---- server -> client messages -------------------------------------------------
-
-
-def welcome(conn_id: str, node: str, user: str, role: str, server_time_ms: int) -> dict[str, Any]:
-    return {
-        "type": "welcome", "v": PROTOCOL_VERSION, "conn": conn_id, "node": node, "user": user,
-        "role": role, "server_time": server_time_ms,
-    }  # fmt: skip
-
-
-def reply(request_id: str | int | None, data: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "reply", "id": request_id, "data": data}

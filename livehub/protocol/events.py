@@ -22,10 +22,11 @@ from typing import Any
 
 import orjson
 
+from livehub.errors import LivehubException
 from livehub.protocol.codec import CODECS, JSON, OP_TEXT, Codec, ws_frame
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(LivehubException, ValueError):
     pass
 
 

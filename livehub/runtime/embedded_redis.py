@@ -19,10 +19,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from livehub.errors import LivehubException
+
 log = logging.getLogger("livehub.runtime.embedded_redis")
 
 
-class EmbeddedRedisError(RuntimeError):
+class EmbeddedRedisError(LivehubException, RuntimeError):
     pass
 
 

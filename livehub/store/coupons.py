@@ -34,6 +34,7 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from livehub.domain.ids import ID_CHARS, valid_id
 from livehub.domain.sale_rules import (
     MAX_PRICE_CENTS,
     MAX_STOCK,
@@ -42,7 +43,6 @@ from livehub.domain.sale_rules import (
     flat_fields,
     now_arg,
     text,
-    valid_id,
 )
 from livehub.store.keys import Keys
 from livehub.store.scripts import Scripts
@@ -53,7 +53,7 @@ MAX_COUPONS_PER_USER = 100
 
 
 class CouponSpecError(SaleSpecError):
-    """A coupon drop field is missing or out of range; ``field`` names it."""
+    """A coupon drop field is missing or out of range; ``field`` names it (a LivehubException, via SaleSpecError)."""
 
 
 class CouponCode(StrEnum):
@@ -85,9 +85,9 @@ class CouponSpec:
     def __post_init__(self) -> None:
         for name in ("coupon_id", "venue", "issuer"):
             if not valid_id(getattr(self, name)):
-                raise CouponSpecError(name, "must be 1-64 characters of A-Z a-z 0-9 _ -")
+                raise CouponSpecError(name, f"must be {ID_CHARS}")
         if self.brand is not None and not valid_id(self.brand):
-            raise CouponSpecError("brand", "must be 1-64 characters of A-Z a-z 0-9 _ -")
+            raise CouponSpecError("brand", f"must be {ID_CHARS}")
         for name, low, high in (
             ("value_cents", 1, MAX_PRICE_CENTS),
             ("min_spend_cents", 0, MAX_PRICE_CENTS),

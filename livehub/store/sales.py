@@ -53,6 +53,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livehub.domain.attribution import GuideCredit
+from livehub.domain.ids import valid_id, valid_user_id
 from livehub.domain.routing import Fulfilment, warehouse_delivery
 from livehub.domain.sale_rules import (
     BuyCode,
@@ -64,8 +65,6 @@ from livehub.domain.sale_rules import (
     reservation_id,
     split_id,
     text,
-    valid_id,
-    valid_user_id,
 )
 from livehub.store.coupons import CouponCode, CouponStore
 from livehub.store.keys import Keys

@@ -37,7 +37,8 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
-from livehub.domain.routing import Candidate, Fulfilment, decide, haversine_km, pickup_candidates
+from livehub.domain.geo import haversine_km
+from livehub.domain.routing import Candidate, Fulfilment, decide, pickup_candidates
 from livehub.domain.sale_rules import Location, now_arg, text
 from livehub.domain.topology import Festival
 from livehub.store.keys import Keys

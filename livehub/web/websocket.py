@@ -26,8 +26,9 @@ from livehub.errors import LivehubError, error_body
 from livehub.hub.connection import Connection
 from livehub.node import Node
 from livehub.protocol.codec import CODECS, OP_TEXT, choose_codec
-from livehub.protocol.commands import Command, Limits, parse, reply, welcome
+from livehub.protocol.commands import Command, Limits, parse
 from livehub.protocol.events import now_ms
+from livehub.protocol.frames import reply, welcome
 from livehub.web.transport import RAW_EXTENSION
 
 log = logging.getLogger("livehub.web.websocket")

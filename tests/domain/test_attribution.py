@@ -7,7 +7,6 @@ import pytest
 from livehub.domain.attribution import (
     GuideCredit,
     attribute,
-    attribute_codes,
     commission_cents,
     credit_for,
     hour_bucket,
@@ -32,14 +31,14 @@ FESTIVAL = Festival(
 )
 
 
-def test_the_first_valid_share_code_of_a_session_wins() -> None:
-    assert attribute_codes(["CODE-A1", "CODE-A2"], FESTIVAL) == G1
-    assert attribute(G1, "CODE-B1", FESTIVAL) == G1
+def test_a_share_code_attributes_the_session_to_its_guide() -> None:
+    assert attribute("CODE-A1", FESTIVAL) == G1
+    assert attribute("CODE-A2", FESTIVAL) == G2
 
 
-def test_unknown_or_malformed_codes_do_not_use_up_the_slot() -> None:
-    assert attribute_codes([None, "", "nope", "bad code!", "CODE-A2", "CODE-A1"], FESTIVAL) == G2
-    assert attribute_codes(["x" * 65], FESTIVAL) is None
+@pytest.mark.parametrize("code", [None, "", "nope", "bad code!", "x" * 65, "CODE-A1 ", "{CODE-A1}"])
+def test_no_code_an_unknown_or_a_malformed_one_attributes_the_session_to_nobody(code: str | None) -> None:
+    assert attribute(code, FESTIVAL) is None
 
 
 def test_an_order_credits_the_guide_and_the_guides_store_for_its_own_brand_only() -> None:

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from livehub.config import load_festival
 from livehub.domain import demo
-from livehub.domain.festival import build_festival, load_festival
+from livehub.domain.festival import build_festival
+from livehub.domain.geo import haversine_km
 from livehub.domain.topology import BRAND, MAIN, Festival
 
 FESTIVAL_TOML = Path(__file__).resolve().parents[2] / "config" / "festival.toml"
@@ -98,7 +100,7 @@ def test_generated_counts_follow_the_spec(mid_parts: demo.DemoParts) -> None:
 def test_generated_stores_cluster_around_city_centres(mid_parts: demo.DemoParts) -> None:
     cities = demo.cities_near(MID.center, MID.spread_km)
     for store in mid_parts.stores:
-        nearest = min(demo.haversine_km(store.lat, store.lon, c[1], c[2]) for c in cities)
+        nearest = min(haversine_km(store.lat, store.lon, c[1], c[2]) for c in cities)
         assert nearest <= demo.STORE_SCATTER_MAX_KM + 1.0
         assert store.radius_km in demo.RADII_KM
     assert len({s.name.rsplit(" #", 1)[0] for s in mid_parts.stores}) > 12, "brands span several cities"
@@ -108,7 +110,7 @@ def test_without_a_city_in_spread_the_nearest_city_gets_the_stores() -> None:
     paris = (48.86, 2.35)
     (city,) = demo.cities_near(paris, 100.0)
     parts = demo.generate(demo.DemoSpec(seed=3, brands=2, stores_per_brand=20, center=paris, spread_km=100.0))
-    assert all(demo.haversine_km(s.lat, s.lon, city[1], city[2]) <= 41.0 for s in parts.stores)
+    assert all(haversine_km(s.lat, s.lon, city[1], city[2]) <= 41.0 for s in parts.stores)
 
 
 def test_generated_stock_covers_exactly_the_brands_products(mid_parts: demo.DemoParts) -> None:

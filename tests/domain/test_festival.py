@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from livehub.domain.festival import FestivalError, build_festival, load_festival
+from livehub.config import load_festival
+from livehub.domain.festival import FestivalError, build_festival
 from livehub.domain.topology import BRAND, MAIN, Festival
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"

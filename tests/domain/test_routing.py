@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from livehub.domain.geo import haversine_km
 from livehub.domain.routing import (
     Candidate,
     Fulfilment,
     decide,
-    haversine_km,
     pickup_candidates,
     warehouse_delivery,
 )

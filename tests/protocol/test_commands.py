@@ -11,7 +11,8 @@ import pytest
 from livehub import errors
 from livehub.errors import LivehubError
 from livehub.protocol.codec import JSON, MSGPACK, PROTOCOL_VERSION, Codec
-from livehub.protocol.commands import CLIENT_TYPES, Command, Limits, parse, reply, welcome
+from livehub.protocol.commands import CLIENT_TYPES, Command, Limits, parse
+from livehub.protocol.frames import reply, welcome
 
 LIMITS = Limits()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from livehub.domain.attribution import attribute_codes, credit_for, hour_bucket, hour_start_ms
+from livehub.domain.attribution import attribute, credit_for, hour_bucket, hour_start_ms
 from livehub.domain.sale_rules import BuyRequest, SaleSpec
 from livehub.domain.topology import Festival, Guide
 from livehub.store.guides import GuideBoard, GuideRank, StoreRank
@@ -59,7 +59,7 @@ async def test_a_paid_order_credits_the_sessions_guide_and_store_of_the_sales_br
     sales = SaleStore(redis, keys, scripts, orders=OrderStore(redis, keys, guides=board))
     await sales.create(SaleSpec("s-b1", "v1", "b1", "k1", 10, 12_345, 5, H0, H0 + 3_000_000, 60))
     await sales.create(SaleSpec("s-b2", "v2", "b2", "k2", 10, 50_000, 5, H0, H0 + 3_000_000, 60))
-    session_guide = attribute_codes(["nope", "QR-ANN", "QR-BO"], FESTIVAL)  # the first valid code wins
+    session_guide = attribute("QR-ANN", FESTIVAL)  # the code of the connect URL
     assert session_guide == ANN
 
     async def buy_and_pay(sale_id: str, request: str) -> None:

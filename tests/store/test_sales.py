@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from livehub.domain.festival import build_festival
 from livehub.domain.sale_rules import BuyCode, BuyRequest, SaleSpec, order_id_for
+from livehub.store.coupons import CouponSpec, CouponStore
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
 from livehub.store.sales import PayCode, SaleState, SaleStore
@@ -119,6 +121,62 @@ async def test_a_buy_reserves_stock_until_a_payment_deadline_and_logs_an_event(
     assert await redis.zscore(keys.sale_deadlines("s1"), res.reservation_id) == res.deadline_ms
     (entry,) = await redis.xrange(keys.sale_events("s1"))
     assert entry[1][b"type"] == b"reserved" and entry[1][b"available"] == b"3"
+
+
+async def test_a_festival_sku_with_dots_can_be_put_on_sale_and_bought(
+    sales: SaleStore, redis: aioredis.Redis, keys: Keys
+) -> None:
+    """Every id the festival loader accepts is a valid sale id, sku, venue and brand (one grammar)."""
+    doc = {
+        "festival": {"id": "f.1", "title": "Dots", "main_venue": "v.main"},
+        "venues": [{"id": "v.main", "kind": "main", "title": "Main"},
+                   {"id": "v.b-1", "kind": "brand", "title": "B", "brand": "b.1"}],
+        "brands": [{"id": "b.1", "name": "B", "venue": "v.b-1", "warehouse": {"lat": 31.2, "lon": 121.4}}],
+        "products": [{"sku": "tea.green_250g", "brand": "b.1", "title": "Tea", "price_cents": 900,
+                      "list_price_cents": 1_000}],
+    }  # fmt: skip
+    festival = build_festival(doc)
+    product = festival.products["tea.green_250g"]
+    sale = spec("sale.tea.1", stock=3, venue="v.b-1", brand=product.brand, sku=product.sku,
+                price_cents=product.price_cents)  # fmt: skip
+    assert await sales.create(sale)
+    result = await sales.buy("sale.tea.1", "u1", req("r.1", qty=2), now_ms=START)
+    assert result.code is BuyCode.OK and result.available == 1
+    assert result.reservation is not None and result.reservation.amount_cents == 1_800
+    assert await sales.sale_ids_of_venue("v.b-1") == ["sale.tea.1"]
+    paid = await sales.pay(result.reservation.reservation_id, now_ms=START + 1)
+    assert paid.code is PayCode.PAID and paid.order is not None and paid.order.sku == "tea.green_250g"
+    assert (await state(sales, "sale.tea.1")).balanced
+
+
+async def test_the_per_user_limit_bounds_one_buy_in_the_script(sales: SaleStore) -> None:
+    await sales.create(spec(stock=10, limit=3))
+    assert (await sales.buy("s1", "u1", req("a", qty=4), now_ms=START)).code is BuyCode.BAD_QUANTITY
+    assert (await sales.buy("s1", "u1", req("b", qty=3), now_ms=START)).code is BuyCode.OK
+    assert (await state(sales)).available == 7
+
+
+async def test_the_script_prices_a_buy_and_caps_a_coupon_at_the_subtotal(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    coupons = CouponStore(redis, keys, Scripts(redis))
+    sales = SaleStore(redis, keys, Scripts(redis), coupons=coupons)
+    await sales.create(spec(stock=10, limit=3, price_cents=300))
+    drop = dict(venue="v1", issuer="guide-7", per_user_limit=1, total=5, expires_at_ms=END, brand="b1")
+    await coupons.drop(CouponSpec(coupon_id="big", value_cents=500, min_spend_cents=0, **drop))  # type: ignore[arg-type]
+    await coupons.drop(CouponSpec(coupon_id="min", value_cents=100, min_spend_cents=600, **drop))  # type: ignore[arg-type]
+    for coupon in ("big", "min"):
+        await coupons.grab(coupon, "u1", START)
+    plain = (await sales.buy("s1", "u2", req("p", qty=2), now_ms=START)).reservation
+    assert plain is not None and (plain.subtotal_cents, plain.discount_cents, plain.amount_cents) == (600, 0, 600)
+    capped = (await sales.buy("s1", "u1", BuyRequest("c", 1, coupon_id="big"), now_ms=START)).reservation
+    assert capped is not None and (capped.subtotal_cents, capped.discount_cents, capped.amount_cents) == (300, 300, 0)
+    below = await sales.buy("s1", "u3", BuyRequest("m", 1, coupon_id="min"), now_ms=START)
+    assert below.code is BuyCode.COUPON_INVALID  # not u3's coupon
+    short = await sales.buy("s1", "u1", BuyRequest("m1", 1, coupon_id="min"), now_ms=START)
+    assert short.code is BuyCode.COUPON_INVALID  # 300 < 600 minimum spend
+    exact = (await sales.buy("s1", "u1", BuyRequest("m2", 2, coupon_id="min"), now_ms=START)).reservation
+    assert exact is not None and (exact.subtotal_cents, exact.discount_cents, exact.amount_cents) == (600, 100, 500)
 
 
 async def test_every_refusal_is_its_own_code(sales: SaleStore) -> None:
