@@ -739,7 +739,8 @@ class FlashBench:
 # contexts (the hub's fan-out, periodic tasks); then the innermost frame matching a leaf rule.
 PROFILE_CONTEXTS = [
     ("fan-out of stock/online frames (hub flush)", ("Hub.flush", "_fan_out", "broadcast_volatile")),
-    ("periodic tasks (stock poll, sweeper, signals)", ("push_stock", "CommerceJobs.sweep", "AudienceSignals", "_every")),
+    ("periodic tasks (stock poll, sweeper, signals)",
+     ("push_stock", "CommerceJobs.sweep", "AudienceSignals", "_every")),
 ]  # fmt: skip
 PROFILE_LEAVES = [
     ("redis client: connection pool (acquire/release, Condition, timeout)",

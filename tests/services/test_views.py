@@ -4,11 +4,6 @@ and the server frames commerce pushes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from livehub.domain.festival import load_festival
 from livehub.domain.routing import Fulfilment
 from livehub.domain.sale_rules import BuyCode, SaleSpec
 from livehub.domain.topology import Festival
@@ -17,13 +12,6 @@ from livehub.store.coupons import CouponCode, CouponSpec, GrabResult
 from livehub.store.guides import GuideRank
 from livehub.store.orders import Order
 from livehub.store.sales import BuyResult, Reservation, SaleState
-
-SMALL = Path(__file__).resolve().parents[2] / "config" / "small.toml"
-
-
-@pytest.fixture(scope="module")
-def festival() -> Festival:
-    return load_festival(SMALL)
 
 
 def spec(**kw: object) -> SaleSpec:

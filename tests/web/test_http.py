@@ -3,11 +3,13 @@ split by audience), and the error bodies of the app's handlers."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from starlette.routing import Route
-from starlette.testclient import TestClient
 
 from livehub import errors
 from livehub.app import create_app
@@ -15,6 +17,9 @@ from livehub.domain.festival import load_festival
 from livehub.errors import LivehubError
 from livehub.settings import Settings
 from livehub.web.http import body_int, body_opt_int
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 SMALL = Path(__file__).resolve().parents[2] / "config" / "small.toml"
 
@@ -33,9 +38,13 @@ API = {
 
 
 @pytest.fixture(scope="module")
-def client() -> TestClient:
-    settings = Settings(config_path=str(SMALL))
-    return TestClient(create_app(settings, load_festival(SMALL)))  # no lifespan: no node, no Redis
+def client() -> Iterator[TestClient]:
+    with warnings.catch_warnings():  # starlette 1.x deprecates its httpx-based client; it still works
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+        settings = Settings(config_path=str(SMALL))
+        yield TestClient(create_app(settings, load_festival(SMALL)))  # no lifespan: no node, no Redis
 
 
 def test_body_int_takes_an_integer_or_the_default_and_refuses_anything_else() -> None:
