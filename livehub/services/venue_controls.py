@@ -4,7 +4,9 @@ the relay of co-host signalling messages between hosts.
 
 Each change of a venue is a channel event with latest-value state, so it is in every
 snapshot and replayed on resume.  Requests arrive parsed (``SaleDraft``, ``CouponDraft``,
-plain arguments); who may drive what is checked before (livehub.domain.roles).
+plain arguments), their product, issuer and brand resolved first (``product_of_venue``,
+``coupon_issuer``, ``coupon_brand``); who may drive what is checked before
+(livehub.domain.roles).
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ log = logging.getLogger("livehub.services.venue_controls")
 KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
 RESERVED_KINDS = ("card.", "sale.", "coupon.", "cta.", "cohost.")  # only their own endpoints publish these
 Published = tuple[str, int]  # (epoch, offset) of the event
+DEFAULT_BRAND: Any = object()  # coupon_brand without a brand: the venue's
 
 
 @dataclass(frozen=True, slots=True)
 class SaleDraft:
-    """A host's new sale as requested: ``None`` means "the default" (see :meth:`VenueControls.create_sale`)."""
+    """A host's new sale as requested (the product resolved by :meth:`VenueControls.product_of_venue`);
+    ``None`` means "the default" (see :meth:`VenueControls.create_sale`)."""
 
-    sku: Any
+    product: Product
     sale_id: Any = None
     stock: int = 0
     price_cents: int | None = None  # default: the product's price
@@ -55,12 +59,12 @@ class SaleDraft:
 
 @dataclass(frozen=True, slots=True)
 class CouponDraft:
-    """A host's coupon drop as requested; ``brand_given`` False means "the venue's brand"."""
+    """A host's coupon drop as requested (issuer and brand resolved by :meth:`VenueControls.coupon_issuer`
+    and :meth:`VenueControls.coupon_brand`)."""
 
+    issuer: str  # the host, or the shopping guide it drops for
+    brand: Any  # only for this brand's sales; None: any brand
     coupon_id: Any = None
-    guide: Any = None  # drop on behalf of one of the brand's shopping guides
-    brand: Any = None
-    brand_given: bool = False
     value_cents: int = 0
     min_spend_cents: int = 0
     per_user_limit: int = 1
@@ -131,7 +135,8 @@ class VenueControls:
         await self.broker.publish_volatile(host_channel(to), "~s" + uuid.uuid4().hex[:12], message)
 
     # ---- cards --------------------------------------------------------------------------------
-    def _product_of_venue(self, venue: str, sku: Any) -> Product:
+    def product_of_venue(self, venue: str, sku: Any) -> Product:
+        """The product ``sku`` if the venue may sell it (its brand's; the main venue: any)."""
         product = self.festival.products.get(sku) if isinstance(sku, str) else None
         if product is None:
             raise errors.not_found(f"unknown sku {sku!r}")
@@ -141,7 +146,7 @@ class VenueControls:
         return product
 
     async def pin_card(self, venue: str, sku: str, sale_id: str | None, coupon_id: str | None) -> Published:
-        product = self._product_of_venue(venue, sku)
+        product = self.product_of_venue(venue, sku)
         pinned_at = now_ms()
         if sale_id is not None:
             spec = await self.registry.spec(sale_id)
@@ -158,7 +163,7 @@ class VenueControls:
     # ---- sales --------------------------------------------------------------------------------
     async def create_sale(self, venue: str, draft: SaleDraft) -> dict[str, Any]:
         """Schedule a sale of a product of the venue's brand and announce it (``sale.scheduled``)."""
-        product = self._product_of_venue(venue, draft.sku)
+        product = draft.product
         now = await self.sales.server_time_ms()
         starts = draft.starts_at_ms if draft.starts_at_ms is not None else now + 1000 * draft.starts_in_s
         ends = draft.ends_at_ms if draft.ends_at_ms is not None else starts + 1000 * draft.duration_s
@@ -203,28 +208,36 @@ class VenueControls:
         return sale_state_view(self.festival, state, state.phase(await self.sales.server_time_ms()))
 
     # ---- coupons ------------------------------------------------------------------------------
-    async def drop_coupons(self, venue: str, issuer: str, draft: CouponDraft) -> dict[str, Any]:
-        """Drop ``total`` coupons into the venue (``coupon.dropped``), by the host or for one of its guides."""
-        festival = self.festival
-        venue_brand = festival.venues[venue].brand
-        guide = draft.guide
-        if guide is not None:  # a host drops on behalf of one of its brand's shopping guides
-            g = festival.guides.get(guide) if isinstance(guide, str) else None
-            if g is None:
-                raise errors.not_found(f"unknown guide {guide!r}")
-            if venue_brand is not None and g.brand != venue_brand:
-                raise errors.forbidden(f"guide {guide!r} is not of this venue's brand")
-            issuer = g.id
-        now = await self.sales.server_time_ms()
-        brand = draft.brand if draft.brand_given else venue_brand
+    def coupon_issuer(self, venue: str, host: str, guide: Any) -> str:
+        """Who issues a drop: the host, or one of its brand's shopping guides it drops for."""
+        if guide is None:
+            return host
+        g = self.festival.guides.get(guide) if isinstance(guide, str) else None
+        if g is None:
+            raise errors.not_found(f"unknown guide {guide!r}")
+        venue_brand = self.festival.venues[venue].brand
+        if venue_brand is not None and g.brand != venue_brand:
+            raise errors.forbidden(f"guide {guide!r} is not of this venue's brand")
+        return g.id
+
+    def coupon_brand(self, venue: str, brand: Any = DEFAULT_BRAND) -> Any:
+        """The brand a drop is for: by default the venue's; a brand venue drops its own brand's only."""
+        venue_brand = self.festival.venues[venue].brand
+        if brand is DEFAULT_BRAND:
+            return venue_brand
         if venue_brand is not None and brand != venue_brand:
             raise errors.forbidden("a brand venue drops coupons of its own brand only")
+        return brand
+
+    async def drop_coupons(self, venue: str, draft: CouponDraft) -> dict[str, Any]:
+        """Drop ``total`` coupons into the venue (``coupon.dropped``)."""
+        now = await self.sales.server_time_ms()
         expires = draft.expires_at_ms if draft.expires_at_ms is not None else now + 1000 * draft.expires_in_s
         try:
             spec = CouponSpec(
-                coupon_id=draft.coupon_id or f"c-{uuid.uuid4().hex[:10]}", venue=venue, issuer=issuer,
+                coupon_id=draft.coupon_id or f"c-{uuid.uuid4().hex[:10]}", venue=venue, issuer=draft.issuer,
                 value_cents=draft.value_cents, min_spend_cents=draft.min_spend_cents,
-                per_user_limit=draft.per_user_limit, total=draft.total, expires_at_ms=expires, brand=brand,
+                per_user_limit=draft.per_user_limit, total=draft.total, expires_at_ms=expires, brand=draft.brand,
             )  # fmt: skip
         except (CouponSpecError, SaleSpecError) as exc:
             raise errors.bad_request(str(exc), field=getattr(exc, "field", None)) from None

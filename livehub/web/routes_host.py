@@ -13,6 +13,7 @@ from starlette.routing import Route
 from livehub import errors
 from livehub.domain.roles import require_main_venue, store_or_404
 from livehub.domain.tokens import Identity
+from livehub.domain.topology import Product
 from livehub.protocol.commands import ident
 from livehub.services.venue_controls import CouponDraft, Published, SaleDraft
 from livehub.services.views import store_orders_view
@@ -79,11 +80,11 @@ async def cards(request: Request) -> Response:
     return _published(await controls.pin_card(venue, sku, sale, coupon))
 
 
-def sale_draft(body: dict[str, Any]) -> SaleDraft:
-    """{sku, stock, price_cents, per_user_limit, starts_in_s | starts_at_ms, duration_s | ends_at_ms,
-    reservation_ttl_s, sale_id?}"""
+def sale_draft(product: Product, body: dict[str, Any]) -> SaleDraft:
+    """{stock, price_cents, per_user_limit, starts_in_s | starts_at_ms, duration_s | ends_at_ms,
+    reservation_ttl_s, sale_id?} (and ``sku``, resolved to ``product`` before)"""
     return SaleDraft(
-        sku=body.get("sku"),
+        product=product,
         starts_in_s=body_int(body, "starts_in_s", 0), starts_at_ms=body_opt_int(body, "starts_at_ms"),
         duration_s=body_int(body, "duration_s", 600), ends_at_ms=body_opt_int(body, "ends_at_ms"),
         sale_id=body.get("sale_id"), stock=body_int(body, "stock", 0), price_cents=body_opt_int(body, "price_cents"),
@@ -92,11 +93,13 @@ def sale_draft(body: dict[str, Any]) -> SaleDraft:
 
 
 async def create_sale(request: Request) -> Response:
-    """Schedule a flash sale (body: :func:`sale_draft`)."""
+    """Schedule a flash sale: {sku, ...} (:func:`sale_draft`).  The sku is checked before the numbers."""
     venue = venue_param(request)
     host_of(request, venue)
-    draft = sale_draft(await json_body(request))
-    return JSONResponse(await node_of(request).controls.create_sale(venue, draft), status_code=201)
+    body = await json_body(request)
+    controls = node_of(request).controls
+    draft = sale_draft(controls.product_of_venue(venue, body.get("sku")), body)
+    return JSONResponse(await controls.create_sale(venue, draft), status_code=201)
 
 
 async def sale_window(request: Request) -> Response:
@@ -109,11 +112,11 @@ async def sale_window(request: Request) -> Response:
     return JSONResponse(await node_of(request).controls.sale_window(venue, sale_id, action))
 
 
-def coupon_draft(body: dict[str, Any]) -> CouponDraft:
-    """{value_cents, min_spend_cents, total, per_user_limit, expires_in_s | expires_at_ms, guide?, brand?,
-    coupon_id?}"""
+def coupon_draft(issuer: str, brand: Any, body: dict[str, Any]) -> CouponDraft:
+    """{value_cents, min_spend_cents, total, per_user_limit, expires_in_s | expires_at_ms, coupon_id?}
+    (and ``guide?``, ``brand?``, resolved to ``issuer`` and ``brand`` before)"""
     return CouponDraft(
-        coupon_id=body.get("coupon_id"), guide=body.get("guide"), brand=body.get("brand"), brand_given="brand" in body,
+        issuer=issuer, brand=brand, coupon_id=body.get("coupon_id"),
         value_cents=body_int(body, "value_cents", 0), min_spend_cents=body_int(body, "min_spend_cents", 0),
         per_user_limit=body_int(body, "per_user_limit", 1), total=body_int(body, "total", 0),
         expires_in_s=body_int(body, "expires_in_s", 3600), expires_at_ms=body_opt_int(body, "expires_at_ms"),
@@ -121,11 +124,14 @@ def coupon_draft(body: dict[str, Any]) -> CouponDraft:
 
 
 async def drop_coupons(request: Request) -> Response:
-    """Drop coupons into a venue (body: :func:`coupon_draft`)."""
+    """Drop coupons into a venue (:func:`coupon_draft`); the guide and brand are checked before the numbers."""
     venue = venue_param(request)
     identity = host_of(request, venue)
-    draft = coupon_draft(await json_body(request))
-    return JSONResponse(await node_of(request).controls.drop_coupons(venue, identity.sub, draft), status_code=201)
+    body = await json_body(request)
+    controls = node_of(request).controls
+    issuer = controls.coupon_issuer(venue, identity.sub, body.get("guide"))
+    brand = controls.coupon_brand(venue, body["brand"]) if "brand" in body else controls.coupon_brand(venue)
+    return JSONResponse(await controls.drop_coupons(venue, coupon_draft(issuer, brand, body)), status_code=201)
 
 
 async def store_orders(request: Request) -> Response:

@@ -30,7 +30,8 @@ async def buying(stores: Stores) -> Buying:
     registry = SaleRegistry(stores.festival, stores.sales)
     controls = VenueControls(stores.festival, stores.broker, registry, stores.sales, stores.coupons,
                              max_signal_bytes=1024)  # fmt: skip
-    await controls.create_sale("b1", SaleDraft(sku="b1-sku1", sale_id="s-buy", stock=2, per_user_limit=1))
+    product = stores.festival.products["b1-sku1"]
+    await controls.create_sale("b1", SaleDraft(product, sale_id="s-buy", stock=2, per_user_limit=1))
     return Buying(stores.festival, registry, stores.sales, stores.coupons, Admission(), stores.broker)
 
 

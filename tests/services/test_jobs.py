@@ -53,7 +53,7 @@ async def test_stock_is_pushed_when_it_changes_and_snapshots_count_the_last_push
     two_nodes: list[tuple[CommerceJobs, FakeHub, VenueControls]], stores: Stores
 ) -> None:
     jobs, hub, controls = two_nodes[0]
-    await controls.create_sale("b1", SaleDraft(sku="b1-sku1", sale_id="s-stock", stock=3))
+    await controls.create_sale("b1", SaleDraft(stores.festival.products["b1-sku1"], sale_id="s-stock", stock=3))
     await jobs.push_stock()
     await jobs.push_stock()  # unchanged: nothing new
     assert hub.pushed == [("b1", "stock:s-stock", {"type": "stock", "venue": "b1", "sale": "s-stock", "stock": 3,
@@ -67,7 +67,7 @@ async def test_stock_is_pushed_when_it_changes_and_snapshots_count_the_last_push
 async def test_a_sell_out_is_announced_once_however_many_nodes_see_it(
     two_nodes: list[tuple[CommerceJobs, FakeHub, VenueControls]], stores: Stores
 ) -> None:
-    await two_nodes[0][2].create_sale("b1", SaleDraft(sku="b1-sku1", sale_id="s-out", stock=1))
+    await two_nodes[0][2].create_sale("b1", SaleDraft(stores.festival.products["b1-sku1"], sale_id="s-out", stock=1))
     await stores.sales.buy("s-out", "u1", BuyRequest(request_id="q1", qty=1))
     for jobs, _hub, _controls in two_nodes:
         await jobs.registry.refresh()
@@ -92,7 +92,7 @@ async def test_only_stores_holding_units_for_unpaid_pickups_are_reconciled(
 ) -> None:
     await stores.stores.load_once("n1")
     assert await stores.stores.stores_with_holds() == []
-    await two_nodes[0][2].create_sale("b1", SaleDraft(sku="b1-sku1", sale_id="s-pick", stock=5))
+    await two_nodes[0][2].create_sale("b1", SaleDraft(stores.festival.products["b1-sku1"], sale_id="s-pick", stock=5))
     near_s1 = Location(31.2317, 121.4726)
     result = await stores.sales.buy("s-pick", "u1", BuyRequest(request_id="q1", qty=1, location=near_s1))
     assert result.fulfilment is not None and result.fulfilment.store_id == "b1-s1"

@@ -11,7 +11,7 @@ from livehub import errors
 from livehub.domain.tokens import HOST, VIEWER, Identity
 from livehub.errors import LivehubError
 from livehub.services.sale_registry import SaleRegistry
-from livehub.services.venue_controls import SaleDraft, VenueControls
+from livehub.services.venue_controls import CouponDraft, SaleDraft, VenueControls
 from tests.services.conftest import Stores
 
 
@@ -88,7 +88,7 @@ async def test_signals_are_relayed_between_hosts_only_to_known_hosts_and_bounded
 async def test_a_created_sale_is_announced_registered_and_its_defaults_follow_the_product(
     controls: VenueControls, stores: Stores
 ) -> None:
-    out = await controls.create_sale("b1", SaleDraft(sku="b1-sku1", sale_id="s-one", stock=5))
+    out = await controls.create_sale("b1", SaleDraft(stores.festival.products["b1-sku1"], sale_id="s-one", stock=5))
     sale = out["sale"]
     product = stores.festival.products["b1-sku1"]
     assert sale["price_cents"] == product.price_cents and sale["per_user_limit"] == 1
@@ -96,18 +96,45 @@ async def test_a_created_sale_is_announced_registered_and_its_defaults_follow_th
     assert (await state(stores, "b1"))["sale:s-one"] == sale
     assert controls.registry.venue_sales["b1"] == ["s-one"] and "s-one" in controls.registry.specs
     with pytest.raises(LivehubError) as exc:
-        await controls.create_sale("b1", SaleDraft(sku="b1-sku1", sale_id="s-one", stock=5))
+        await controls.create_sale("b1", SaleDraft(stores.festival.products["b1-sku1"], sale_id="s-one", stock=5))
     assert exc.value.code == errors.BAD_REQUEST  # exists already
-    for venue, sku, code in (("b1", "nope", errors.NOT_FOUND), ("b1", "b2-sku1", errors.BAD_REQUEST)):
+    assert controls.product_of_venue("main", "b2-sku1").brand == "b2"  # the main venue sells every brand
+    for sku, code in (("nope", errors.NOT_FOUND), (None, errors.NOT_FOUND), ("b2-sku1", errors.BAD_REQUEST)):
         with pytest.raises(LivehubError) as exc:
-            await controls.create_sale(venue, SaleDraft(sku=sku, stock=5))
+            controls.product_of_venue("b1", sku)
         assert exc.value.code == code
+
+
+async def test_a_coupon_drop_is_issued_by_the_host_or_its_brands_guide_for_the_venues_brand(
+    controls: VenueControls, stores: Stores
+) -> None:
+    assert controls.coupon_issuer("b1", "host-b1", None) == "host-b1"
+    assert controls.coupon_issuer("b1", "host-b1", "b1-g1") == "b1-g1"
+    assert controls.coupon_brand("b1") == "b1" and controls.coupon_brand("main") is None
+    assert controls.coupon_brand("main", "b2") == "b2"
+    refusals = [
+        (lambda: controls.coupon_issuer("b1", "host-b1", "nobody"), errors.NOT_FOUND),
+        (lambda: controls.coupon_issuer("b1", "host-b1", 7), errors.NOT_FOUND),
+        (lambda: controls.coupon_issuer("b2", "host-b2", "b1-g1"), errors.FORBIDDEN),
+        (lambda: controls.coupon_brand("b1", "b2"), errors.FORBIDDEN),
+        (lambda: controls.coupon_brand("b1", None), errors.FORBIDDEN),
+    ]
+    for call, code in refusals:
+        with pytest.raises(LivehubError) as exc:
+            call()
+        assert exc.value.code == code
+    out = await controls.drop_coupons("b1", CouponDraft("b1-g1", "b1", coupon_id="c-one", value_cents=100, total=5))
+    assert out["coupon"]["issuer"] == "b1-g1" and out["coupon"]["total"] == 5
+    assert (await state(stores, "b1"))["coupon:c-one"] == out["coupon"]
+    with pytest.raises(LivehubError) as exc:
+        await controls.drop_coupons("b1", CouponDraft("b1-g1", "b1", coupon_id="c-one", value_cents=100, total=5))
+    assert exc.value.code == errors.BAD_REQUEST  # exists already
 
 
 async def test_a_pinned_card_checks_its_sale_and_coupon_and_unpinning_clears_it(
     controls: VenueControls, stores: Stores
 ) -> None:
-    await controls.create_sale("b1", SaleDraft(sku="b1-sku1", sale_id="s-card", stock=5))
+    await controls.create_sale("b1", SaleDraft(stores.festival.products["b1-sku1"], sale_id="s-card", stock=5))
     await controls.pin_card("b1", "b1-sku1", "s-card", None)
     card = (await state(stores, "b1"))["card"]
     assert card["sku"] == "b1-sku1" and card["sale"] == "s-card" and "coupon" not in card
