@@ -25,11 +25,11 @@ from livehub import errors
 from livehub.domain.topology import Festival
 from livehub.errors import LivehubError, error_body
 from livehub.node import Node
-from livehub.services.commerce import Commerce
 from livehub.settings import Settings, load_settings
-from livehub.web import commerce_api, http_api
+from livehub.web import routes_auth, routes_buyer, routes_host, routes_payments, routes_public
+from livehub.web.endpoint import websocket_endpoint
+from livehub.web.http import JSONResponse
 from livehub.web.transport import LivehubWebSocketProtocol
-from livehub.web.websocket import websocket_endpoint
 
 log = logging.getLogger("livehub.app")
 STATIC = Path(__file__).parent / "web" / "static"
@@ -42,27 +42,31 @@ def _page(name: str) -> Route:
     return Route("/" if name == "index.html" else "/" + name.removesuffix(".html"), page)
 
 
+def _error(exc: BaseException, status: int) -> Response:
+    """Every error answer: ``errors.error_body`` with the status."""
+    return JSONResponse(error_body(exc), status_code=status)
+
+
 async def _livehub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LivehubError)
-    return http_api.JSONResponse(error_body(exc), status_code=exc.http_status)
+    return _error(exc, exc.http_status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (method), in livehub's error body."""
     assert isinstance(exc, HTTPException)
     code = {404: errors.NOT_FOUND, 405: errors.BAD_REQUEST}.get(exc.status_code, errors.BAD_REQUEST)
-    body = {"type": "error", "code": code, "message": str(exc.detail)}
-    return http_api.JSONResponse(body, status_code=exc.status_code)
+    return _error(LivehubError(code, str(exc.detail)), exc.status_code)
 
 
 async def _redis_down(request: Request, exc: Exception) -> Response:
     log.warning("request %s %s: redis failed: %s", request.method, request.url.path, exc)
-    body = {"type": "error", "code": errors.UNAVAILABLE, "message": "storage unavailable: retry"}
-    return http_api.JSONResponse(body, status_code=503)
+    return _error(LivehubError(errors.UNAVAILABLE, "storage unavailable: retry"), 503)
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
     log.exception("request %s %s failed", request.method, request.url.path, exc_info=exc)
-    return http_api.JSONResponse(error_body(exc), status_code=500)
+    return _error(exc, 500)
 
 
 def load_festival_for(settings: Settings) -> Festival:
@@ -88,7 +92,6 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         redis = aioredis.Redis(connection_pool=pool)
         node = Node(settings, festival, redis)
         app.state.node = node
-        app.state.commerce = Commerce(node)
         await node.start()
         try:
             yield
@@ -98,8 +101,11 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
 
     routes = [
         WebSocketRoute("/ws", websocket_endpoint),
-        *http_api.routes,
-        *commerce_api.routes,
+        *routes_public.routes,
+        *routes_auth.routes,
+        *routes_host.routes,
+        *routes_buyer.routes,
+        *routes_payments.routes,
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

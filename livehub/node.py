@@ -1,6 +1,11 @@
-"""One running livehub node: the composition root that wires settings, the
-festival, Redis, the broker, the hub and the audience signals together, and
-implements the join protocol (snapshot, or resume with exact replay)."""
+"""One running livehub node: the composition root.
+
+It builds, in order, and holds: the Redis keys, the hot-path stats, the GC policy, the
+broker, the hub, the audience signals, the commerce stores (on one script batcher), the
+commerce services, the join protocol (livehub.hub.recovery), the metrics, and the table of
+websocket commands the services answer.  No component registers itself anywhere; start
+and stop run the components in the order written here.
+"""
 
 from __future__ import annotations
 
@@ -10,66 +15,81 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 
 from livehub import errors
-from livehub.backplane.broker import Broker, Snapshot, StateOp
+from livehub.backplane.broker import Broker
 from livehub.backplane.redis_broker import RedisBroker
-from livehub.domain.tokens import Identity
-from livehub.domain.topology import MAIN, Festival, host_channel, room_channel
+from livehub.domain.admission import Admission
+from livehub.domain.topology import Festival
 from livehub.hub.connection import Connection
 from livehub.hub.fanout import Hub
+from livehub.hub.recovery import Recovery
 from livehub.hub.stats import Stats
 from livehub.presence.redis_tally import RedisTally
 from livehub.presence.signals import AudienceSignals
 from livehub.protocol.commands import Command
-from livehub.protocol.events import Event, Volatile, now_ms
+from livehub.protocol.events import Event, Volatile
 from livehub.runtime.heap import HeapPolicy
-from livehub.runtime.metrics import Metrics
+from livehub.runtime.metrics import Metrics, event_latency_histogram
+from livehub.services.buying import Buying
+from livehub.services.jobs import CommerceJobs
+from livehub.services.leaderboard import Leaderboard
+from livehub.services.sale_registry import SaleRegistry
+from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
+from livehub.store.coupons import CouponStore
+from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
+from livehub.store.orders import OrderStore
+from livehub.store.sales import SaleStore
+from livehub.store.scripts import Scripts
+from livehub.store.stores import StoreIndex
 
 log = logging.getLogger("livehub.node")
 
 CommandHandler = Callable[[Connection, Command], Awaitable[dict[str, Any]]]
-CounterSource = Callable[[str], dict[str, Any]]
-
-
-def present_state(state: dict[str, Any]) -> dict[str, Any]:
-    """Channel state as clients see it: fields ``<kind>:<id>`` grouped into ``<kind>s``
-    (``sale:s1`` -> ``state["sales"]["s1"]``), other fields as they are."""
-    out: dict[str, Any] = {}
-    for field, value in state.items():
-        kind, sep, key = field.partition(":")
-        if sep:
-            out.setdefault(kind + "s", {})[key] = value
-        else:
-            out[field] = value
-    return out
 
 
 class Node:
     def __init__(self, settings: Settings, festival: Festival, redis: Redis, broker: Broker | None = None) -> None:
-        self.settings = settings
+        s = self.settings = settings
         self.festival = festival
         self.redis = redis
         self.id = settings.node
-        self.keys = Keys(settings.redis_prefix)
+        self.keys = keys = Keys(settings.redis_prefix)
         self.stats = Stats()
         self.heap = HeapPolicy(settings.gc_full_interval_s)
-        self.metrics = Metrics(self)
-        self.broker: Broker = broker or RedisBroker(
-            redis, self.keys, history_size=settings.history_size, ttl_s=settings.history_ttl_s
-        )
-        self.hub = Hub(self.stats, join_buffer_max=settings.join_buffer_max, fanout_slice=settings.fanout_slice,
-                       observe_latency=self.metrics.event_latency.observe)  # fmt: skip
-        tally = RedisTally(redis, self.keys, self.id, settings.online_interval_s)
+        latency = event_latency_histogram()
+        self.broker: Broker = broker or RedisBroker(redis, keys, history_size=s.history_size, ttl_s=s.history_ttl_s)
+        self.hub = Hub(self.stats, join_buffer_max=s.join_buffer_max, fanout_slice=s.fanout_slice,
+                       observe_latency=latency.observe)  # fmt: skip
+        self.metrics = Metrics(self.id, self.stats, self.hub, self.heap, latency)
+        tally = RedisTally(redis, keys, self.id, s.online_interval_s)
         self.signals = AudienceSignals(settings, festival, self.hub, self.broker, tally)
-        self.command_handlers: dict[str, CommandHandler] = {}
-        self.counter_sources: list[CounterSource] = []
-        self.on_start: list[Callable[[], Awaitable[None]]] = []
-        self.on_stop: list[Callable[[], Awaitable[None]]] = []
+
+        # commerce stores: one script batcher for every Lua call of the node
+        self.scripts = Scripts(redis, batch=True, connections=s.redis_script_connections)
+        self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate)
+        self.orders = OrderStore(redis, keys, guides=self.guides)
+        self.coupons = CouponStore(redis, keys, self.scripts)
+        self.stores = StoreIndex(redis, keys, self.scripts, festival)
+        self.sales = SaleStore(redis, keys, self.scripts, stores=self.stores, coupons=self.coupons, orders=self.orders)
+
+        # commerce services
+        self.admission = Admission(rate=s.admission_rate, burst=s.admission_burst)
+        self.registry = SaleRegistry(festival, self.sales)
+        self.buying = Buying(festival, self.registry, self.sales, self.coupons, self.admission, self.broker)
+        self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
+                                      max_signal_bytes=s.max_frame_bytes)  # fmt: skip
+        self.leaderboard = Leaderboard(festival, self.guides)
+        self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
+                                 self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
+
+        self.recovery = Recovery(festival, self.broker, self.hub, self.stats, replay_max=s.replay_max,
+                                 counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip
+        # websocket commands answered by the services (the session handles join, comment, signal ...)
+        self.commands: dict[str, CommandHandler] = {"buy": self.buying.ws_buy, "coupon.grab": self.buying.ws_grab}
         self.accepting = False
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -77,8 +97,7 @@ class Node:
         await self.broker.start(self._deliver)
         self.hub.attach(self.broker)
         self.signals.start()
-        for hook in self.on_start:
-            await hook()
+        await self.jobs.start()
         self.heap.start()
         self.accepting = True
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
@@ -86,11 +105,11 @@ class Node:
     async def stop(self) -> None:
         self.accepting = False
         await self.heap.stop()
-        for hook in reversed(self.on_stop):
-            try:
-                await hook()
-            except Exception:
-                log.exception("stop hook failed")
+        try:
+            await self.jobs.stop()
+            await self.scripts.aclose()
+        except Exception:
+            log.exception("stopping commerce failed")
         await self.hub.drain(errors.CLOSE_RESTART, "server restart: reconnect and resume",
                              self.settings.shutdown_batch_size, self.settings.shutdown_batch_interval_s)  # fmt: skip
         await self.signals.stop()
@@ -107,128 +126,5 @@ class Node:
         except Exception:
             return False
 
-    # ---- connections ------------------------------------------------------------------------
     def new_connection_id(self) -> str:
         return uuid.uuid4().hex[:16]
-
-    def channels_for(self, identity: Identity, venue: str) -> tuple[str, ...]:
-        channels = (*self.festival.channels_for(venue), room_channel(venue))
-        if identity.is_host:
-            channels = (*channels, host_channel(identity.sub))
-        return channels
-
-    def venue_or_404(self, venue: str | None) -> str:
-        if venue is None or venue not in self.festival.venues:
-            raise errors.not_found(f"unknown venue {venue!r}")
-        return venue
-
-    async def join(
-        self, conn: Connection, venue: str, since: dict[str, tuple[str, int]] | None, request_id: Any = None
-    ) -> None:
-        """Subscribe ``conn`` to the venue (1+N) and send its snapshot, or resume it exactly.
-
-        Recovery is all-or-nothing: when every channel's missed events are still in
-        history (same epoch, not trimmed, at most replay_max), the client gets
-        ``recovered: true`` and exactly those events; otherwise a fresh snapshot with
-        ``recovered: false``.  Never a partial replay.
-        """
-        self.venue_or_404(venue)
-        channels = self.channels_for(conn.identity, venue)
-        venue_channels = self.festival.channels_for(venue)
-        conn.venue = venue
-        await self.hub.begin_join(conn, channels)
-        snaps: list[Snapshot] = list(await asyncio.gather(*(self.broker.snapshot(c) for c in venue_channels)))
-        replays: dict[str, list[Event]] = {}
-        recovered = False
-        if since is not None and all(c in since for c in venue_channels):
-            results = await asyncio.gather(
-                *(self.broker.history(c, since[c][0], since[c][1], self.settings.replay_max) for c in venue_channels)
-            )
-            if all(r is not None for r in results):
-                recovered = True
-                replays = {c: r for c, r in zip(venue_channels, results, strict=True) if r is not None}
-        if since is not None:
-            if recovered:
-                self.stats.recovery_replayed += 1
-            else:
-                self.stats.recovery_fresh += 1
-        if conn.closed:
-            return
-        message: dict[str, Any] = {
-            "type": "snapshot",
-            "venue": venue,
-            "recovered": recovered,
-            "channels": {c: {"epoch": s.epoch, "offset": s.offset} for c, s in zip(venue_channels, snaps, strict=True)},
-            "counters": self.counters(venue),
-            "server_time": now_ms(),
-        }
-        if request_id is not None:
-            message["id"] = request_id
-        if recovered:
-            # "channels" is always the position right before the next event frame: after a
-            # replay, the client's own position (the missed events follow this frame)
-            for c in venue_channels:
-                message["channels"][c] = {"epoch": since[c][0], "offset": since[c][1]}  # type: ignore[index]
-        else:
-            message["state"] = {c: present_state(s.state) for c, s in zip(venue_channels, snaps, strict=True)}
-        first = conn.codec.frame(message)
-        if recovered:
-            # the missed events of all channels, each channel in offset order, merged by publish time
-            missed = sorted((e for c in venue_channels for e in replays[c]), key=Event.publish_ts)
-            first += b"".join(e.frame(conn.codec) for e in missed)
-        conn.send(first)
-        for c, snap in zip(venue_channels, snaps, strict=True):
-            if recovered:
-                events = replays[c]
-                after = (since[c][0], events[-1].offset if events else since[c][1])  # type: ignore[index]
-            else:
-                after = (snap.epoch, snap.offset)
-            self.hub.finish_join(conn, c, after)
-        for c in channels:
-            if c not in venue_channels:
-                self.hub.finish_join(conn, c, ("", 0))
-
-    def counters(self, venue: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for v in self.festival.channels_for(venue):
-            entry = self.signals.counters(v)
-            for source in self.counter_sources:
-                entry.update(source(v))
-            out[v] = entry
-        return out
-
-    # ---- publishing -------------------------------------------------------------------------
-    async def publish(self, venue: str, kind: str, data: Any, state: tuple[StateOp, ...] = ()) -> tuple[str, int]:
-        return await self.broker.publish(venue, kind, data, state)
-
-    async def venue_snapshot(self, venue: str) -> dict[str, Any]:
-        self.venue_or_404(venue)
-        channels = self.festival.channels_for(venue)
-        snaps = await asyncio.gather(*(self.broker.snapshot(c) for c in channels))
-        return {
-            "venue": venue,
-            "channels": {c: {"epoch": s.epoch, "offset": s.offset} for c, s in zip(channels, snaps, strict=True)},
-            "state": {c: present_state(s.state) for c, s in zip(channels, snaps, strict=True)},
-            "counters": self.counters(venue),
-            "server_time": now_ms(),
-        }
-
-    async def signal(self, sender: Identity, to: str, data: dict[str, Any]) -> None:
-        """Relay a co-host signalling message (SDP/ICE ...) from one host to another."""
-        if not sender.is_host:
-            raise errors.forbidden("only hosts exchange co-host signals")
-        if to not in self.festival.hosts:
-            raise errors.not_found(f"unknown host {to!r}")
-        if len(orjson.dumps(data)) > self.settings.max_frame_bytes:
-            raise errors.LivehubError(errors.TOO_LARGE, "signal data too large")
-        message = {"type": "signal", "from": sender.sub, "data": data, "ts": now_ms()}
-        await self.broker.publish_volatile(host_channel(to), "~s" + uuid.uuid4().hex[:12], message)
-
-    def is_main_host(self, identity: Identity) -> bool:
-        return identity.is_host and self.festival.venues.get(identity.venue or "", None) is not None and (
-            self.festival.venues[identity.venue or ""].kind == MAIN
-        )
-
-    def may_drive(self, identity: Identity, venue: str) -> bool:
-        """A host drives its own venue; the main venue's host may drive every venue."""
-        return identity.is_host and (identity.venue == venue or self.is_main_host(identity))

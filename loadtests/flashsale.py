@@ -739,7 +739,8 @@ class FlashBench:
 # contexts (the hub's fan-out, periodic tasks); then the innermost frame matching a leaf rule.
 PROFILE_CONTEXTS = [
     ("fan-out of stock/online frames (hub flush)", ("Hub.flush", "_fan_out", "broadcast_volatile")),
-    ("periodic tasks (stock poll, sweeper, signals)", ("push_stock", "Commerce.sweep", "AudienceSignals", "_every")),
+    ("periodic tasks (stock poll, sweeper, signals)",
+     ("push_stock", "CommerceJobs.sweep", "AudienceSignals", "_every")),
 ]  # fmt: skip
 PROFILE_LEAVES = [
     ("redis client: connection pool (acquire/release, Condition, timeout)",
@@ -750,8 +751,8 @@ PROFILE_LEAVES = [
     ("redis client: the rest (execute_command, Script, retry)",
      ("redis/", "commands/core.py", "asyncio/client.py", "utils.py", "retry.py")),
     ("reply: view, encode, write", ("buy_view", "reservation_view", "send_message", "Codec.frame", "write_raw")),
-    ("sale logic (Commerce.buy, SaleStore.buy, results, ids)",
-     ("sales.py", "sale_rules.py", "routing.py", "attribution.py", "commerce.py", "admission.py")),
+    ("sale logic (Buying.buy, SaleStore.buy, results, ids)",
+     ("sales.py", "sale_rules.py", "routing.py", "attribution.py", "buying.py", "admission.py")),
     ("inbound: livehub protocol parse", ("livehub/protocol.py", "codec.py", "ratelimit.py")),
     ("inbound: uvicorn websocket protocol, ASGI receive",
      ("websockets_sansio_impl", "websockets/", "starlette/websockets", "frames.py", "queues.py")),

@@ -56,11 +56,20 @@ class Keys:
         """Set of sale ids running in a venue."""
         return f"{self.prefix}:venue-sales:{{v:{venue}}}"
 
+    def stores_loaded(self, festival: str) -> str:
+        """String (SET NX, the loading node's id): the festival's stores are indexed; once per festival."""
+        return f"{self.prefix}:stores-loaded:{festival}"
+
     # ---- commerce ----
     # One flash sale, all under ``{sale:<id>}`` (buy.lua, pay.lua, expire.lua touch them together).
     def sale_spec(self, sale_id: str) -> str:
         """Hash: the sale's spec (venue, brand, sku, stock, price, limit, window, reservation ttl)."""
         return f"{self.prefix}:{{sale:{sale_id}}}:spec"
+
+    def sale_sold_out(self, sale_id: str, returned: int) -> str:
+        """String (SET NX, with a TTL): "sold out" was announced for this sell-out; ``returned`` is how
+        many units ever came back (expired), so a later sell-out after a return is announced again."""
+        return f"{self.sale_spec(sale_id)}:soldout:{returned}"
 
     def sale_stock(self, sale_id: str) -> str:
         """Integer: units available to buy now."""

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -258,6 +259,33 @@ class SaleStore:
 
     async def sale_ids_of_venue(self, venue: str) -> list[str]:
         return sorted(text(m) for m in await self._redis.smembers(self._keys.sales_of_venue(venue)))
+
+    async def sale_ids_of_venues(self, venues: Sequence[str]) -> dict[str, list[str]]:
+        """Sale ids of each venue that has any, sorted (one pipelined round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for venue in venues:
+            pipe.smembers(self._keys.sales_of_venue(venue))
+        found = await pipe.execute()
+        return {v: sorted(text(m) for m in ids) for v, ids in zip(venues, found, strict=True) if ids}
+
+    async def stock_and_returned(self, sale_ids: Sequence[str]) -> list[tuple[int, int] | None]:
+        """Per sale: (units available now, units that ever came back expired); None for a sale without
+        stock (one pipelined round trip)."""
+        k = self._keys
+        pipe = self._redis.pipeline(transaction=False)
+        for sale_id in sale_ids:
+            pipe.get(k.sale_stock(sale_id))
+            pipe.hget(k.sale_counts(sale_id), "expired")
+        replies = await pipe.execute()
+        out: list[tuple[int, int] | None] = []
+        for i in range(len(sale_ids)):
+            raw, returned = replies[2 * i], replies[2 * i + 1]
+            out.append(None if raw is None else (int(raw), int(returned or 0)))
+        return out
+
+    async def claim_sold_out(self, sale_id: str, returned: int, owner: str, ttl_s: int) -> bool:
+        """True for the one caller (of every node) that announces this sell-out (SET NX marker)."""
+        return bool(await self._redis.set(self._keys.sale_sold_out(sale_id, returned), owner, nx=True, ex=ttl_s))
 
     async def server_time_ms(self) -> int:
         seconds, micros = await self._redis.time()

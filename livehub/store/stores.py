@@ -100,6 +100,26 @@ class StoreIndex:
         log.info("loaded %d stores of %d brands", len(stores), len(self.festival.brands))
         return len(stores)
 
+    async def load_once(self, owner: str) -> int | None:
+        """:meth:`load` once per festival, not per node (a SET NX marker); the count, or None when
+        another node had loaded them.  A failed load removes the marker so the next node tries again."""
+        marker = self._keys.stores_loaded(self.festival.id)
+        if not await self._redis.set(marker, owner, nx=True):
+            return None
+        try:
+            return await self.load()
+        except BaseException:
+            await self._redis.delete(marker)
+            raise
+
+    async def stores_with_holds(self) -> list[str]:
+        """Ids of the festival's stores holding units for unpaid reservations (one pipelined round trip)."""
+        stores = list(self.festival.stores)
+        pipe = self._redis.pipeline(transaction=False)
+        for store_id in stores:
+            pipe.hlen(self._keys.store_holds(store_id))
+        return [s for s, held in zip(stores, await pipe.execute(), strict=True) if held]
+
     def is_store_of(self, brand: str, store_id: str) -> bool:
         store = self.festival.stores.get(store_id)
         return store is not None and store.brand == brand

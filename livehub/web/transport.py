@@ -13,7 +13,7 @@ uvicorn accepts a websocket protocol class (``ws=...``).  This subclass of its
   (:meth:`close_with`), aborting the socket if the peer does not finish the
   closing handshake in time (a slow consumer must not hold memory);
 * hands each complete client message straight to ``frame_sink`` (the
-  connection's ``livehub.web.websocket.Session.feed``) once the endpoint has set one,
+  connection's ``livehub.web.session.Session.feed``) once the endpoint has set one,
   instead of the ASGI receive queue: no queue, no future, no wake-up of the
   endpoint's await chain and no pause/resume of the socket per message.
   Reading stops only while the sink says its backlog is full, until

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from livehub.client import Client, ClientError
-from livehub.services.commerce import payment_signature
+from livehub.services.payments import payment_signature
 from tests.conftest import SECRET, LivehubProcess, host_token, http_json, viewer_token
 
 pytestmark = pytest.mark.asyncio

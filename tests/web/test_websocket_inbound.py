@@ -1,4 +1,4 @@
-"""A connection's inbound side over real websockets (livehub.web.websocket.Session fed by
+"""A connection's inbound side over real websockets (livehub.web.session.Session fed by
 livehub.web.transport's frame_sink):
 frames are handled one after the other in the order sent, answered once each, a full inbound backlog stops the
 reading of the socket instead of failing anything, and a text frame that is not UTF-8 closes with 1007.

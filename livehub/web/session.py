@@ -1,10 +1,6 @@
-"""The websocket endpoint: a thin adapter between the transport, the protocol
-layer and the node.  ``GET /ws?venue=<id>&token=<token>[&guide=<share code>]``.
-
-After the handshake livehub sends ``welcome`` and, when the URL names a
-venue, the venue's ``snapshot``; then live frames.  Client frames are parsed
-by livehub.protocol.commands; every failure becomes an ``error`` frame (the connection
-stays), except the documented closes (livehub.errors).
+"""One websocket connection's inbound side (Session): rate limit, parse, dispatch, answer,
+with the connection's frames handled in order and a bounded backlog (docs/architecture.md,
+"Inbound frames").  Commands the services answer come from the node's command table.
 """
 
 from __future__ import annotations
@@ -17,82 +13,20 @@ from collections.abc import Coroutine
 from typing import Any
 
 from redis.exceptions import RedisError
-from starlette.websockets import WebSocket
 
 from livehub import errors
 from livehub.domain.ratelimit import TokenBucket
-from livehub.domain.tokens import AuthError, verify
+from livehub.domain.roles import venue_or_404
 from livehub.errors import LivehubError, error_body
 from livehub.hub.connection import Connection
 from livehub.node import Node
-from livehub.protocol.codec import CODECS, OP_TEXT, choose_codec
 from livehub.protocol.commands import Command, Limits, parse
 from livehub.protocol.events import now_ms
-from livehub.protocol.frames import reply, welcome
-from livehub.web.transport import RAW_EXTENSION
+from livehub.protocol.frames import reply
 
-log = logging.getLogger("livehub.web.websocket")
+log = logging.getLogger("livehub.web.session")
 
 IMMEDIATE = frozenset({"ping", "like", "leave"})  # answered without an await
-
-
-async def websocket_endpoint(ws: WebSocket) -> None:
-    node: Node = ws.app.state.node
-    raw = ws.scope.get("extensions", {}).get(RAW_EXTENSION)
-    codec, subprotocol = choose_codec(ws.scope.get("subprotocols", []))
-    if raw is None:  # served by a server other than livehub's transport: refuse clearly
-        await ws.close(code=errors.CLOSE_INTERNAL, reason="livehub needs its uvicorn websocket protocol")
-        return
-    await ws.accept(subprotocol=subprotocol)
-    params = ws.query_params
-    close_code, close_reason, identity = 0, "", None
-    if not node.accepting:
-        close_code, close_reason = errors.CLOSE_RESTART, "node is shutting down"
-    elif len(node.hub.connections) >= node.settings.max_connections:
-        close_code, close_reason = errors.CLOSE_OVERLOADED, "node is full: try another node"
-    else:
-        try:
-            identity = verify(node.settings.secret, params.get("token"))
-        except AuthError as exc:
-            close_code, close_reason = errors.CLOSE_UNAUTHORIZED, str(exc)
-    venue = params.get("venue")
-    if identity is not None and venue is not None and venue not in node.festival.venues:
-        close_code, close_reason = errors.CLOSE_NOT_FOUND, f"unknown venue {venue[:64]!r}"
-    if close_code or identity is None:
-        code = errors.UNAUTHORIZED if close_code == errors.CLOSE_UNAUTHORIZED else (
-            errors.NOT_FOUND if close_code == errors.CLOSE_NOT_FOUND else errors.UNAVAILABLE)  # fmt: skip
-        payload = codec.encode({"type": "error", "code": code, "message": close_reason})
-        if codec.opcode == OP_TEXT:
-            await ws.send_text(payload.decode())
-        else:
-            await ws.send_bytes(payload)
-        await ws.close(code=close_code, reason=close_reason[:120])
-        return
-
-    conn = Connection(node.new_connection_id(), codec, CODECS.index(codec), identity, raw,
-                      node.settings.outbound_buffer_bytes, node.stats)  # fmt: skip
-    guide_code = params.get("guide")
-    if guide_code:
-        guide = node.festival.guide_by_code(guide_code)
-        conn.guide = guide.id if guide is not None else None
-    node.hub.add(conn)
-    session = Session(node, conn)
-    try:
-        conn.send_message(welcome(conn.id, node.id, identity.sub, identity.role, now_ms()))
-        if venue is not None:
-            await session.run_command(Command("join", None, {"venue": venue, "since": None}))
-        raw.frame_sink = session.feed  # from now on frames go straight to the session (see Session)
-        while not conn.closed:
-            message = await ws.receive()  # frames that came during the join; then only the disconnect
-            if message["type"] != "websocket.receive":
-                break
-            text = message.get("text")
-            session.feed(text if text is not None else (message.get("bytes") or b""))
-    finally:
-        raw.frame_sink = None
-        session.stop()
-        node.hub.remove(conn)
-        conn.closed = True
 
 
 class Session:
@@ -213,7 +147,7 @@ class Session:
         if kind in IMMEDIATE:
             self.run_now(cmd)
         elif kind == "join":
-            await node.join(conn, node.venue_or_404(cmd.args["venue"]), cmd.args["since"], cmd.id)
+            await node.recovery.join(conn, venue_or_404(node.festival, cmd.args["venue"]), cmd.args["since"], cmd.id)
         elif kind == "comment":
             if conn.venue is None:
                 raise errors.bad_request("join a venue first")
@@ -223,11 +157,11 @@ class Session:
             if cmd.id is not None:
                 conn.send_message(reply(cmd.id, {"sampled_out": not shown}))
         elif kind == "signal":
-            await node.signal(conn.identity, cmd.args["to"], cmd.args["data"])
+            await node.controls.signal(conn.identity, cmd.args["to"], cmd.args["data"])
             if cmd.id is not None:
                 conn.send_message(reply(cmd.id, {}))
         else:
-            handler = node.command_handlers.get(kind)
+            handler = node.commands.get(kind)
             if handler is None:
                 raise LivehubError(errors.UNAVAILABLE, f"{kind!r} is not enabled on this node")
             conn.send_message(reply(cmd.id, await handler(conn, cmd)))

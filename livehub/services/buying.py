@@ -1,0 +1,120 @@
+"""The buyer's use-cases: buy (behind the node-local admission gate), grab a coupon, pay a
+reservation; the websocket ``buy`` and ``coupon.grab`` commands and their HTTP twins.
+
+A confirmed payment is announced to the hosts of the sale's venue and of the main venue
+(an ``order`` frame on their host channels).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from livehub import errors
+from livehub.backplane.broker import Broker
+from livehub.domain.admission import Admission, Decision
+from livehub.domain.attribution import credit_for
+from livehub.domain.roles import require_viewer
+from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError, Location
+from livehub.domain.topology import Festival, host_channel
+from livehub.hub.connection import Connection
+from livehub.protocol.commands import Command
+from livehub.protocol.events import now_ms
+from livehub.services.sale_registry import SaleRegistry
+from livehub.services.views import buy_view, grab_view, order_frame, order_view
+from livehub.store.coupons import CouponStore
+from livehub.store.sales import PayCode, SaleStore
+
+log = logging.getLogger("livehub.services.buying")
+
+# buy outcomes answered as a reply (an answer about the sale); the rest are error frames
+ANSWERS = {BuyCode.OK, BuyCode.DUPLICATE, BuyCode.NOT_STARTED, BuyCode.ENDED, BuyCode.SOLD_OUT,
+           BuyCode.LIMIT_REACHED, BuyCode.BAD_QUANTITY, BuyCode.COUPON_INVALID, BuyCode.BUSY}  # fmt: skip
+
+
+class Buying:
+    def __init__(
+        self, festival: Festival, registry: SaleRegistry, sales: SaleStore, coupons: CouponStore,
+        admission: Admission, broker: Broker,
+    ) -> None:  # fmt: skip
+        self.festival = festival
+        self.registry = registry
+        self._specs = registry.specs  # the registry's cache, read directly on the buy path
+        self.sales = sales
+        self.coupons = coupons
+        self.admission = admission
+        self.broker = broker
+
+    async def buy(self, user: str, sale_id: str, request_id: str, args: dict[str, Any], guide_id: str | None
+                  ) -> dict[str, Any]:  # fmt: skip
+        now = time.monotonic()
+        decision = self.admission.admit(sale_id, now)
+        if decision is Decision.SOLD_OUT:
+            return {"status": BuyCode.SOLD_OUT.value, "sale": sale_id, "available": 0}
+        if decision is Decision.BUSY:
+            return {"status": BuyCode.BUSY.value, "sale": sale_id, "retry_after_ms": 200}
+        spec = self._specs.get(sale_id)
+        if spec is None:
+            spec = await self.registry.spec(sale_id)
+        loc = args.get("loc")
+        try:
+            request = BuyRequest(
+                request_id=request_id, qty=args.get("qty", 1),
+                location=Location(loc[0], loc[1]) if loc else None,
+                pickup_store=args.get("pickup_store"), coupon_id=args.get("coupon"),
+            )  # fmt: skip
+        except BuyRequestError as exc:
+            if exc.code is BuyCode.BAD_QUANTITY:
+                return {"status": exc.code.value, "sale": sale_id, "detail": str(exc)}
+            raise errors.bad_request(str(exc), field=exc.field) from None
+        guide = self.festival.guides.get(guide_id) if guide_id else None
+        result = await self.sales.buy(sale_id, user, request, guide=credit_for(guide, spec.brand))
+        if result.code in (BuyCode.OK, BuyCode.DUPLICATE, BuyCode.SOLD_OUT, BuyCode.LIMIT_REACHED):
+            self.admission.observe_stock(sale_id, result.available, time.monotonic())
+        if result.code not in ANSWERS:
+            if result.code is BuyCode.NOT_FOUND:
+                raise errors.not_found(f"unknown sale {sale_id!r}")
+            raise errors.bad_request(f"bad {result.detail or 'request'}", field=result.detail)
+        return buy_view(result)
+
+    async def ws_buy(self, conn: Connection, cmd: Command) -> dict[str, Any]:
+        """The websocket ``buy`` command (viewers only)."""
+        return await self.buy(require_viewer(conn.identity), cmd.args["sale"], str(cmd.id), cmd.args, conn.guide)
+
+    async def grab(self, user: str, coupon_id: str) -> dict[str, Any]:
+        result = await self.coupons.grab(coupon_id, user)
+        if result.code.value == "not_found":
+            raise errors.not_found(f"unknown coupon {coupon_id!r}")
+        return grab_view(coupon_id, result)
+
+    async def ws_grab(self, conn: Connection, cmd: Command) -> dict[str, Any]:
+        """The websocket ``coupon.grab`` command (viewers only)."""
+        return await self.grab(require_viewer(conn.identity), cmd.args["coupon"])
+
+    async def pay(self, reservation_id: str, payment_ref: str, user: str | None = None) -> dict[str, Any]:
+        """Pay a reservation; ``user`` (the demo's own payment) must be the buyer."""
+        if user is not None:
+            reservation = await self.sales.get_reservation(reservation_id)
+            if reservation is None or reservation.user_id != user:
+                raise errors.not_found(f"unknown reservation {reservation_id!r}")
+        result = await self.sales.pay(reservation_id, payment_ref)
+        if result.code is PayCode.NOT_FOUND:
+            raise errors.not_found(f"unknown reservation {reservation_id!r}")
+        out: dict[str, Any] = {"status": result.code.value, "reservation": reservation_id}
+        if result.order is not None:
+            order = result.order
+            out.update(order_view(order))
+            if result.code is PayCode.PAID:
+                await self._notify_order(order.venue, out)
+        return out
+
+    async def _notify_order(self, venue: str, order: dict[str, Any]) -> None:
+        """Hosts of the venue (and the main host) see each confirmed order (not viewers)."""
+        message = order_frame(venue, order, now_ms())
+        hosts = {h for h in self.festival.venues[venue].hosts} | set(
+            self.festival.venues[self.festival.main_venue].hosts
+        )
+        for host in hosts:
+            await self.broker.publish_volatile(host_channel(host), "~o" + uuid.uuid4().hex[:12], message)

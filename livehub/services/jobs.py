@@ -1,0 +1,129 @@
+"""Commerce's periodic work on a node (livehub.runtime.periodic runs each step):
+
+* the live stock counter: every ``stock_interval_s`` the node reads the stock of the sales
+  its viewers can see (one pipelined round trip) and pushes a latest-value ``stock`` frame
+  when it changed; "sold out" is announced once per sell-out (a SET NX marker keyed by how
+  much stock ever came back);
+* the sweeper: refreshes the node's sales, expires unpaid reservations and relays outbox
+  effects, on every node (the scripts make that safe);
+* the guide leaderboard, pushed to connected hosts;
+* the reconciler: settles store holds and coupon locks a crashed node left between two steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from livehub.backplane.broker import Broker
+from livehub.domain.admission import Admission
+from livehub.domain.sale_rules import SaleSpec
+from livehub.domain.topology import Festival
+from livehub.hub.fanout import Hub
+from livehub.runtime.periodic import Periodic
+from livehub.services.leaderboard import Leaderboard
+from livehub.services.sale_registry import SaleRegistry
+from livehub.services.venue_controls import publish_sale
+from livehub.services.views import leaderboard_frame, stock_frame
+from livehub.settings import Settings
+from livehub.store.coupons import CouponStore
+from livehub.store.sales import SaleStore
+from livehub.store.stores import StoreIndex
+
+log = logging.getLogger("livehub.services.jobs")
+
+
+class CommerceJobs:
+    def __init__(
+        self, settings: Settings, festival: Festival, node_id: str, hub: Hub, broker: Broker,
+        registry: SaleRegistry, sales: SaleStore, coupons: CouponStore, stores: StoreIndex,
+        admission: Admission, leaderboard: Leaderboard,
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        self.festival = festival
+        self.node_id = node_id
+        self.hub = hub
+        self.broker = broker
+        self.registry = registry
+        self.sales = sales
+        self.coupons = coupons
+        self.stores = stores
+        self.admission = admission
+        self.leaderboard = leaderboard
+        self.stock: dict[str, int] = {}  # last stock pushed per sale
+        self.jobs = Periodic()
+
+    async def start(self) -> None:
+        """Index the festival's stores (once per festival), read the sales, start the loops."""
+        count = await self.stores.load_once(self.node_id)
+        if count is not None:
+            log.info("indexed %d stores", count)
+        await self.registry.refresh()
+        s = self.settings
+        self.jobs.start(s.stock_interval_s, self.push_stock, "stock")
+        self.jobs.start(s.sweep_interval_s, self.sweep, "sweeper")
+        self.jobs.start(s.leaderboard_interval_s, self.push_leaderboard, "leaderboard")
+        self.jobs.start(s.reconcile_interval_s, self.reconcile, "reconcile")
+
+    async def stop(self) -> None:
+        await self.jobs.stop()
+
+    def counters(self, venue: str) -> dict[str, Any]:
+        """A snapshot's commerce counters of one channel: the last stock pushed per sale."""
+        sales = self.registry.venue_sales.get(venue)
+        if not sales:
+            return {}
+        return {"stock": {s: self.stock[s] for s in sales if s in self.stock}}
+
+    async def push_stock(self) -> None:
+        """Latest stock of the sales this node's viewers see; sold out announced once."""
+        venue_sales = self.registry.venue_sales
+        visible = [s for v in venue_sales if self.hub.count(v) for s in venue_sales[v]]
+        if not visible:
+            return
+        read = await self.sales.stock_and_returned(visible)
+        now = time.monotonic()
+        for sale_id, found in zip(visible, read, strict=True):
+            if found is None:
+                continue
+            stock, returned = found
+            self.admission.observe_stock(sale_id, stock, now)
+            if self.stock.get(sale_id) == stock:
+                continue
+            self.stock[sale_id] = stock
+            spec = self.registry.specs.get(sale_id)
+            if spec is None:
+                continue
+            self.hub.broadcast_volatile(spec.venue, f"stock:{sale_id}", stock_frame(spec.venue, sale_id, stock))
+            if stock == 0:
+                await self._announce_sold_out(spec, returned)
+
+    async def _announce_sold_out(self, spec: SaleSpec, returned: int) -> None:
+        if await self.sales.claim_sold_out(spec.sale_id, returned, self.node_id, self.settings.history_ttl_s):
+            await publish_sale(self.broker, self.festival, spec, "sale.sold_out", sold_out=True)
+
+    async def sweep(self) -> None:
+        await self.registry.refresh()
+        now = await self.sales.server_time_ms()
+        for sale_id, spec in list(self.registry.specs.items()):
+            if now > spec.ends_at_ms + 1000 * spec.reservation_ttl_s + 60_000:
+                continue  # long over: nothing can still expire
+            await self.sales.expire_due(sale_id, limit=500)
+            await self.sales.relay_outbox(sale_id)
+
+    async def reconcile(self) -> None:
+        """Settle store holds and coupon locks a crashed node left between two steps."""
+        for store_id in await self.stores.stores_with_holds():
+            await self.sales.reconcile_store_holds(store_id)
+        for venue in self.festival.venues:
+            for coupon_id in await self.coupons.coupons_of_venue(venue):
+                await self.sales.reconcile_coupon_locks(coupon_id)
+
+    async def push_leaderboard(self) -> None:
+        hosts = [name for name in self.hub.channels if name.startswith("host:") and self.hub.count(name)]
+        if not hosts:
+            return
+        board = await self.leaderboard.top()
+        for name in hosts:
+            self.hub.broadcast_volatile(name, "leaderboard", leaderboard_frame(board))

@@ -1,0 +1,43 @@
+"""HTTP routes of viewers: the buy and grab twins of the websocket commands (for clients that
+cannot hold a socket) and the demo's simulated payment."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livehub.protocol.commands import ident, parse_buy_args
+from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
+
+
+async def buy(request: Request) -> Response:
+    """The websocket ``buy`` for clients that cannot hold a socket: {id, qty, loc, pickup_store, coupon}."""
+    user = viewer_of(request)
+    body = await json_body(request)
+    args = parse_buy_args({**body, "sale": request.path_params["sale"]})
+    guide_code = request.query_params.get("guide")
+    node = node_of(request)
+    guide = node.festival.guide_by_code(guide_code) if guide_code else None
+    result = await node.buying.buy(user, args["sale"], str(body["id"]), args, guide.id if guide else None)
+    return JSONResponse(result)
+
+
+async def grab(request: Request) -> Response:
+    user = viewer_of(request)
+    coupon = ident(request.path_params["coupon"], "coupon")
+    return JSONResponse(await node_of(request).buying.grab(user, coupon))
+
+
+async def pay_reservation(request: Request) -> Response:
+    """The demo's simulated payment: the buyer pays their own reservation."""
+    user = viewer_of(request)
+    rid = request.path_params["reservation"]
+    return JSONResponse(await node_of(request).buying.pay(rid, "demo-" + user, user=user))
+
+
+routes = [
+    Route("/api/sales/{sale}/buy", buy, methods=["POST"]),
+    Route("/api/coupons/{coupon}/grab", grab, methods=["POST"]),
+    Route("/api/reservations/{reservation}/pay", pay_reservation, methods=["POST"]),
+]

@@ -1,0 +1,65 @@
+"""HTTP routes anyone may call: health, readiness, metrics, the festival, a venue's snapshot,
+a sale's state and the guide leaderboard."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livehub import errors
+from livehub.protocol.commands import ident
+from livehub.runtime.metrics import CONTENT_TYPE
+from livehub.services.views import festival_view
+from livehub.web.http import JSONResponse, node_of, query_int
+
+HOUR_RE = re.compile(r"^\d{10}$")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "node": node_of(request).id})
+
+
+async def readyz(request: Request) -> Response:
+    node = node_of(request)
+    if node.accepting and await node.ready():
+        return JSONResponse({"status": "ready", "node": node.id})
+    return JSONResponse({"status": "not ready", "node": node.id}, status_code=503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(node_of(request).metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def festival(request: Request) -> Response:
+    return JSONResponse(festival_view(node_of(request).festival))
+
+
+async def venue(request: Request) -> Response:
+    return JSONResponse(await node_of(request).recovery.venue_snapshot(request.path_params["venue"]))
+
+
+async def sale(request: Request) -> Response:
+    sale_id = ident(request.path_params["sale"], "sale")
+    return JSONResponse(await node_of(request).controls.sale_state(sale_id))
+
+
+async def leaderboard(request: Request) -> Response:
+    hour = request.query_params.get("hour")
+    if hour is not None and not HOUR_RE.match(hour):
+        raise errors.bad_request("'hour' must be YYYYMMDDHH (UTC)")
+    n = query_int(request, "n", 10, 1, 100)
+    return JSONResponse(await node_of(request).leaderboard.top(hour, n))
+
+
+routes = [
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route("/metrics", metrics),
+    Route("/api/festival", festival),
+    Route("/api/venues/{venue}", venue),
+    Route("/api/sales/{sale}", sale),
+    Route("/api/guides/leaderboard", leaderboard),
+]

@@ -1,0 +1,87 @@
+"""The buyer's use-cases over real Redis stores: a websocket buy by a viewer (hosts refused), the
+answers about a sale versus errors, and a payment that tells the hosts of the venue and of main once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from livehub import errors
+from livehub.domain.admission import Admission
+from livehub.domain.tokens import HOST, VIEWER, Identity
+from livehub.errors import LivehubError
+from livehub.protocol.commands import Command
+from livehub.services.buying import Buying
+from livehub.services.sale_registry import SaleRegistry
+from livehub.services.venue_controls import SaleDraft, VenueControls
+from tests.services.conftest import Stores
+
+
+@dataclass
+class Conn:
+    identity: Identity
+    guide: str | None = None
+
+
+@pytest.fixture
+async def buying(stores: Stores) -> Buying:
+    registry = SaleRegistry(stores.festival, stores.sales)
+    controls = VenueControls(stores.festival, stores.broker, registry, stores.sales, stores.coupons,
+                             max_signal_bytes=1024)  # fmt: skip
+    product = stores.festival.products["b1-sku1"]
+    await controls.create_sale("b1", SaleDraft(product, sale_id="s-buy", stock=2, per_user_limit=1))
+    return Buying(stores.festival, registry, stores.sales, stores.coupons, Admission(), stores.broker)
+
+
+def buy_cmd(request_id: str, **args: Any) -> Command:
+    return Command("buy", request_id, {"sale": "s-buy", "qty": 1, **args})
+
+
+async def test_a_viewer_buys_over_the_websocket_and_a_retry_answers_duplicate(buying: Buying) -> None:
+    viewer = Conn(Identity("u1", VIEWER))
+    first = await buying.ws_buy(viewer, buy_cmd("q1"))  # type: ignore[arg-type]
+    assert first["status"] == "ok" and first["available"] == 1 and first["qty"] == 1 and first["state"] == "reserved"
+    again = await buying.ws_buy(viewer, buy_cmd("q1"))  # type: ignore[arg-type]
+    assert again["status"] == "duplicate" and again["reservation"] == first["reservation"]
+    other = await buying.ws_buy(viewer, buy_cmd("q2"))  # type: ignore[arg-type]
+    assert other["status"] == "limit_reached"
+
+
+async def test_hosts_do_not_buy_or_grab(buying: Buying) -> None:
+    host = Conn(Identity("host-b1", HOST, "b1"))
+    for call in (buying.ws_buy(host, buy_cmd("q1")), buying.ws_grab(host, Command("coupon.grab", 1, {"coupon": "c"}))):  # type: ignore[arg-type]
+        with pytest.raises(LivehubError) as exc:
+            await call
+        assert exc.value.code == errors.FORBIDDEN
+
+
+async def test_a_bad_quantity_is_an_answer_and_an_unknown_sale_or_coupon_is_an_error(buying: Buying) -> None:
+    answer = await buying.buy("u1", "s-buy", "q1", {"qty": 0}, None)
+    assert answer["status"] == "bad_quantity" and answer["sale"] == "s-buy"
+    for call in (buying.buy("u1", "s-none", "q1", {}, None), buying.grab("u1", "c-none")):
+        with pytest.raises(LivehubError) as exc:
+            await call
+        assert exc.value.code == errors.NOT_FOUND
+
+
+async def test_a_payment_confirms_the_order_once_and_tells_the_venues_and_mains_hosts(
+    buying: Buying, stores: Stores
+) -> None:
+    told: list[tuple[str, dict[str, Any]]] = []
+
+    async def record(channel: str, key: str, message: dict[str, Any]) -> None:
+        told.append((channel, message))
+
+    stores.broker.publish_volatile = record  # type: ignore[method-assign]
+    reservation = (await buying.buy("u1", "s-buy", "q1", {}, None))["reservation"]
+    with pytest.raises(LivehubError) as exc:
+        await buying.pay(reservation, "demo-u2", user="u2")  # not the buyer's
+    assert exc.value.code == errors.NOT_FOUND
+    paid = await buying.pay(reservation, "demo-u1", user="u1")
+    assert paid["status"] == "paid" and paid["sale"] == "s-buy" and paid["qty"] == 1
+    assert sorted(c for c, _ in told) == ["host:host-b1", "host:host-main"]
+    assert all(m["type"] == "order" and m["venue"] == "b1" and m["order"] == paid["order"] for _, m in told)
+    again = await buying.pay(reservation, "demo-u1")
+    assert again["status"] == "duplicate" and again["order"] == paid["order"] and len(told) == 2

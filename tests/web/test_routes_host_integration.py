@@ -1,0 +1,51 @@
+"""The host routes on a real `livehub serve`: which error a malformed request gets first (the
+venue, then the token, then the product / guide / brand, then the numbers), as before the
+routes were split by audience."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conftest import LivehubProcess, host_token, http_json
+
+pytestmark = pytest.mark.asyncio
+
+
+async def call(server: LivehubProcess, path: str, body: object, token: str | None) -> tuple[int, dict[str, Any]]:
+    return await asyncio.to_thread(http_json, "POST", f"{server.http}{path}", body, token)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "token", "status", "code"),
+    [
+        ("/api/venues/nowhere/sales", {"sku": "nope"}, None, 404, "not_found"),
+        ("/api/venues/b1/sales", {"sku": "nope"}, None, 401, "unauthorized"),
+        ("/api/venues/b1/sales", {"sku": "nope"}, ("host-b2", "b2"), 403, "forbidden"),
+        ("/api/venues/b1/sales", {"sku": "nope", "stock": "x"}, ("host-b1", "b1"), 404, "not_found"),
+        ("/api/venues/b1/sales", {"sku": "b2-sku1", "stock": "x"}, ("host-b1", "b1"), 400, "bad_request"),
+        ("/api/venues/b1/sales", {"sku": "b1-sku1", "stock": "x"}, ("host-b1", "b1"), 400, "bad_request"),
+        ("/api/venues/b1/coupons", {"guide": "nobody", "total": "x"}, ("host-b1", "b1"), 404, "not_found"),
+        ("/api/venues/b2/coupons", {"guide": "b1-g1", "total": "x"}, ("host-b2", "b2"), 403, "forbidden"),
+        ("/api/venues/b1/coupons", {"brand": "b2", "total": "x"}, ("host-b1", "b1"), 403, "forbidden"),
+        ("/api/venues/b1/coupons", {"total": "x"}, ("host-b1", "b1"), 400, "bad_request"),
+        ("/api/venues/b1/cohost", {"brand_venue": "b1"}, ("host-b1", "b1"), 400, "bad_request"),  # main only
+        ("/api/venues/main/cohost", {"brand_venue": "main"}, ("host-main", "main"), 404, "not_found"),
+    ],
+    ids=["venue", "token", "other-venue", "sku-before-numbers", "brand-before-numbers", "numbers",
+         "guide-before-numbers", "guide-brand", "coupon-brand", "coupon-numbers", "cohost-main-only",
+         "cohost-brand-venue"],
+)  # fmt: skip
+async def test_a_malformed_host_request_gets_its_first_error(
+    livehub_server: LivehubProcess, path: str, body: object, token: tuple[str, str] | None, status: int, code: str
+) -> None:
+    got_status, out = await call(livehub_server, path, body, host_token(*token) if token else None)
+    assert (got_status, out["type"], out["code"]) == (status, "error", code), out
+
+
+async def test_a_number_of_the_wrong_type_names_its_field(livehub_server: LivehubProcess) -> None:
+    status, out = await call(livehub_server, "/api/venues/b1/sales", {"sku": "b1-sku1", "duration_s": True},
+                             host_token("host-b1", "b1"))  # fmt: skip
+    assert status == 400 and out["details"] == {"field": "duration_s"}
