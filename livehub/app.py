@@ -55,13 +55,12 @@ async def _livehub_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 (no route) and 405 (method), in livehub's error body."""
     assert isinstance(exc, HTTPException)
-    code = {404: errors.NOT_FOUND, 405: errors.BAD_REQUEST}.get(exc.status_code, errors.BAD_REQUEST)
-    return _error(LivehubError(code, str(exc.detail)), exc.status_code)
+    return _error(errors.http_error(exc.status_code, exc.detail), exc.status_code)
 
 
 async def _redis_down(request: Request, exc: Exception) -> Response:
     log.warning("request %s %s: redis failed: %s", request.method, request.url.path, exc)
-    return _error(LivehubError(errors.UNAVAILABLE, "storage unavailable: retry"), 503)
+    return _error(errors.storage_unavailable(), 503)
 
 
 async def _crash(request: Request, exc: Exception) -> Response:

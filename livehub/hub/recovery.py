@@ -18,6 +18,7 @@ from livehub.domain.topology import Festival
 from livehub.hub.connection import Connection
 from livehub.hub.fanout import Hub
 from livehub.hub.stats import Stats
+from livehub.protocol import frames
 from livehub.protocol.events import Event, now_ms
 
 log = logging.getLogger("livehub.hub.recovery")
@@ -85,23 +86,15 @@ class Recovery:
                 self.stats.recovery_fresh += 1
         if conn.closed:
             return
-        message: dict[str, Any] = {
-            "type": "snapshot",
-            "venue": venue,
-            "recovered": recovered,
-            "channels": {c: {"epoch": s.epoch, "offset": s.offset} for c, s in zip(venue_channels, snaps, strict=True)},
-            "counters": self.counters(venue),
-            "server_time": now_ms(),
-        }
-        if request_id is not None:
-            message["id"] = request_id
         if recovered:
             # "channels" is always the position right before the next event frame: after a
             # replay, the client's own position (the missed events follow this frame)
-            for c in venue_channels:
-                message["channels"][c] = {"epoch": since[c][0], "offset": since[c][1]}  # type: ignore[index]
+            positions = {c: {"epoch": since[c][0], "offset": since[c][1]} for c in venue_channels}  # type: ignore[index]
+            state = None
         else:
-            message["state"] = {c: present_state(s.state) for c, s in zip(venue_channels, snaps, strict=True)}
+            positions = {c: {"epoch": s.epoch, "offset": s.offset} for c, s in zip(venue_channels, snaps, strict=True)}
+            state = {c: present_state(s.state) for c, s in zip(venue_channels, snaps, strict=True)}
+        message = frames.snapshot(venue, recovered, positions, self.counters(venue), now_ms(), request_id, state)
         first = conn.codec.frame(message)
         if recovered:
             # the missed events of all channels, each channel in offset order, merged by publish time

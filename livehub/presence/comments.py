@@ -19,6 +19,7 @@ from livehub.backplane.broker import Broker
 from livehub.domain.ratelimit import TokenBucket
 from livehub.domain.topology import room_channel
 from livehub.hub.stats import Stats
+from livehub.protocol import frames
 from livehub.protocol.events import Volatile, now_ms
 
 log = logging.getLogger("livehub.presence.comments")
@@ -45,7 +46,7 @@ class Comments:
         if not bucket.take(now):
             self.stats.dropped += 1
             return False
-        message = {"type": "comment", "venue": venue, "user": user, "text": text, "ts": now_ms()}
+        message = frames.comment(venue, user, text, now_ms())
         await self.broker.publish_volatile(room_channel(venue), COMMENT + uuid.uuid4().hex[:12], message)
         return True
 

@@ -25,6 +25,7 @@ from livehub.domain.topology import Festival
 from livehub.hub.fanout import Hub
 from livehub.presence.comments import DROPPABLE, Comments
 from livehub.presence.tally import Tally
+from livehub.protocol import frames
 from livehub.protocol.events import Volatile, now_ms
 from livehub.runtime.periodic import every
 from livehub.settings import Settings
@@ -98,7 +99,7 @@ class AudienceSignals:
         for venue, (total, like_total) in totals.items():
             if self.online.get(venue) != total:
                 self.online[venue] = total
-                self.hub.broadcast_volatile(venue, "online", {"type": "online", "venue": venue, "count": total})
+                self.hub.broadcast_volatile(venue, "online", frames.online(venue, total))
             if self.likes.get(venue) != like_total:
                 self.likes[venue] = like_total
-                self.hub.broadcast_volatile(venue, "likes", {"type": "likes", "venue": venue, "count": like_total})
+                self.hub.broadcast_volatile(venue, "likes", frames.likes(venue, like_total))

@@ -17,13 +17,14 @@ from livehub.backplane.broker import Broker
 from livehub.domain.admission import Admission, Decision
 from livehub.domain.attribution import credit_for
 from livehub.domain.roles import require_viewer
-from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError, Location
+from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError
 from livehub.domain.topology import Festival, host_channel
 from livehub.hub.connection import Connection
+from livehub.protocol import frames
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
 from livehub.services.sale_registry import SaleRegistry
-from livehub.services.views import buy_view, grab_view, order_frame, order_view
+from livehub.services.views import buy_view, grab_view, order_view
 from livehub.store.coupons import CouponStore
 from livehub.store.sales import PayCode, SaleStore
 
@@ -58,13 +59,8 @@ class Buying:
         spec = self._specs.get(sale_id)
         if spec is None:
             spec = await self.registry.spec(sale_id)
-        loc = args.get("loc")
         try:
-            request = BuyRequest(
-                request_id=request_id, qty=args.get("qty", 1),
-                location=Location(loc[0], loc[1]) if loc else None,
-                pickup_store=args.get("pickup_store"), coupon_id=args.get("coupon"),
-            )  # fmt: skip
+            request = BuyRequest.from_args(request_id, args)
         except BuyRequestError as exc:
             if exc.code is BuyCode.BAD_QUANTITY:
                 return {"status": exc.code.value, "sale": sale_id, "detail": str(exc)}
@@ -112,7 +108,7 @@ class Buying:
 
     async def _notify_order(self, venue: str, order: dict[str, Any]) -> None:
         """Hosts of the venue (and the main host) see each confirmed order (not viewers)."""
-        message = order_frame(venue, order, now_ms())
+        message = frames.order(venue, order, now_ms())
         hosts = {h for h in self.festival.venues[venue].hosts} | set(
             self.festival.venues[self.festival.main_venue].hosts
         )

@@ -21,11 +21,11 @@ from livehub.domain.admission import Admission
 from livehub.domain.sale_rules import SaleSpec
 from livehub.domain.topology import Festival
 from livehub.hub.fanout import Hub
+from livehub.protocol import frames
 from livehub.runtime.periodic import Periodic
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.venue_controls import publish_sale
-from livehub.services.views import leaderboard_frame, stock_frame
 from livehub.settings import Settings
 from livehub.store.coupons import CouponStore
 from livehub.store.sales import SaleStore
@@ -95,7 +95,7 @@ class CommerceJobs:
             spec = self.registry.specs.get(sale_id)
             if spec is None:
                 continue
-            self.hub.broadcast_volatile(spec.venue, f"stock:{sale_id}", stock_frame(spec.venue, sale_id, stock))
+            self.hub.broadcast_volatile(spec.venue, f"stock:{sale_id}", frames.stock(spec.venue, sale_id, stock))
             if stock == 0:
                 await self._announce_sold_out(spec, returned)
 
@@ -126,4 +126,4 @@ class CommerceJobs:
             return
         board = await self.leaderboard.top()
         for name in hosts:
-            self.hub.broadcast_volatile(name, "leaderboard", leaderboard_frame(board))
+            self.hub.broadcast_volatile(name, "leaderboard", frames.leaderboard(board))

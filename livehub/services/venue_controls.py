@@ -26,9 +26,10 @@ from livehub.domain.sale_rules import SaleSpec, SaleSpecError
 from livehub.domain.tokens import Identity
 from livehub.domain.topology import Festival, Product, host_channel
 from livehub.errors import LivehubError
+from livehub.protocol import frames
 from livehub.protocol.events import now_ms
 from livehub.services.sale_registry import SaleRegistry
-from livehub.services.views import card_view, coupon_public, sale_public, sale_state_view, signal_frame
+from livehub.services.views import card_view, coupon_public, sale_public, sale_state_view
 from livehub.store.coupons import CouponSpec, CouponSpecError, CouponStore
 from livehub.store.sales import SaleStore
 
@@ -131,7 +132,7 @@ class VenueControls:
             raise errors.not_found(f"unknown host {to!r}")
         if len(orjson.dumps(data)) > self.max_signal_bytes:
             raise errors.LivehubError(errors.TOO_LARGE, "signal data too large")
-        message = signal_frame(sender.sub, data, now_ms())
+        message = frames.signal(sender.sub, data, now_ms())
         await self.broker.publish_volatile(host_channel(to), "~s" + uuid.uuid4().hex[:12], message)
 
     # ---- cards --------------------------------------------------------------------------------

@@ -124,21 +124,4 @@ def festival_view(f: Festival) -> dict[str, Any]:
 
 
 # ---- server frames -------------------------------------------------------------------------
-def stock_frame(venue: str, sale_id: str, stock: int) -> dict[str, Any]:
-    """The latest-value ``stock`` frame of a sale, pushed to the venue's viewers."""
-    return {"type": "stock", "venue": venue, "sale": sale_id, "stock": stock, "sold_out": stock == 0}
 
-
-def order_frame(venue: str, order: dict[str, Any], ts_ms: int) -> dict[str, Any]:
-    """The ``order`` frame a confirmed payment sends to the hosts of its venue and of main."""
-    return {"type": "order", "venue": venue, **order, "ts": ts_ms}
-
-
-def leaderboard_frame(board: dict[str, Any]) -> dict[str, Any]:
-    """The latest-value ``leaderboard`` frame pushed to connected hosts."""
-    return {"type": "leaderboard", **board}
-
-
-def signal_frame(sender: str, data: dict[str, Any], ts_ms: int) -> dict[str, Any]:
-    """A co-host signalling message (SDP/ICE ...) relayed to one host."""
-    return {"type": "signal", "from": sender, "data": data, "ts": ts_ms}

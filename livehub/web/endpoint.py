@@ -14,10 +14,11 @@ import logging
 from starlette.websockets import WebSocket
 
 from livehub import errors
+from livehub.domain.attribution import attribute
 from livehub.domain.tokens import AuthError, verify
-from livehub.errors import LivehubError, error_body
 from livehub.hub.connection import Connection
 from livehub.node import Node
+from livehub.protocol import frames
 from livehub.protocol.codec import CODECS, OP_TEXT, choose_codec
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
@@ -51,9 +52,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if identity is not None and venue is not None and venue not in node.festival.venues:
         close_code, close_reason = errors.CLOSE_NOT_FOUND, f"unknown venue {venue[:64]!r}"
     if close_code or identity is None:
-        code = errors.UNAUTHORIZED if close_code == errors.CLOSE_UNAUTHORIZED else (
-            errors.NOT_FOUND if close_code == errors.CLOSE_NOT_FOUND else errors.UNAVAILABLE)  # fmt: skip
-        payload = codec.encode(error_body(LivehubError(code, close_reason)))
+        payload = codec.encode(frames.refusal(close_code, close_reason))
         if codec.opcode == OP_TEXT:
             await ws.send_text(payload.decode())
         else:
@@ -63,10 +62,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
     conn = Connection(node.new_connection_id(), codec, CODECS.index(codec), identity, raw,
                       node.settings.outbound_buffer_bytes, node.stats)  # fmt: skip
-    guide_code = params.get("guide")
-    if guide_code:
-        guide = node.festival.guide_by_code(guide_code)
-        conn.guide = guide.id if guide is not None else None
+    guide = attribute(params.get("guide"), node.festival)
+    conn.guide = guide.id if guide is not None else None
     node.hub.add(conn)
     session = Session(node, conn)
     try:

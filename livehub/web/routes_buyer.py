@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from livehub.domain.attribution import attribute
 from livehub.protocol.commands import ident, parse_buy_args
 from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
 
@@ -16,9 +17,8 @@ async def buy(request: Request) -> Response:
     user = viewer_of(request)
     body = await json_body(request)
     args = parse_buy_args({**body, "sale": request.path_params["sale"]})
-    guide_code = request.query_params.get("guide")
     node = node_of(request)
-    guide = node.festival.guide_by_code(guide_code) if guide_code else None
+    guide = attribute(request.query_params.get("guide"), node.festival)
     result = await node.buying.buy(user, args["sale"], str(body["id"]), args, guide.id if guide else None)
     return JSONResponse(result)
 

@@ -112,7 +112,7 @@ class Session:
     def _failed(self, exc: Exception, request_id: Any) -> None:
         if isinstance(exc, RedisError):
             log.warning("redis failed for connection %s: %s", self.conn.id, exc)
-            exc = LivehubError(errors.UNAVAILABLE, "storage unavailable: retry")
+            exc = errors.storage_unavailable()
         elif not isinstance(exc, LivehubError):
             log.error("command failed on connection %s", self.conn.id, exc_info=exc)
         self.fail(exc, request_id)

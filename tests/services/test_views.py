@@ -123,14 +123,3 @@ def test_the_festival_view_lists_every_venue_and_product(festival: Festival) -> 
     view = views.festival_view(festival)
     assert view["main_venue"] == "main" and [v["id"] for v in view["venues"]] == list(festival.venues)
     assert {p["sku"] for p in view["products"]} == set(festival.products)
-
-
-def test_server_frames_of_commerce() -> None:
-    assert views.stock_frame("b1", "s1", 0) == {"type": "stock", "venue": "b1", "sale": "s1", "stock": 0,
-                                                "sold_out": True}  # fmt: skip
-    assert views.stock_frame("b1", "s1", 3)["sold_out"] is False
-    assert views.order_frame("b1", {"status": "paid", "order": "o1"}, 9) == {
-        "type": "order", "venue": "b1", "status": "paid", "order": "o1", "ts": 9}  # fmt: skip
-    assert views.leaderboard_frame({"hour": "h", "guides": []}) == {"type": "leaderboard", "hour": "h", "guides": []}
-    assert views.signal_frame("host-main", {"sdp": "x"}, 9) == {"type": "signal", "from": "host-main",
-                                                                "data": {"sdp": "x"}, "ts": 9}  # fmt: skip
