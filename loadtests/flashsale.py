@@ -750,13 +750,13 @@ PROFILE_LEAVES = [
     ("redis client: read and parse the answer", ("read_response", "HiredisParser", "parse_response", "can_read")),
     ("redis client: the rest (execute_command, Script, retry)",
      ("redis/", "commands/core.py", "asyncio/client.py", "utils.py", "retry.py")),
-    ("reply: view, encode, write", ("buy_view", "reservation_view", "send_message", "Codec.frame", "write_raw")),
+    ("reply: view, encode, write", ("buy_view", "reservation_view", "send_message", "Codec.frame", "write_raw", "livehub/protocol/frames.py")),
     ("sale logic (Buying.buy, SaleStore.buy, results, ids)",
      ("sales.py", "sale_rules.py", "routing.py", "attribution.py", "buying.py", "admission.py")),
-    ("inbound: livehub protocol parse", ("livehub/protocol.py", "codec.py", "ratelimit.py")),
+    ("inbound: livehub protocol parse", ("livehub/protocol/commands.py", "codec.py", "ratelimit.py")),
     ("inbound: uvicorn websocket protocol, ASGI receive",
-     ("websockets_sansio_impl", "websockets/", "starlette/websockets", "frames.py", "queues.py")),
-    ("livehub websocket loop (Session)", ("livehub/ws.py",)),
+     ("websockets_sansio_impl", "websockets/", "starlette/websockets", "websockets/frames.py", "queues.py")),
+    ("livehub websocket loop (Session)", ("livehub/web/session.py", "livehub/web/endpoint.py")),
     ("starlette/uvicorn routing", ("starlette/", "uvicorn/")),
 ]  # fmt: skip
 
