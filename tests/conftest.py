@@ -107,13 +107,14 @@ class LivehubProcess:
                     "LIVEHUB_SECRET": SECRET, **self.env})  # fmt: skip
         import tempfile
 
-        self.log_path = Path(tempfile.mkstemp(prefix="livehub-test-", suffix=".log")[1])
-        log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "livehub", "serve", "--config", self.config, "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(self.workers)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        fd, name = tempfile.mkstemp(prefix="livehub-test-", suffix=".log")
+        self.log_path = Path(name)
+        with os.fdopen(fd, "wb") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "livehub", "serve", "--config", self.config, "--host", "127.0.0.1",
+                 "--port", str(self.port), "--workers", str(self.workers)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgpack
-import orjson
-
 from livehub import errors
 from livehub.domain.tokens import Identity
 from livehub.hub.connection import Connection
 from livehub.hub.stats import Stats
 from livehub.protocol.codec import CODECS, JSON, MSGPACK, OP_BINARY, OP_TEXT, Codec
 from livehub.protocol.events import Event, Volatile, event_body
-
-
-class FakeRaw:
-    """A RawSocket that records what the connection did to it."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closes: list[tuple[int, str]] = []
-        self.sink: Connection | None = None
-
-    def write_raw(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def close_with(self, code: int, reason: str) -> None:
-        self.closes.append((code, reason))
-
-    def bind(self, sink: Connection) -> None:
-        self.sink = sink
-
-    @property
-    def data(self) -> bytes:
-        return b"".join(self.writes)
+from tests.fakes import FakeRaw, messages, split_frames
 
 
 def make(codec: Codec = JSON, limit: int = 1 << 20) -> tuple[Connection, FakeRaw, Stats]:
@@ -46,26 +20,6 @@ def make(codec: Codec = JSON, limit: int = 1 << 20) -> tuple[Connection, FakeRaw
 def f(label: str) -> bytes:
     """A stand-in for a pre-built frame: the connection never looks inside."""
     return label.encode()
-
-
-def split_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """(opcode, payload) of each unmasked server frame in ``data``."""
-    out = []
-    i = 0
-    while i < len(data):
-        opcode, n = data[i] & 0x0F, data[i + 1] & 0x7F
-        i += 2
-        if n == 126:
-            n, i = int.from_bytes(data[i : i + 2], "big"), i + 2
-        elif n == 127:
-            n, i = int.from_bytes(data[i : i + 8], "big"), i + 8
-        out.append((opcode, data[i : i + n]))
-        i += n
-    return out
-
-
-def messages(data: bytes) -> list[Any]:
-    return [orjson.loads(p) if op == OP_TEXT else msgpack.unpackb(p, raw=False) for op, p in split_frames(data)]
 
 
 # ---- not paused: straight through --------------------------------------------------------------------------

@@ -42,25 +42,37 @@ async def viewer(server: LivehubProcess, venue: str | None, codec: str = "json",
     return client
 
 
-async def events_until(client: Client, kind: str, marker: object, timeout: float = 10.0) -> list[dict]:  # type: ignore[type-arg]
-    """All event frames up to and including the one with ``kind`` whose data.marker == marker."""
+def new_run() -> str:
+    """A tag for one test's events: the session servers are shared, and other tests' events (a cohost
+    change, a sale, their own markers) may land in this test's window on the same venues."""
+    return "run-" + uuid.uuid4().hex[:10]
+
+
+async def events_until(client: Client, kind: str, marker: object, run: str, timeout: float = 10.0) -> list[dict]:  # type: ignore[type-arg]
+    """This test's event frames (data.run == run) up to and including the one with ``kind`` whose
+    data.marker == marker; events without this run's tag are skipped, whoever sent them."""
     seen = []
     while True:
         frame = await client.next(timeout)
-        if frame.get("type") == "event":
-            seen.append(frame)
-            if frame["kind"] == kind and frame["data"].get("marker") == marker:
-                return seen
+        if frame.get("type") != "event":
+            continue
+        data = frame.get("data")
+        if not isinstance(data, dict) or data.get("run") != run:
+            continue
+        seen.append(frame)
+        if frame["kind"] == kind and data.get("marker") == marker:
+            return seen
 
 
 # ---- 1+N delivery ---------------------------------------------------------------------------------
 async def test_brand_viewers_get_main_events_and_never_another_brands(livehub_server: LivehubProcess) -> None:
     main, b1, b2 = [await viewer(livehub_server, v) for v in ("main", "b1", "b2")]
+    run = new_run()
     try:
-        await apublish(livehub_server, "b1", "brand.news", {"marker": "b1-only"})
-        await apublish(livehub_server, "main", "main.news", {"marker": "everyone"})
+        await apublish(livehub_server, "b1", "brand.news", {"marker": "b1-only", "run": run})
+        await apublish(livehub_server, "main", "main.news", {"marker": "everyone", "run": run})
         for client in (main, b1, b2):
-            seen = await events_until(client, "main.news", "everyone")
+            seen = await events_until(client, "main.news", "everyone", run)
             markers = [e["data"]["marker"] for e in seen]
             if client is b1:
                 assert markers == ["b1-only", "everyone"]
@@ -76,10 +88,12 @@ async def test_brand_viewers_get_main_events_and_never_another_brands(livehub_se
 async def test_msgpack_and_json_viewers_receive_the_same_event(livehub_server: LivehubProcess) -> None:
     js, mp = await viewer(livehub_server, "b2", "json"), await viewer(livehub_server, "b2", "msgpack")
     try:
-        data = {"marker": "codec", "text": "你好", "price_cents": 1999, "nested": {"list": [1, 2.5, None, True]}}
+        run = new_run()
+        data = {"marker": "codec", "run": run, "text": "你好", "price_cents": 1999,
+                "nested": {"list": [1, 2.5, None, True]}}  # fmt: skip
         await apublish(livehub_server, "b2", "codec.check", data)
-        a = (await events_until(js, "codec.check", "codec"))[-1]
-        b = (await events_until(mp, "codec.check", "codec"))[-1]
+        a = (await events_until(js, "codec.check", "codec", run))[-1]
+        b = (await events_until(mp, "codec.check", "codec", run))[-1]
         assert a == b
         assert a["data"] == data and a["ch"] == "b2" and isinstance(a["offset"], int)
         assert mp.welcome["v"] == js.welcome["v"] == 1
@@ -112,19 +126,20 @@ async def test_join_snapshot_carries_positions_state_and_counters(livehub_server
 # ---- recovery ---------------------------------------------------------------------------------
 async def test_resume_replays_exactly_the_missed_events(livehub_server: LivehubProcess) -> None:
     client = await viewer(livehub_server, "b1")
+    run = new_run()
     try:
-        await apublish(livehub_server, "b1", "tick", {"marker": 0})
-        await events_until(client, "tick", 0)
+        await apublish(livehub_server, "b1", "tick", {"marker": 0, "run": run})
+        await events_until(client, "tick", 0, run)
         await client.close()
         for i in range(1, 8):
-            await apublish(livehub_server, "b1" if i % 2 else "main", "tick", {"marker": i})
+            await apublish(livehub_server, "b1" if i % 2 else "main", "tick", {"marker": i, "run": run})
         snap = await client.resume()
         assert snap["recovered"] is True and "state" not in snap
-        seen = await events_until(client, "tick", 7)
+        seen = await events_until(client, "tick", 7, run)
         for channel, markers in (("b1", [1, 3, 5, 7]), ("main", [2, 4, 6])):
             assert [e["data"]["marker"] for e in seen if e["ch"] == channel] == markers
-        await apublish(livehub_server, "b1", "tick", {"marker": 8})
-        after = await events_until(client, "tick", 8)
+        await apublish(livehub_server, "b1", "tick", {"marker": 8, "run": run})
+        after = await events_until(client, "tick", 8, run)
         assert [e["data"]["marker"] for e in after] == [8]
         assert client.gaps == []
     finally:
@@ -133,17 +148,18 @@ async def test_resume_replays_exactly_the_missed_events(livehub_server: LivehubP
 
 async def test_resume_beyond_history_gets_a_fresh_snapshot(livehub_server: LivehubProcess) -> None:
     client = await viewer(livehub_server, "b2")
+    run = new_run()
     try:
         await client.close()
         history = int(HUB_ENV["LIVEHUB_HISTORY_SIZE"])
         for i in range(history + 5):
-            await apublish(livehub_server, "b2", "flood", {"marker": i})
+            await apublish(livehub_server, "b2", "flood", {"marker": i, "run": run})
         snap = await client.resume()
         assert snap["recovered"] is False
         assert "state" in snap
         assert snap["channels"]["b2"]["offset"] == client.positions["b2"][1]
-        await apublish(livehub_server, "b2", "flood", {"marker": "after"})
-        seen = await events_until(client, "flood", "after")
+        await apublish(livehub_server, "b2", "flood", {"marker": "after", "run": run})
+        seen = await events_until(client, "flood", "after", run)
         assert [e["data"]["marker"] for e in seen] == ["after"]  # no partial replay
     finally:
         await client.close()
@@ -164,12 +180,13 @@ async def test_two_processes_deliver_to_viewers_on_either(
     livehub_server: LivehubProcess, livehub_peer: LivehubProcess
 ) -> None:
     on_a, on_b = await viewer(livehub_server, "b3"), await viewer(livehub_peer, "b3")
+    run = new_run()
     try:
         assert on_a.welcome["node"] != on_b.welcome["node"]
-        await apublish(livehub_server, "b3", "cross", {"marker": "from-a"})
-        await apublish(livehub_peer, "main", "cross", {"marker": "from-b"})
+        await apublish(livehub_server, "b3", "cross", {"marker": "from-a", "run": run})
+        await apublish(livehub_peer, "main", "cross", {"marker": "from-b", "run": run})
         for client in (on_a, on_b):
-            seen = await events_until(client, "cross", "from-b")
+            seen = await events_until(client, "cross", "from-b", run)
             assert [e["data"]["marker"] for e in seen] == ["from-a", "from-b"]
     finally:
         await on_a.close()
@@ -370,10 +387,10 @@ async def test_a_slow_consumer_is_closed_while_the_others_keep_receiving(livehub
     stalled = await asyncio.to_thread(_raw_ws_that_never_reads, livehub_server.port, viewer_token("stalled"))
     healthy = await viewer(livehub_server, "b3")
     try:
-        pad = "p" * 12_000
+        pad, run = "p" * 12_000, new_run()
         for i in range(400):
-            await apublish(livehub_server, "b3", "bulk", {"marker": i, "pad": pad})
-        seen = await events_until(healthy, "bulk", 399, timeout=30)
+            await apublish(livehub_server, "b3", "bulk", {"marker": i, "run": run, "pad": pad})
+        seen = await events_until(healthy, "bulk", 399, run, timeout=30)
         assert [e["data"]["marker"] for e in seen] == list(range(400))  # all, in order
         for _ in range(100):
             if await asyncio.to_thread(_metric, livehub_server, "livehub_slow_closes_total") > before:
@@ -439,9 +456,10 @@ async def test_workers_share_one_port_and_deliver_through_redis(redis_url: str) 
             if len(nodes) == 2:
                 break
         assert len(nodes) == 2, "both worker processes accept connections"
-        await apublish(server, "main", "workers", {"marker": "all"})
+        run = new_run()
+        await apublish(server, "main", "workers", {"marker": "all", "run": run})
         for client in clients:
-            assert [e["data"]["marker"] for e in await events_until(client, "workers", "all")] == ["all"]
+            assert [e["data"]["marker"] for e in await events_until(client, "workers", "all", run)] == ["all"]
     finally:
         await asyncio.gather(*(c.close() for c in clients))
         server.stop()

@@ -84,7 +84,7 @@ async def test_many_concurrent_grabs_never_exceed_the_total_or_a_users_limit(
 ) -> None:
     await coupons.drop(dataclasses.replace(DROP, total=50))
     clients = [
-        aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=8))
+        aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=8))
         for _ in range(3)
     ]
     try:

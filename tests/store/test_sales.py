@@ -52,7 +52,7 @@ def sales(redis: aioredis.Redis, keys: Keys) -> SaleStore:
 async def nodes(redis_url: str, keys: Keys) -> AsyncIterator[list[SaleStore]]:
     """Four "nodes": separate clients, each with a bounded pool of 8 connections."""
     clients = [
-        aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=8))
+        aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=8))
         for _ in range(4)
     ]
     try:
