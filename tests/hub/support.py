@@ -5,41 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
-
-import msgpack
-import orjson
 
 from livehub.backplane.memory import MemoryBroker
 from livehub.domain.tokens import Identity
 from livehub.hub.connection import Connection
 from livehub.hub.fanout import Hub
 from livehub.hub.stats import Stats
-from livehub.protocol.codec import CODECS, JSON, OP_TEXT, Codec
+from livehub.protocol.codec import CODECS, JSON, Codec
+from tests.fakes import FakeRaw, messages
 
 CH = "main"
-
-
-class FakeRaw:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closes: list[tuple[int, str]] = []
-
-    def write_raw(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def close_with(self, code: int, reason: str) -> None:
-        self.closes.append((code, reason))
-
-    def bind(self, sink: Connection) -> None:
-        pass
-
-    def resume_frames(self) -> None:
-        pass
-
-    @property
-    def close_codes(self) -> list[int]:
-        return [code for code, _ in self.closes]
 
 
 class RecordingBroker(MemoryBroker):
@@ -99,25 +74,6 @@ async def settle() -> None:
     """Run the loop a few iterations: broker call_soon -> deliver -> call_soon -> flush."""
     for _ in range(5):
         await asyncio.sleep(0)
-
-
-def split_frames(data: bytes) -> list[tuple[int, bytes]]:
-    out = []
-    i = 0
-    while i < len(data):
-        opcode, n = data[i] & 0x0F, data[i + 1] & 0x7F
-        i += 2
-        if n == 126:
-            n, i = int.from_bytes(data[i : i + 2], "big"), i + 2
-        elif n == 127:
-            n, i = int.from_bytes(data[i : i + 8], "big"), i + 8
-        out.append((opcode, data[i : i + n]))
-        i += n
-    return out
-
-
-def messages(data: bytes) -> list[dict[str, Any]]:
-    return [orjson.loads(p) if op == OP_TEXT else msgpack.unpackb(p, raw=False) for op, p in split_frames(data)]
 
 
 def offsets(raw: FakeRaw) -> list[int]:

@@ -11,15 +11,13 @@ from livehub.hub.connection import Connection
 from livehub.hub.fanout import Hub
 from livehub.hub.stats import Stats
 from livehub.protocol.codec import JSON, MSGPACK, Codec
+from tests.fakes import FakeRaw, messages, split_frames
 from tests.hub.support import (
     CH,
-    FakeRaw,
     connect,
     join,
-    messages,
     offsets,
     settle,
-    split_frames,
     start_hub,
     until,
 )

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 
 from livehub import errors
@@ -23,38 +21,10 @@ from livehub.hub.fanout import Hub
 from livehub.hub.recovery import Recovery, present_state
 from livehub.hub.stats import Stats
 from livehub.protocol.codec import CODECS, JSON
+from tests.fakes import FakeRaw
+from tests.fakes import messages as sent
 
 SMALL = Path(__file__).resolve().parents[2] / "config" / "small.toml"
-
-
-class FakeRaw:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    def write_raw(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def close_with(self, code: int, reason: str) -> None:
-        pass
-
-    def bind(self, sink: Connection) -> None:
-        pass
-
-    def resume_frames(self) -> None:
-        pass
-
-    def messages(self) -> list[dict[str, Any]]:
-        data, out, i = b"".join(self.writes), [], 0
-        while i < len(data):
-            n = data[i + 1] & 0x7F
-            i += 2
-            if n == 126:
-                n, i = int.from_bytes(data[i : i + 2], "big"), i + 2
-            elif n == 127:
-                n, i = int.from_bytes(data[i : i + 8], "big"), i + 8
-            out.append(orjson.loads(data[i : i + n]))
-            i += n
-        return out
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +68,7 @@ async def test_a_fresh_join_gets_presented_state_and_every_sources_counters_then
     await broker.publish("b1", "sale.scheduled", {}, (StateOp("sale:s1", {"stock": 3}),))
     conn, raw = connect(hub, stats)
     await recovery.join(conn, "b1", None, request_id=7)
-    snapshot = raw.messages()[0]
+    snapshot = sent(raw.data)[0]
     assert snapshot["type"] == "snapshot" and snapshot["id"] == 7 and snapshot["recovered"] is False
     assert snapshot["channels"]["b1"]["offset"] == 2 and set(snapshot["channels"]) == {"main", "b1"}
     assert snapshot["state"]["b1"] == {"card": {"sku": "b1-sku1"}, "sales": {"s1": {"stock": 3}}}
@@ -106,7 +76,7 @@ async def test_a_fresh_join_gets_presented_state_and_every_sources_counters_then
     assert (stats.recovery_replayed, stats.recovery_fresh) == (0, 0)  # a first join is no resume
     await broker.publish("b1", "hello", {"n": 1})
     await settle()
-    assert [(m["type"], m.get("offset")) for m in raw.messages()[1:]] == [("event", 3)]
+    assert [(m["type"], m.get("offset")) for m in sent(raw.data)[1:]] == [("event", 3)]
 
 
 async def test_a_resume_within_history_replays_exactly_the_missed_events_after_the_clients_position(
@@ -119,7 +89,7 @@ async def test_a_resume_within_history_replays_exactly_the_missed_events_after_t
     await broker.publish("main", "tick", {"n": 9})
     conn, raw = connect(hub, stats)
     await recovery.join(conn, "b1", {"main": (epochs["main"], 0), "b1": (epochs["b1"], 1)})
-    first, *missed = raw.messages()
+    first, *missed = sent(raw.data)
     assert first["recovered"] is True and "state" not in first
     assert first["channels"] == {"main": {"epoch": epochs["main"], "offset": 0},
                                  "b1": {"epoch": epochs["b1"], "offset": 1}}  # fmt: skip
@@ -136,7 +106,7 @@ async def test_a_resume_with_an_unknown_epoch_gets_a_fresh_snapshot_never_a_part
     await broker.publish("b1", "tick", {})
     conn, raw = connect(hub, stats)
     await recovery.join(conn, "b1", {"main": (main_epoch, 0), "b1": ("old-epoch", 0)})
-    messages = raw.messages()
+    messages = sent(raw.data)
     assert len(messages) == 1 and messages[0]["recovered"] is False and "state" in messages[0]
     assert messages[0]["channels"]["b1"]["offset"] == 1
     assert (stats.recovery_replayed, stats.recovery_fresh) == (0, 1)

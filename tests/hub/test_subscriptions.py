@@ -10,11 +10,11 @@ from livehub.backplane.memory import MemoryBroker
 from livehub.hub.fanout import Hub
 from livehub.hub.stats import Stats
 from livehub.protocol.codec import JSON
+from tests.fakes import messages
 from tests.hub.support import (
     CH,
     connect,
     join,
-    messages,
     offsets,
     settle,
     start_hub,

@@ -29,10 +29,13 @@ async def test_calls_in_one_loop_turn_travel_in_one_pipeline(redis: aioredis.Red
 
 async def test_a_batch_recovers_when_redis_lost_its_scripts(redis: aioredis.Redis, keys: Keys) -> None:
     scripts = Scripts(redis, batch=True)
-    await scripts.run("sale_window", [keys.sale_spec("a")], ["end", ""])
-    await redis.script_flush()
-    answers = await asyncio.gather(*(scripts.run("sale_window", [keys.sale_spec(f"b{i}")], ["end", ""])
-                                     for i in range(5)))  # fmt: skip
+    try:
+        await scripts.run("sale_window", [keys.sale_spec("a")], ["end", ""])
+        await redis.script_flush()
+        answers = await asyncio.gather(*(scripts.run("sale_window", [keys.sale_spec(f"b{i}")], ["end", ""])
+                                         for i in range(5)))  # fmt: skip
+    finally:
+        await scripts.aclose()
     assert [a[0] for a in answers] == [b"not_found"] * 5
 
 
