@@ -110,15 +110,15 @@ class CommerceJobs:
             if now > spec.ends_at_ms + 1000 * spec.reservation_ttl_s + 60_000:
                 continue  # long over: nothing can still expire
             await self.sales.expire_due(sale_id, limit=500)
-            await self.sales.relay_outbox(sale_id)
+            await self.sales.outbox.relay(sale_id)
 
     async def reconcile(self) -> None:
         """Settle store holds and coupon locks a crashed node left between two steps."""
         for store_id in await self.stores.stores_with_holds():
-            await self.sales.reconcile_store_holds(store_id)
+            await self.sales.outbox.reconcile_store_holds(store_id)
         for venue in self.festival.venues:
             for coupon_id in await self.coupons.coupons_of_venue(venue):
-                await self.sales.reconcile_coupon_locks(coupon_id)
+                await self.sales.outbox.reconcile_coupon_locks(coupon_id)
 
     async def push_leaderboard(self) -> None:
         hosts = [name for name in self.hub.channels if name.startswith("host:") and self.hub.count(name)]

@@ -18,7 +18,7 @@ buy's reservation id (the "use id"), every step idempotent:
    coupon (the coupon goes back to the wallet), later "commit" when the order
    is paid (the coupon is used) or "release" when the reservation expires.
    The sale's outbox (see ``sales``) retries these until they are done, and
-   ``SaleStore.reconcile_coupon_locks`` releases a lock whose buy never ran
+   ``Outbox.reconcile_coupon_locks`` (livehub.store.outbox) releases a lock whose buy never ran
    (the node died between the steps).
 
 A coupon is used at most once; a failed or expired buy gives it back.

@@ -11,7 +11,7 @@ Where an order is written, and why in two steps:
   cannot write them in a Redis-Cluster-safe script.  ``OrderStore.publish``
   does them right after the payment; if a node dies in between, the outbox
   entry is still there and the sale's sweeper publishes it later
-  (``SaleStore.relay_outbox``).  Publishing is therefore at-least-once: the
+  (``Outbox.relay``, livehub.store.outbox).  Publishing is therefore at-least-once: the
   store list (ZADD) and the guide credit (a set of credited order ids) are
   idempotent, and a stream entry may appear twice, which the consumers
   handle by order id (below).

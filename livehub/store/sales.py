@@ -29,16 +29,16 @@ Decisions:
   order list, the guide contest, a coupon's state) cannot be in the sale's
   scripts.  pay.lua and expire.lua add them to the sale's outbox (a sorted
   set) in the same atomic step; the node applies them right away, each step
-  idempotent, then removes the outbox entry; ``relay_outbox`` (the sweeper)
-  finishes what a crashed node left.
+  idempotent, then removes the outbox entry; ``SaleStore.outbox``
+  (livehub.store.outbox) applies, relays and reconciles them.
 * **Fulfilment** is decided after the stock is taken (``stores.StoreIndex.route``)
   and recorded once in the reservation (route_record.lua); a losing or late
   routing gives its store unit back.
 * **Sweeper duties** (every node may run them; all are idempotent):
-  ``expire_due`` per sale, ``relay_outbox`` per sale, and, less often,
-  ``reconcile_store_holds`` per store and ``reconcile_coupon_locks`` per coupon
-  drop, which settle a store hold or coupon lock that a node dying between
-  two steps left behind.
+  ``expire_due`` per sale, ``outbox.relay`` per sale, and, less often,
+  ``outbox.reconcile_store_holds`` per store and ``outbox.reconcile_coupon_locks``
+  per coupon drop, which settle a store hold or coupon lock that a node dying
+  between two steps left behind.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from livehub.domain.attribution import GuideCredit
 from livehub.domain.ids import valid_id, valid_user_id
@@ -70,6 +69,7 @@ from livehub.domain.sale_rules import (
 from livehub.store.coupons import CouponCode, CouponStore
 from livehub.store.keys import Keys
 from livehub.store.orders import Order, OrderStore
+from livehub.store.outbox import Outbox, server_time_ms
 from livehub.store.scripts import Scripts
 from livehub.store.stores import StoreIndex, settle_hold
 
@@ -203,6 +203,7 @@ class SaleStore:
         self._stores = stores
         self._coupons = coupons or CouponStore(redis, keys, scripts)
         self._orders = orders or OrderStore(redis, keys)
+        self.outbox = Outbox(redis, keys, scripts, self._coupons, self._orders)
         self.events_maxlen = events_maxlen
         self._facts_cache: dict[str, _Facts] = {}
 
@@ -288,8 +289,7 @@ class SaleStore:
         return bool(await self._redis.set(self._keys.sale_sold_out(sale_id, returned), owner, nx=True, ex=ttl_s))
 
     async def server_time_ms(self) -> int:
-        seconds, micros = await self._redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
+        return await server_time_ms(self._redis)
 
     async def _facts(self, sale_id: str) -> _Facts | None:
         facts = self._facts_cache.get(sale_id)
@@ -467,7 +467,7 @@ class SaleStore:
             return PayResult(pay_code)
         order = Order.from_fields(flat_fields(detail))
         if pay_code is PayCode.PAID:
-            await self._apply_effects(sale_id, [f"paid:{reservation_id_}"], now_ms, order)
+            await self.outbox.apply(sale_id, [f"paid:{reservation_id_}"], now_ms, order)
         return PayResult(pay_code, order)
 
     # ---- sweeper --------------------------------------------------------------------
@@ -498,109 +498,5 @@ class SaleStore:
             [now_arg(now_ms), self.events_maxlen, *due],
         )
         if effects:
-            await self._apply_effects(sale_id, [text(e) for e in effects], now_ms)
+            await self.outbox.apply(sale_id, [text(e) for e in effects], now_ms)
         return len(expired)
-
-    async def relay_outbox(
-        self, sale_id: str, older_than_ms: int = 5_000, limit: int = 100, now_ms: int | None = None
-    ) -> int:
-        """Apply the sale's follow-up effects a node left undone (older than ``older_than_ms``)."""
-        now = now_ms if now_ms is not None else await self.server_time_ms()
-        members = await self._redis.zrangebyscore(
-            self._keys.sale_outbox(sale_id), "-inf", now - older_than_ms, 0, limit
-        )
-        if members:
-            log.info("sale %s: relaying %d outbox effects", sale_id, len(members))
-            await self._apply_effects(sale_id, [text(m) for m in members], now_ms)
-        return len(members)
-
-    async def outbox_size(self, sale_id: str) -> int:
-        return int(await self._redis.zcard(self._keys.sale_outbox(sale_id)))
-
-    # ---- reconciliation: holds and locks a node left half done when it died ----------
-    # A store hold is taken before the routing is recorded, a coupon lock before buy.lua
-    # runs; a node dying in between leaves one that no reservation explains.  These
-    # sweeps settle such leftovers older than ``older_than_ms`` (far longer than a buy
-    # takes) by what the reservation says: paid -> commit, expired / elsewhere / never
-    # created -> release, still reserved -> leave it to its payment or expiry.
-
-    async def reconcile_store_holds(self, store_id: str, older_than_ms: int = 60_000, now_ms: int | None = None) -> int:
-        """Settle a store's stale holds; returns how many this call settled."""
-        now = now_ms if now_ms is not None else await self.server_time_ms()
-        settled = 0
-        for hold_id, value in (await self._redis.hgetall(self._keys.store_holds(store_id))).items():
-            rid, taken_at = text(hold_id), int(text(value).rsplit("|", 1)[1])
-            if taken_at > now - older_than_ms:
-                continue
-            action = await self._verdict(rid, "store_id", store_id)
-            if action is not None and await settle_hold(self._scripts, self._keys, store_id, rid, action):
-                settled += 1
-        if settled:
-            log.info("store %s: settled %d stale holds", store_id, settled)
-        return settled
-
-    async def reconcile_coupon_locks(
-        self, coupon_id: str, older_than_ms: int = 60_000, now_ms: int | None = None
-    ) -> int:
-        """Settle a coupon drop's stale locks; returns how many this call settled."""
-        now = now_ms if now_ms is not None else await self.server_time_ms()
-        settled = 0
-        for use_id, value in (await self._redis.hgetall(self._keys.coupon_uses(coupon_id))).items():
-            state, _, rest = text(value).partition(":")  # "<state>:<user>:<ms>"
-            if state != "locked" or int(rest.rsplit(":", 1)[1]) > now - older_than_ms:
-                continue
-            rid = text(use_id)
-            action = await self._verdict(rid, "coupon_id", coupon_id)
-            if action is not None and await self._coupons.settle(coupon_id, rid, action, now_ms):
-                settled += 1
-        if settled:
-            log.info("coupon %s: settled %d stale locks", coupon_id, settled)
-        return settled
-
-    async def _verdict(self, rid: str, field: str, owner: str) -> Literal["commit", "release"] | None:
-        """What a hold or lock of ``owner`` (recorded in the reservation's ``field``) deserves."""
-        try:
-            sale_id, _ = split_id(rid)
-        except ValueError:
-            return "release"
-        state, recorded = await self._redis.hmget(self._keys.reservation(sale_id, rid), ["state", field])
-        if state is None or recorded is None or text(recorded) != owner:
-            return "release"  # never reserved, never recorded (the node died) or served elsewhere
-        if text(state) == "paid":
-            return "commit"
-        return "release" if text(state) == "expired" else None
-
-    async def _apply_effects(
-        self, sale_id: str, members: list[str], now_ms: int | None, order: Order | None = None
-    ) -> None:
-        """Apply outbox effects (each idempotent), then drop them; a failed one stays for the relay."""
-        for member in members:
-            kind, _, rid = member.partition(":")
-            try:
-                if kind == "paid":
-                    await self._settle_paid(rid, order, now_ms)
-                elif kind == "expired":
-                    await self._settle_expired(sale_id, rid, now_ms)
-                else:
-                    log.warning("sale %s: unknown outbox effect %r dropped", sale_id, member)
-                await self._redis.zrem(self._keys.sale_outbox(sale_id), member)
-            except RedisError:
-                log.warning("sale %s: effect %s failed; left for the relay", sale_id, member, exc_info=True)
-
-    async def _settle_paid(self, rid: str, order: Order | None, now_ms: int | None) -> None:
-        if order is None or order.reservation_id != rid:
-            order = await self._orders.get(order_id_for(rid))
-            if order is None:
-                return
-        await self._orders.publish(order)
-        if order.store_id is not None:
-            await settle_hold(self._scripts, self._keys, order.store_id, rid, "commit")
-        if order.coupon_id is not None:
-            await self._coupons.settle(order.coupon_id, rid, "commit", now_ms)
-
-    async def _settle_expired(self, sale_id: str, rid: str, now_ms: int | None) -> None:
-        store_id, coupon_id = await self._redis.hmget(self._keys.reservation(sale_id, rid), ["store_id", "coupon_id"])
-        if store_id:
-            await settle_hold(self._scripts, self._keys, text(store_id), rid, "release")
-        if coupon_id:
-            await self._coupons.settle(text(coupon_id), rid, "release", now_ms)

@@ -190,8 +190,8 @@ async def test_a_lock_left_by_a_node_that_died_before_buying_is_released(
     orphan = reservation_id("s1", "u1", "r2")  # locked, then the node died before buy.lua
     assert (await coupons.lock("c1", "u1", orphan, "b1", T0)).code is CouponCode.OK
     assert await coupons.unused("c1", "u1") == 0
-    assert await sales.reconcile_coupon_locks("c1", now_ms=T0 + 1_000) == 0  # too fresh
-    assert await sales.reconcile_coupon_locks("c1", now_ms=T0 + 61_000) == 1
+    assert await sales.outbox.reconcile_coupon_locks("c1", now_ms=T0 + 1_000) == 0  # too fresh
+    assert await sales.outbox.reconcile_coupon_locks("c1", now_ms=T0 + 61_000) == 1
     assert await coupons.unused("c1", "u1") == 1
     assert await coupons.use_state("c1", orphan) == "released"
     assert await coupons.use_state("c1", live.reservation.reservation_id) == "locked"  # still reserved

@@ -151,10 +151,10 @@ async def test_an_order_whose_fan_out_failed_is_published_by_the_outbox_relay(
         patch.setattr(orders, "publish", down)
         paid = await sales.pay(res.reservation_id, now_ms=T0 + 1)
     assert paid.code is PayCode.PAID  # the order exists: pay.lua wrote it atomically
-    assert await redis.xlen(keys.orders_stream()) == 0 and await sales.outbox_size("s1") == 1
-    assert await sales.relay_outbox("s1", older_than_ms=5_000, now_ms=T0 + 2) == 0  # too fresh
-    assert await sales.relay_outbox("s1", older_than_ms=5_000, now_ms=T0 + 10_000) == 1
-    assert await redis.xlen(keys.orders_stream()) == 1 and await sales.outbox_size("s1") == 0
+    assert await redis.xlen(keys.orders_stream()) == 0 and await sales.outbox.size("s1") == 1
+    assert await sales.outbox.relay("s1", older_than_ms=5_000, now_ms=T0 + 2) == 0  # too fresh
+    assert await sales.outbox.relay("s1", older_than_ms=5_000, now_ms=T0 + 10_000) == 1
+    assert await redis.xlen(keys.orders_stream()) == 1 and await sales.outbox.size("s1") == 0
     assert (await sales.pay(res.reservation_id, now_ms=T0 + 3)).code is PayCode.DUPLICATE
     assert await redis.xlen(keys.orders_stream()) == 1
 

@@ -235,7 +235,7 @@ async def test_paying_makes_exactly_one_order_and_paying_again_names_the_same_or
     st = await state(sales)
     assert (st.available, st.reserved, st.sold) == (3, 0, 2) and st.balanced
     assert await redis.xlen(keys.orders_stream()) == 1
-    assert await sales.outbox_size("s1") == 0
+    assert await sales.outbox.size("s1") == 0
     assert await OrderStore(redis, keys).get(paid.order.order_id) == paid.order
     reread = await sales.get_reservation(res.reservation_id)
     assert reread is not None and reread.state == "paid" and reread.order_id == paid.order.order_id

@@ -199,7 +199,7 @@ async def test_an_expired_reservation_gives_its_store_unit_back_once(redis: aior
     later = T0 + 61_000
     assert sum([await s.expire_due("s1", now_ms=later) for s in sales]) == 1
     assert await idx.stock_of("mid", "sku1") == 5 and await idx.holds_of("mid") == {}
-    assert await sales[1].relay_outbox("s1", older_than_ms=0, now_ms=later) == 0
+    assert await sales[1].outbox.relay("s1", older_than_ms=0, now_ms=later) == 0
 
 
 async def test_a_chosen_store_of_another_brand_is_a_bad_request_before_any_stock_is_taken(
@@ -239,10 +239,10 @@ async def test_stale_store_holds_no_reservation_explains_are_released_and_live_o
     # a concurrent routing of the same buy took "mid" and its node died before giving it back
     assert await take_units(Scripts(redis), keys, "mid", "sku1", 1, rid, now_ms=T0)
     assert await idx.stock_of("mid", "sku1") == 4
-    assert await sales.reconcile_store_holds("mid", now_ms=T0 + 1_000) == 0  # too fresh to judge
-    assert await sales.reconcile_store_holds("mid", now_ms=T0 + 61_000) == 1
+    assert await sales.outbox.reconcile_store_holds("mid", now_ms=T0 + 1_000) == 0  # too fresh to judge
+    assert await sales.outbox.reconcile_store_holds("mid", now_ms=T0 + 61_000) == 1
     assert await idx.stock_of("mid", "sku1") == 5
-    assert await sales.reconcile_store_holds("near", now_ms=T0 + 61_000) == 0  # its reservation is live
+    assert await sales.outbox.reconcile_store_holds("near", now_ms=T0 + 61_000) == 0  # its reservation is live
     paid = await sales.pay(rid, now_ms=T0 + 2_000)
     assert paid.code is PayCode.PAID and await idx.holds_of("near") == {}
     assert await idx.stock_of("near", "sku1") == 0
