@@ -153,12 +153,28 @@ class Limits:
 CLIENT_TYPES = ("ping", "join", "leave", "like", "comment", "signal", "buy", "coupon.grab")
 
 
-def parse(payload: str | bytes, codec: Codec, limits: Limits) -> Command:
-    """Decode and validate one client frame; raise LivehubError with the wire code."""
+def _too_large(payload: str | bytes, limits: Limits) -> bool:
     size = len(payload)
     if isinstance(payload, str) and size * 4 > limits.max_frame_bytes and size <= limits.max_frame_bytes:
         size = len(payload.encode("utf-8", "surrogatepass"))  # characters -> UTF-8 bytes, only when it matters
-    if size > limits.max_frame_bytes:
+    return size > limits.max_frame_bytes
+
+
+def request_id(payload: str | bytes, codec: Codec, limits: Limits) -> str | int | None:
+    """The ``id`` of a frame that is refused before it is parsed (rate limited), so that its answer
+    carries it; None when the frame has no valid one.  Never raises; bounded by ``max_frame_bytes``."""
+    if _too_large(payload, limits):
+        return None
+    try:
+        msg = codec.decode(payload)
+        return _req_id(msg) if isinstance(msg, dict) else None
+    except (DecodeError, LivehubError):
+        return None
+
+
+def parse(payload: str | bytes, codec: Codec, limits: Limits) -> Command:
+    """Decode and validate one client frame; raise LivehubError with the wire code."""
+    if _too_large(payload, limits):
         raise LivehubError(errors.TOO_LARGE, f"frame larger than {limits.max_frame_bytes} bytes")
     try:
         msg = codec.decode(payload)

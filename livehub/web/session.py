@@ -20,7 +20,7 @@ from livehub.domain.roles import venue_or_404
 from livehub.errors import LivehubError, error_body
 from livehub.hub.connection import Connection
 from livehub.node import Node
-from livehub.protocol.commands import Command, Limits, parse
+from livehub.protocol.commands import Command, Limits, parse, request_id
 from livehub.protocol.events import now_ms
 from livehub.protocol.frames import reply
 
@@ -57,7 +57,10 @@ class Session:
         self.loop = asyncio.get_running_loop()
 
     def feed(self, payload: str | bytes) -> bool:
-        """A client frame, in arrival order; False asks the transport to stop reading for now."""
+        """A client frame, in arrival order; False asks the transport to stop reading for now.
+        Once the connection is closed frames are dropped unhandled."""
+        if self.conn.closed:
+            return True
         if self.task is not None:
             self.backlog.append(payload)
             return len(self.backlog) < self.max_backlog
@@ -71,31 +74,37 @@ class Session:
                 self.task = self.loop.create_task(work)
                 self.task.add_done_callback(self._finished)
                 return
+            if self.conn.closed:  # e.g. closed with 1008 by the frame just handled: drop the rest unhandled
+                self.backlog.clear()
+                return
             if not self.backlog:
                 return
             payload = self.backlog.popleft()
 
     def _finished(self, _: asyncio.Task[None]) -> None:
         self.task = None
-        if self.backlog and not self.conn.closed:
+        if self.conn.closed:
+            self.backlog.clear()
+        elif self.backlog:
             self._handle_in_order(self.backlog.popleft())
             if len(self.backlog) < self.max_backlog:
                 self.conn.raw.resume_frames()
 
     def _start(self, payload: str | bytes) -> Coroutine[Any, Any, None] | None:
         """Parse and answer what needs no await; the rest comes back as a coroutine to run."""
-        request_id = None
+        rid = None
         try:
             if not self.inbound.take(time.monotonic()):
+                rid = request_id(payload, self.conn.codec, self.limits)  # its answer carries its id
                 raise LivehubError(errors.RATE_LIMITED, "too many frames: slow down")
             command = parse(payload, self.conn.codec, self.limits)
-            request_id = command.id
+            rid = command.id
             if command.type in IMMEDIATE:
                 self.run_now(command)
                 return None
             return self._run(command)
         except Exception as exc:
-            self._failed(exc, request_id)
+            self._failed(exc, rid)
             return None
 
     async def _run(self, command: Command) -> None:

@@ -1,0 +1,111 @@
+"""A connection's inbound limits over real websockets on a node with a strict inbound rate (a burst of 4
+frames, then practically none) and a small ``max_errors``: a rate-limited request is answered by its id, and
+once the connection is closed for too many errors nothing more it sent is handled, even frames that came in
+the same TCP read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+
+from livehub.client import Client
+from tests.conftest import HUB_ENV, LivehubProcess, viewer_token
+
+pytestmark = pytest.mark.asyncio
+
+BURST = 4
+MAX_ERRORS = 10
+
+
+@pytest.fixture(scope="module")
+def strict_server(redis_url: str) -> Iterator[LivehubProcess]:
+    env = {**HUB_ENV, "LIVEHUB_INBOUND_RATE": "0.0001", "LIVEHUB_INBOUND_BURST": str(BURST),
+           "LIVEHUB_MAX_ERRORS": str(MAX_ERRORS)}  # fmt: skip
+    server = LivehubProcess(redis_url, "se" + uuid.uuid4().hex[:8], env=env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def viewer(server: LivehubProcess) -> Client:
+    return await Client.connect(server.ws, viewer_token("u-" + uuid.uuid4().hex[:8]))
+
+
+async def answers(client: Client, n: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        frame = await client.next(10)
+        if frame.get("type") in ("reply", "error", "snapshot"):
+            out.append(frame)
+    return out
+
+
+def inbound_errors(server: LivehubProcess) -> float:
+    with urllib.request.urlopen(server.http + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    match = re.search(r"^livehub_inbound_errors_total\{[^}]*\} (\S+)$", text, re.MULTILINE)
+    assert match, text
+    return float(match.group(1))
+
+
+async def test_a_rate_limited_request_is_answered_with_its_id(strict_server: LivehubProcess) -> None:
+    client = await viewer(strict_server)
+    try:
+        for i in range(BURST):
+            await client.send({"type": "ping", "id": i})
+        await client.send({"type": "buy", "id": "buy-1", "sale": "s-nope", "qty": 1})
+        await client.send({"type": "ping", "id": "after"})
+        await client.send_raw('{"type": "ping", "id": ')  # not JSON: no id to give back
+        await client.send({"type": "ping", "id": True})  # not a valid id: none either
+        got = await answers(client, BURST + 4)
+        assert [(a["type"], a.get("id")) for a in got[:BURST]] == [("reply", i) for i in range(BURST)]
+        assert [(a["type"], a["code"], a.get("id")) for a in got[BURST:]] == [
+            ("error", "rate_limited", "buy-1"), ("error", "rate_limited", "after"),
+            ("error", "rate_limited", None), ("error", "rate_limited", None),
+        ]  # fmt: skip
+    finally:
+        await client.close()
+
+
+def masked_text(payload: bytes) -> bytes:
+    return Frame(Opcode.TEXT, payload).serialize(mask=True, extensions=[])
+
+
+async def test_bad_frames_in_one_read_after_the_close_are_dropped_unanswered_and_the_node_stays_healthy(
+    strict_server: LivehubProcess,
+) -> None:
+    errors_before = inbound_errors(strict_server)
+    async with connect(f"{strict_server.ws}/ws?token={viewer_token('u-flood')}", compression=None) as ws:
+        assert orjson.loads(await ws.recv())["type"] == "welcome"
+        # A join (a task: the frames behind it wait in the backlog) and 500 bad frames, all in one write.
+        flood = masked_text(b'{"type": "join", "venue": "b1", "id": "j"}') + masked_text(b"nope") * 500
+        ws.transport.write(flood)
+        received = []
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(10):
+                while True:
+                    received.append(orjson.loads(await ws.recv()))
+        assert ws.close_code == 1008
+    kinds = [m["type"] for m in received if m["type"] in ("snapshot", "error")]
+    assert kinds == ["snapshot"] + ["error"] * MAX_ERRORS, kinds
+    assert inbound_errors(strict_server) - errors_before == MAX_ERRORS  # none built for the frames after the close
+
+    other = await viewer(strict_server)
+    try:
+        assert (await other.request({"type": "ping"}))["server_time"] > 0
+        snapshot = await other.join("b1")
+        assert snapshot["venue"] == "b1"
+    finally:
+        await other.close()
