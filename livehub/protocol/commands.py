@@ -18,6 +18,7 @@ from livehub.errors import LivehubError
 from livehub.protocol.codec import Codec, DecodeError
 
 MAX_KIND_CHARS = 40
+MAX_NESTING = 128  # levels of arrays/objects in a client's value: well inside what every frame carrying it re-encodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,20 @@ def ident(value: Any, name: str, *, required: bool = True) -> str | None:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
         raise errors.bad_request(f"'{name}' must be a string of 1-{MAX_ID_CHARS} characters")
     raise errors.bad_request(f"'{name}' must be {ID_CHARS}")
+
+
+def check_nesting(value: Any, name: str) -> None:
+    """Refuse (``bad_request`` naming ``name``) a value nested more than ``MAX_NESTING`` arrays/objects
+    deep: the decoders take deeper values than orjson re-encodes (254 levels, less the frame around it)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_NESTING:
+            raise errors.bad_request(f"'{name}' nests more than {MAX_NESTING} levels deep", field=name)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def integer(value: Any, name: str, lo: int, hi: int) -> int:
@@ -110,6 +125,7 @@ def _parse_signal(msg: dict[str, Any]) -> dict[str, Any]:
     data = msg.get("data")
     if not isinstance(data, dict):
         raise errors.bad_request("'data' must be an object")
+    check_nesting(data, "data")
     return {"to": ident(msg.get("to"), "to"), "data": data}
 
 

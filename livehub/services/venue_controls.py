@@ -27,6 +27,7 @@ from livehub.domain.tokens import Identity
 from livehub.domain.topology import Festival, Product, host_channel
 from livehub.errors import LivehubError
 from livehub.protocol import frames
+from livehub.protocol.commands import check_nesting
 from livehub.protocol.events import now_ms
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.views import card_view, coupon_public, sale_public, sale_state_view
@@ -99,6 +100,7 @@ class VenueControls:
             raise errors.bad_request("'kind' must match " + KIND_RE.pattern)
         if kind.startswith(RESERVED_KINDS):
             raise errors.bad_request(f"'kind' {kind!r} is reserved: use its own endpoint")
+        check_nesting(data, "data")
         return await self.broker.publish(venue, kind, data)
 
     async def visit_cta(self, main_venue: str, by: str, target: str, text: str) -> Published:
@@ -130,7 +132,12 @@ class VenueControls:
         require_host(sender, "exchange co-host signals")
         if to not in self.festival.hosts:
             raise errors.not_found(f"unknown host {to!r}")
-        if len(orjson.dumps(data)) > self.max_signal_bytes:
+        check_nesting(data, "data")
+        try:
+            size = len(orjson.dumps(data))
+        except orjson.JSONEncodeError as exc:  # e.g. binary keys or values from a msgpack client
+            raise errors.bad_request(f"'data' cannot be relayed: {exc}", field="data") from None
+        if size > self.max_signal_bytes:
             raise errors.LivehubError(errors.TOO_LARGE, "signal data too large")
         message = frames.signal(sender.sub, data, now_ms())
         await self.broker.publish_volatile(host_channel(to), "~s" + uuid.uuid4().hex[:12], message)

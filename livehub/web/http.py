@@ -18,6 +18,7 @@ from livehub.domain.roles import may_drive, require_viewer, venue_or_404
 from livehub.domain.tokens import AuthError, Identity, verify
 from livehub.errors import LivehubError
 from livehub.node import Node
+from livehub.protocol.commands import check_nesting
 
 MAX_BODY = 16_384
 
@@ -46,6 +47,9 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise errors.bad_request(f"body is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise errors.bad_request("body must be a JSON object")
+    for name, value in body.items():
+        if isinstance(value, (dict, list)):
+            check_nesting(value, name[:64])
     return body
 
 

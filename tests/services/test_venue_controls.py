@@ -21,6 +21,13 @@ def controls(stores: Stores) -> VenueControls:
     return VenueControls(stores.festival, stores.broker, registry, stores.sales, stores.coupons, max_signal_bytes=256)
 
 
+def nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 async def state(stores: Stores, channel: str) -> dict[str, Any]:
     return (await stores.broker.snapshot(channel)).state
 
@@ -34,6 +41,17 @@ async def test_a_free_form_event_is_published_and_reserved_or_malformed_kinds_ar
         with pytest.raises(LivehubError) as exc:
             await controls.publish_event("b1", kind, {})
         assert exc.value.code == errors.BAD_REQUEST
+    assert (await stores.broker.snapshot("b1")).offset == 1
+
+
+async def test_free_form_event_data_nested_deeper_than_frames_re_encode_is_refused_naming_the_field(
+    controls: VenueControls, stores: Stores
+) -> None:
+    with pytest.raises(LivehubError) as exc:
+        await controls.publish_event("b1", "announce", {"deep": nested(300)})
+    assert (exc.value.code, exc.value.details) == (errors.BAD_REQUEST, {"field": "data"})
+    assert (await stores.broker.snapshot("b1")).offset == 0
+    await controls.publish_event("b1", "announce", {"deep": nested(100)})
     assert (await stores.broker.snapshot("b1")).offset == 1
 
 
@@ -77,6 +95,8 @@ async def test_signals_are_relayed_between_hosts_only_to_known_hosts_and_bounded
         (Identity("u1", VIEWER), "host-b1", {}, errors.FORBIDDEN),
         (Identity("host-main", HOST, "main"), "host-zz", {}, errors.NOT_FOUND),
         (Identity("host-main", HOST, "main"), "host-b1", {"sdp": "x" * 300}, errors.TOO_LARGE),
+        (Identity("host-main", HOST, "main"), "host-b1", {"sdp": nested(300)}, errors.BAD_REQUEST),
+        (Identity("host-main", HOST, "main"), "host-b1", {"sdp": b"\x00"}, errors.BAD_REQUEST),  # msgpack bytes
     ]
     for sender, to, data, code in refusals:
         with pytest.raises(LivehubError) as exc:

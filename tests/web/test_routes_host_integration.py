@@ -49,3 +49,35 @@ async def test_a_number_of_the_wrong_type_names_its_field(livehub_server: Livehu
     status, out = await call(livehub_server, "/api/venues/b1/sales", {"sku": "b1-sku1", "duration_s": True},
                              host_token("host-b1", "b1"))  # fmt: skip
     assert status == 400 and out["details"] == {"field": "duration_s"}
+
+
+def post_raw(server: LivehubProcess, path: str, raw: bytes, token: str) -> tuple[int, dict[str, Any]]:
+    import urllib.error
+    import urllib.request
+
+    import orjson
+
+    req = urllib.request.Request(f"{server.http}{path}", data=raw, method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, orjson.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, orjson.loads(e.read())
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+async def test_event_data_nested_deeper_than_the_node_re_encodes_is_a_bad_request_naming_the_field(
+    livehub_server: LivehubProcess,
+) -> None:
+    token = host_token("host-b1", "b1")
+    raw = b'{"kind": "announce", "data": ' + nested(300) + b"}"
+    status, out = await asyncio.to_thread(post_raw, livehub_server, "/api/venues/b1/events", raw, token)
+    assert (status, out["code"], out.get("details")) == (400, "bad_request", {"field": "data"}), out
+    raw = b'{"kind": "announce", "data": {"deep": ' + nested(100) + b"}}"  # deep, but within the limit
+    status, out = await asyncio.to_thread(post_raw, livehub_server, "/api/venues/b1/events", raw, token)
+    assert status == 200 and out["offset"] > 0, out

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from livehub.client import Client
-from tests.conftest import HUB_ENV, LivehubProcess, viewer_token
+from tests.conftest import HUB_ENV, LivehubProcess, host_token, viewer_token
 
 pytestmark = pytest.mark.asyncio
 
@@ -109,3 +109,17 @@ async def test_bad_frames_in_one_read_after_the_close_are_dropped_unanswered_and
         assert snapshot["venue"] == "b1"
     finally:
         await other.close()
+
+
+async def test_a_signal_nested_deeper_than_the_node_re_encodes_is_a_bad_request_and_the_connection_stays(
+    livehub_server: LivehubProcess,
+) -> None:
+    async with connect(f"{livehub_server.ws}/ws?token={host_token()}", compression=None) as ws:
+        assert orjson.loads(await ws.recv())["type"] == "welcome"
+        payload = b'{"type": "signal", "id": "s", "to": "host-b1", "data": {"sdp": ' + b"[" * 300 + b"]" * 300 + b"}}"
+        await ws.send(payload.decode())
+        await ws.send('{"type": "ping", "id": "p"}')
+        first, second = orjson.loads(await ws.recv()), orjson.loads(await ws.recv())
+    assert (first["type"], first["code"], first["id"], first.get("details")) == (
+        "error", "bad_request", "s", {"field": "data", "type": "signal"})  # fmt: skip
+    assert (second["type"], second["id"]) == ("reply", "p")
