@@ -111,9 +111,14 @@ class VenueControls:
         return await self.broker.publish(main_venue, "cta.visit", data, (StateOp("cta", data),))
 
     async def cohost_start(self, main_venue: str, main_host: str, brand_venue: str) -> tuple[Published, dict[str, Any]]:
-        """Link the main venue up with a brand venue: ``cohost.started`` on both, latest-value ``cohost``."""
+        """Link the main venue up with a brand venue: ``cohost.started`` on both, latest-value ``cohost``.
+        A link-up with another brand venue still on is ended there first (``cohost.ended``, as on DELETE)."""
         brand_venue_or_404(self.festival, brand_venue)
         brand_hosts = self.festival.venues[brand_venue].hosts
+        linked = await self._linked_brand_venue(main_venue)
+        if linked is not None and linked != brand_venue:
+            ended = {"active": False, "by": main_host, "since": now_ms()}
+            await self.broker.publish(linked, "cohost.ended", ended, (StateOp("cohost", None),))
         data = {"active": True, "main_host": main_host, "brand_venue": brand_venue,
                 "brand_host": brand_hosts[0] if brand_hosts else None, "since": now_ms()}  # fmt: skip
         await self.broker.publish(brand_venue, "cohost.started", data, (StateOp("cohost", data),))
@@ -121,11 +126,18 @@ class VenueControls:
 
     async def cohost_end(self, main_venue: str, by: str) -> tuple[Published, dict[str, Any]]:
         """End the link-up: ``cohost.ended`` on the linked brand venue (if any) and on main."""
-        current = (await self.broker.snapshot(main_venue)).state.get("cohost")
+        linked = await self._linked_brand_venue(main_venue)
         data: dict[str, Any] = {"active": False, "by": by, "since": now_ms()}
-        if isinstance(current, dict) and isinstance(current.get("brand_venue"), str):
-            await self.broker.publish(current["brand_venue"], "cohost.ended", data, (StateOp("cohost", None),))
+        if linked is not None:
+            await self.broker.publish(linked, "cohost.ended", data, (StateOp("cohost", None),))
         return await self.broker.publish(main_venue, "cohost.ended", data, (StateOp("cohost", None),)), data
+
+    async def _linked_brand_venue(self, main_venue: str) -> str | None:
+        """The brand venue the main venue's ``cohost`` state links up with, if any."""
+        current = (await self.broker.snapshot(main_venue)).state.get("cohost")
+        if isinstance(current, dict) and isinstance(current.get("brand_venue"), str):
+            return current["brand_venue"]
+        return None
 
     async def signal(self, sender: Identity, to: str, data: dict[str, Any]) -> None:
         """Relay a co-host signalling message (SDP/ICE ...) from one host to another."""

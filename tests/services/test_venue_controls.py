@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from livehub import errors
@@ -77,6 +78,31 @@ async def test_a_cohost_link_up_is_state_of_both_channels_and_ending_it_clears_b
     assert offset == 2 and ended["active"] is False
     assert "cohost" not in await state(stores, "main") and "cohost" not in await state(stores, "b1")
     assert (await stores.broker.snapshot("b1")).offset == 2  # started and ended on the brand channel too
+
+
+async def events_of(stores: Stores, channel: str) -> list[tuple[str, dict[str, Any]]]:
+    snap = await stores.broker.snapshot(channel)
+    found = await stores.broker.history(channel, snap.epoch, 0, 100)
+    assert found is not None
+    return [(body["kind"], body["data"]) for body in (orjson.loads(e.body) for e in found)]
+
+
+async def test_moving_a_cohost_link_up_to_another_brand_ends_the_first_brands_as_delete_does(
+    controls: VenueControls, stores: Stores
+) -> None:
+    await controls.cohost_start("main", "host-main", "b1")
+    _, data = await controls.cohost_start("main", "host-main", "b2")
+    assert "cohost" not in await state(stores, "b1")
+    [*_, (kind, ended)] = await events_of(stores, "b1")
+    assert kind == "cohost.ended" and ended["active"] is False and ended["by"] == "host-main"
+    assert (await state(stores, "b2"))["cohost"] == data == (await state(stores, "main"))["cohost"]
+    assert data["brand_venue"] == "b2"
+    assert [k for k, _ in await events_of(stores, "b2")] == ["cohost.started"]
+    await controls.cohost_start("main", "host-main", "b2")  # the same brand again: nothing to end
+    assert [k for k, _ in await events_of(stores, "b2")] == ["cohost.started", "cohost.started"]
+    await controls.cohost_end("main", "host-main")
+    assert [v for v in ("main", "b1", "b2") if "cohost" in await state(stores, v)] == []
+    assert [k for k, _ in await events_of(stores, "b1")] == ["cohost.started", "cohost.ended"]
 
 
 async def test_signals_are_relayed_between_hosts_only_to_known_hosts_and_bounded_in_size(
