@@ -135,9 +135,8 @@ class VenueControls:
     async def _linked_brand_venue(self, main_venue: str) -> str | None:
         """The brand venue the main venue's ``cohost`` state links up with, if any."""
         current = (await self.broker.snapshot(main_venue)).state.get("cohost")
-        if isinstance(current, dict) and isinstance(current.get("brand_venue"), str):
-            return current["brand_venue"]
-        return None
+        linked = current.get("brand_venue") if isinstance(current, dict) else None
+        return linked if isinstance(linked, str) else None
 
     async def signal(self, sender: Identity, to: str, data: dict[str, Any]) -> None:
         """Relay a co-host signalling message (SDP/ICE ...) from one host to another."""
