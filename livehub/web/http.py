@@ -35,10 +35,34 @@ def node_of(request: Request) -> Node:
     return node
 
 
+def _too_large() -> LivehubError:
+    return LivehubError(errors.TOO_LARGE, f"body larger than {MAX_BODY} bytes")
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request's body, at most ``MAX_BODY`` bytes: a larger declared ``Content-Length`` is refused
+    before anything is read, and a chunked body as soon as it passes the cap (the rest is never buffered)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise LivehubError(errors.TOO_LARGE, f"body larger than {MAX_BODY} bytes")
+    """The request's body as a JSON object (empty: ``{}``), read with :func:`raw_body`."""
+    return json_object(await raw_body(request))
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A body already read (:func:`raw_body`) as a JSON object; every field nests at most
+    ``commands.MAX_NESTING`` deep (``bad_request`` naming it)."""
     if not raw:
         return {}
     try:

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from livehub import errors
 from livehub.services.payments import SIGNATURE_HEADER, verify_payment
-from livehub.web.http import JSONResponse, json_body, node_of
+from livehub.web.http import JSONResponse, json_object, node_of, raw_body
 
 
 async def payment_callback(request: Request) -> Response:
@@ -19,9 +19,9 @@ async def payment_callback(request: Request) -> Response:
     order), ``expired`` (the payment deadline passed: refund it).  Idempotent: providers retry.
     """
     node = node_of(request)
-    raw = await request.body()
+    raw = await raw_body(request)
     verify_payment(node.settings.secret, raw, request.headers.get(SIGNATURE_HEADER))
-    body = await json_body(request)
+    body = json_object(raw)
     rid, ref = body.get("reservation"), body.get("payment_ref", "")
     if not isinstance(rid, str) or not isinstance(ref, str) or len(ref) > 128:
         raise errors.bad_request("'reservation' and 'payment_ref' must be strings")

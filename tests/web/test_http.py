@@ -3,10 +3,11 @@ split by audience), and the error bodies of the app's handlers."""
 
 from __future__ import annotations
 
+import socket
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from starlette.routing import Route
@@ -16,7 +17,8 @@ from livehub.app import create_app
 from livehub.config import load_festival
 from livehub.errors import LivehubError
 from livehub.settings import Settings
-from livehub.web.http import body_int, body_opt_int
+from livehub.web.http import MAX_BODY, body_int, body_opt_int
+from tests.conftest import LivehubProcess, host_token
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
@@ -83,3 +85,61 @@ def test_a_wrong_method_answers_405_with_a_bad_request_body(client: TestClient) 
     response = client.get("/api/payments/callback")
     assert response.status_code == 405
     assert response.json() == {"type": "error", "code": errors.BAD_REQUEST, "message": "Method Not Allowed"}
+
+
+# ---- body limits on a real `livehub serve` (raw sockets: the body is never sent in full) ----------------
+
+
+def raw_post(server: LivehubProcess, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    """POST over a raw socket, the ``body`` bytes exactly as given (not a whole declared body, not a finished
+    chunked one); the node's answer, read within 10 s (a node that waited for the rest would never answer)."""
+    import orjson
+
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode() + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < content_length(answer):
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), orjson.loads(rest.partition(b"\r\n\r\n")[2][: content_length(answer)])
+
+
+def content_length(head: bytes) -> int:
+    for line in head.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 1 << 30
+
+
+def test_a_body_declared_larger_than_the_cap_is_refused_before_it_is_sent(livehub_server: LivehubProcess) -> None:
+    headers = {"Authorization": f"Bearer {host_token('host-b1', 'b1')}", "Content-Length": "10000000"}
+    status, out = raw_post(livehub_server, "/api/venues/b1/events", headers, b'{"kind": "announce", "data": "')
+    assert (status, out["code"]) == (413, errors.TOO_LARGE), out
+
+
+def test_a_chunked_body_is_refused_once_past_the_cap_without_its_end(livehub_server: LivehubProcess) -> None:
+    headers = {"Authorization": f"Bearer {host_token('host-b1', 'b1')}", "Transfer-Encoding": "chunked"}
+    chunk = b"400\r\n" + b"x" * 0x400 + b"\r\n"  # 1 KiB chunks, never the closing 0-size one
+    status, out = raw_post(livehub_server, "/api/venues/b1/events", headers, chunk * (MAX_BODY // 0x400 + 2))
+    assert (status, out["code"]) == (413, errors.TOO_LARGE), out
+
+
+def test_a_chunked_body_within_the_cap_is_read_whole(livehub_server: LivehubProcess) -> None:
+    headers = {"Authorization": f"Bearer {host_token('host-b1', 'b1')}", "Transfer-Encoding": "chunked"}
+    body = b'{"kind": "announce", "data": {"text": "' + b"y" * 8000 + b'"}}'
+    pieces = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces)
+    status, out = raw_post(livehub_server, "/api/venues/b1/events", headers, chunked + b"0\r\n\r\n")
+    assert status == 200 and out["offset"] > 0, out
+
+
+def test_a_payment_callback_body_declared_larger_than_the_cap_is_refused_before_it_is_sent(
+    livehub_server: LivehubProcess,
+) -> None:
+    status, out = raw_post(livehub_server, "/api/payments/callback", {"Content-Length": "10000000"}, b"{")
+    assert (status, out["code"]) == (413, errors.TOO_LARGE), out
