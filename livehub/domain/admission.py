@@ -18,7 +18,9 @@ many that cannot.  Each node therefore keeps, per sale:
 
 So per node and sale Redis sees at most ``burst + rate * t`` buys in ``t``
 seconds (plus one probe per interval while sold out), and late buyers get a
-fast answer.
+fast answer.  The sold-out answer is honest: Redis said so, and the flag is
+dropped the moment stock is seen again.  Time is passed in (``now``, seconds
+from any monotonic clock), so the policy is deterministic and unit-tested.
 
 A shed decision is not the answer by itself: a retry of a request that already
 holds a reservation (its ``ok`` answer was lost) must get ``duplicate`` with it,
@@ -26,9 +28,7 @@ never ``sold_out``/``busy``.  The caller (``services/buying.py``) therefore chec
 a would-be-shed attempt with one cheap batched read of the request's reservation
 key (its id is derived from sale, user and request id): found, the buy goes on to
 Redis and answers ``duplicate``; not found, the attempt is shed without the buy
-script.  Admitted buys (the common path) never pay for that read.  The sold-out answer is honest: Redis said so, and the flag is
-dropped the moment stock is seen again.  Time is passed in (``now``, seconds
-from any monotonic clock), so the policy is deterministic and unit-tested.
+script.  Admitted buys (the common path) never pay for that read.
 """
 
 from __future__ import annotations

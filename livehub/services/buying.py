@@ -19,7 +19,7 @@ from livehub.domain.attribution import credit_for
 from livehub.domain.roles import require_viewer
 from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError
 from livehub.domain.topology import Festival, host_channel
-from livehub.hub.connection import Connection
+from livehub.hub.connection import UNDROPPABLE, Connection
 from livehub.protocol import frames
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
@@ -114,5 +114,6 @@ class Buying:
         hosts = {h for h in self.festival.venues[venue].hosts} | set(
             self.festival.venues[self.festival.main_venue].hosts
         )
-        for host in hosts:
-            await self.broker.publish_volatile(host_channel(host), "~o" + uuid.uuid4().hex[:12], message)
+        for host in hosts:  # undroppable: a paused host gets it on resume (or reconnects past the backlog)
+            key = UNDROPPABLE + "o" + uuid.uuid4().hex[:12]
+            await self.broker.publish_volatile(host_channel(host), key, message)
