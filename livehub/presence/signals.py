@@ -26,8 +26,9 @@ from typing import Any
 
 from livehub.backplane.broker import Broker
 from livehub.domain.topology import Festival
+from livehub.hub.connection import DROPPABLE
 from livehub.hub.fanout import Hub
-from livehub.presence.comments import DROPPABLE, Comments
+from livehub.presence.comments import Comments
 from livehub.presence.tally import Tally
 from livehub.protocol import frames
 from livehub.protocol.events import Volatile, now_ms
