@@ -74,7 +74,8 @@ class Node:
         self.orders = OrderStore(redis, keys, guides=self.guides)
         self.coupons = CouponStore(redis, keys, self.scripts)
         self.stores = StoreIndex(redis, keys, self.scripts, festival)
-        self.sales = SaleStore(redis, keys, self.scripts, stores=self.stores, coupons=self.coupons, orders=self.orders)
+        self.sales = SaleStore(redis, keys, self.scripts, stores=self.stores, coupons=self.coupons, orders=self.orders,
+                               retention_s=s.sale_retention_s)  # fmt: skip
 
         # commerce services
         self.admission = Admission(rate=s.admission_rate, burst=s.admission_burst)

@@ -79,6 +79,7 @@ class Settings:
     admission_rate: float = 2_000.0  # buys/s per sale per node let through to Redis
     admission_burst: float = 500.0  # ... at once; beyond: an immediate "busy" answer
     sweep_interval_s: float = 1.0  # expire unpaid reservations, relay outbox effects
+    sale_retention_s: int = 604_800  # a settled sale's keys expire this long after its last possible payment
     leaderboard_interval_s: float = 5.0  # guide leaderboard push to hosts
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
 
@@ -184,7 +185,7 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         "port", "workers", "max_frame_bytes", "ws_max_size", "outbound_buffer_bytes", "history_size",
         "replay_max", "transport_high_water", "max_connections", "comment_max_chars", "like_max_per_frame",
         "shutdown_batch_size", "join_buffer_max", "max_errors", "redis_pool_size", "fanout_slice", "inbound_backlog",
-        "redis_script_connections",
+        "redis_script_connections", "sale_retention_s",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:

@@ -8,6 +8,12 @@ bounded backlog (events, in order) and a latest-value table (volatile
 updates: a newer stock/online/likes value replaces an unsent older one).  If
 the backlog passes ``outbound_buffer_bytes`` the connection is closed with
 4008; the client reconnects and resumes from its last offset.
+
+The first character of a volatile update's key says what a paused connection does with it:
+:data:`DROPPABLE` (comments) skips it; :data:`UNDROPPABLE` (a host's order notifications and
+co-host signals: one key each, so nothing to coalesce) queues it in the backlog with the events,
+in order and bounded by the same limit; any other key coalesces in the latest-value table
+(which stays small: one entry per stock/online/likes key).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ if TYPE_CHECKING:
     from livehub.protocol.events import Event, Volatile
 
 log = logging.getLogger("livehub.hub.connection")
+
+DROPPABLE = "~"  # volatile keys starting with this are skipped, never queued, for a paused connection
+UNDROPPABLE = "!"  # ... with this are queued in the (bounded) backlog: never dropped, never coalesced
 
 
 class RawSocket(Protocol):
@@ -93,8 +102,12 @@ class Connection:
         if self.closed:
             return
         if self.paused:
-            if key[:1] == "~":  # droppable (a comment): skipped, never queued, for a slow reader
+            kind = key[:1]
+            if kind == DROPPABLE:  # a comment: skipped, never queued, for a slow reader
                 self.stats.dropped += 1
+                return
+            if kind == UNDROPPABLE:  # a host's notice: one key each, so it waits with the events
+                self._enqueue(frame)
                 return
             if key in self.latest:
                 self.stats.coalesced += 1

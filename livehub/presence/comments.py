@@ -5,7 +5,7 @@ each room has a per-node token bucket of ``comment_room_rate`` on the way out
 (:meth:`Comments.publish`): in a huge room the surplus is sampled out (counted in
 ``livehub_dropped_total``), and each node re-samples what it receives
 (:meth:`Comments.admit_incoming`) so one room never costs more than that rate per node.
-Comments are volatile updates whose key starts with :data:`DROPPABLE`: a slow connection
+Comments are volatile updates whose key starts with :data:`livehub.hub.connection.DROPPABLE`: a slow connection
 skips them rather than queueing them (see :meth:`livehub.hub.connection.Connection.send_volatile`).
 """
 
@@ -18,13 +18,13 @@ import uuid
 from livehub.backplane.broker import Broker
 from livehub.domain.ratelimit import TokenBucket
 from livehub.domain.topology import room_channel
+from livehub.hub.connection import DROPPABLE
 from livehub.hub.stats import Stats
 from livehub.protocol import frames
 from livehub.protocol.events import Volatile, now_ms
 
 log = logging.getLogger("livehub.presence.comments")
 
-DROPPABLE = "~"  # volatile keys starting with this are dropped, not queued, for slow connections
 COMMENT = DROPPABLE + "c"  # the key prefix of a comment (one key per comment: never coalesced)
 
 

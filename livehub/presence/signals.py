@@ -10,6 +10,10 @@ counts and likes across nodes: in memory or in Redis) and the room :class:`Comme
 * **Likes** are summed on the node and added to the tally once per interval, never per tap.
 * Both are pushed to the venue's audience as latest-value updates (``online``, ``likes``),
   only when they changed.
+* A venue the node has reported once stays in its reports for the node's lifetime, with a
+  count of 0 once its last viewer there left: that replaces the node's own last count at once
+  (not three intervals later) and keeps the node's sum fresh for its next joiner's snapshot.
+  Bounded by the festival's venues; a node that never had a viewer reports nothing.
 * **Comments**: see :mod:`livehub.presence.comments`.
 """
 
@@ -22,8 +26,9 @@ from typing import Any
 
 from livehub.backplane.broker import Broker
 from livehub.domain.topology import Festival
+from livehub.hub.connection import DROPPABLE
 from livehub.hub.fanout import Hub
-from livehub.presence.comments import DROPPABLE, Comments
+from livehub.presence.comments import Comments
 from livehub.presence.tally import Tally
 from livehub.protocol import frames
 from livehub.protocol.events import Volatile, now_ms
@@ -45,6 +50,7 @@ class AudienceSignals:
         self.online: dict[str, int] = {}
         self.likes: dict[str, int] = {}
         self._likes_pending: Counter[str] = Counter()
+        self._summed: set[str] = set()  # venues reported at least once: re-summed every tick from then on
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -91,11 +97,14 @@ class AudienceSignals:
 
     async def tick(self) -> None:
         counts = self.local_counts()
-        venues = {v: counts.get(v, 0) for v in self.festival.venues if counts.get(v) or self.hub.count(v)}
+        summed = self._summed
+        venues = {v: counts.get(v, 0) for v in self.festival.venues
+                  if counts.get(v) or v in summed or self.hub.count(v)}  # fmt: skip
         if not venues and not self._likes_pending:
             return
         likes, self._likes_pending = self._likes_pending, Counter()
         totals = await self.tally.report(venues, likes, now_ms())
+        summed.update(venues)
         for venue, (total, like_total) in totals.items():
             if self.online.get(venue) != total:
                 self.online[venue] = total

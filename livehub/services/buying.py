@@ -19,7 +19,7 @@ from livehub.domain.attribution import credit_for
 from livehub.domain.roles import require_viewer
 from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError
 from livehub.domain.topology import Festival, host_channel
-from livehub.hub.connection import Connection
+from livehub.hub.connection import UNDROPPABLE, Connection
 from livehub.protocol import frames
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
@@ -52,9 +52,11 @@ class Buying:
                   ) -> dict[str, Any]:  # fmt: skip
         now = time.monotonic()
         decision = self.admission.admit(sale_id, now)
-        if decision is Decision.SOLD_OUT:
-            return {"status": BuyCode.SOLD_OUT.value, "sale": sale_id, "available": 0}
-        if decision is Decision.BUSY:
+        # An attempt the gate would shed costs one batched read of its reservation key (never on the
+        # admitted, common path): a retry whose answer was lost still gets its reservation.
+        if decision is not Decision.ADMIT and not await self.sales.holds_reservation(sale_id, user, request_id):
+            if decision is Decision.SOLD_OUT:
+                return {"status": BuyCode.SOLD_OUT.value, "sale": sale_id, "available": 0}
             return {"status": BuyCode.BUSY.value, "sale": sale_id, "retry_after_ms": 200}
         spec = self._specs.get(sale_id)
         if spec is None:
@@ -112,5 +114,6 @@ class Buying:
         hosts = {h for h in self.festival.venues[venue].hosts} | set(
             self.festival.venues[self.festival.main_venue].hosts
         )
-        for host in hosts:
-            await self.broker.publish_volatile(host_channel(host), "~o" + uuid.uuid4().hex[:12], message)
+        for host in hosts:  # undroppable: a paused host gets it on resume (or reconnects past the backlog)
+            key = UNDROPPABLE + "o" + uuid.uuid4().hex[:12]
+            await self.broker.publish_volatile(host_channel(host), key, message)

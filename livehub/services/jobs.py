@@ -5,7 +5,10 @@
   when it changed; "sold out" is announced once per sell-out (a SET NX marker keyed by how
   much stock ever came back);
 * the sweeper: refreshes the node's sales, expires unpaid reservations and relays outbox
-  effects, on every node (the scripts make that safe);
+  effects, on every node (the scripts make that safe); a sale long over (past its end plus the
+  reservation ttl) is swept until every reservation is settled, then retired (its keys expire
+  ``sale_retention_s`` later: ``SaleStore.retire``), and once they have expired it leaves its
+  venue's sales;
 * the guide leaderboard, pushed to connected hosts;
 * the reconciler: settles store holds and coupon locks a crashed node left between two steps.
 """
@@ -28,7 +31,7 @@ from livehub.services.sale_registry import SaleRegistry
 from livehub.services.venue_controls import publish_sale
 from livehub.settings import Settings
 from livehub.store.coupons import CouponStore
-from livehub.store.sales import SaleStore
+from livehub.store.sales import RetireCode, SaleStore
 from livehub.store.stores import StoreIndex
 
 log = logging.getLogger("livehub.services.jobs")
@@ -52,6 +55,7 @@ class CommerceJobs:
         self.admission = admission
         self.leaderboard = leaderboard
         self.stock: dict[str, int] = {}  # last stock pushed per sale
+        self.retired: dict[str, int] = {}  # sale id -> when its keys expire (unix ms), once retired
         self.jobs = Periodic()
 
     async def start(self) -> None:
@@ -107,10 +111,30 @@ class CommerceJobs:
         await self.registry.refresh()
         now = await self.sales.server_time_ms()
         for sale_id, spec in list(self.registry.specs.items()):
-            if now > spec.ends_at_ms + 1000 * spec.reservation_ttl_s + 60_000:
-                continue  # long over: nothing can still expire
+            keep_until = self.retired.get(sale_id)
+            if keep_until is None and now > spec.ends_at_ms + 1000 * spec.reservation_ttl_s:
+                code, keep_until = await self.sales.retire(sale_id)  # long over: retired once settled
+                if code is RetireCode.RETIRED or code is RetireCode.NOT_FOUND:
+                    self.retired[sale_id] = keep_until
+                else:
+                    keep_until = None  # unsettled: a reservation to expire or an effect to relay
+            if keep_until is not None:
+                if now >= keep_until:  # its keys are gone
+                    await self._forget(spec)
+                continue
             await self.sales.expire_due(sale_id, limit=500)
             await self.sales.outbox.relay(sale_id)
+
+    async def _forget(self, spec: SaleSpec) -> None:
+        """A sale whose keys expired leaves its venue's sales and this node's caches."""
+        await self.sales.unlist(spec.sale_id, spec.venue)
+        self.registry.specs.pop(spec.sale_id, None)
+        ids = self.registry.venue_sales.get(spec.venue)
+        if ids is not None and spec.sale_id in ids:
+            self.registry.venue_sales[spec.venue] = [s for s in ids if s != spec.sale_id]
+        self.retired.pop(spec.sale_id, None)
+        self.stock.pop(spec.sale_id, None)
+        self.admission.forget(spec.sale_id)
 
     async def reconcile(self) -> None:
         """Settle store holds and coupon locks a crashed node left between two steps."""

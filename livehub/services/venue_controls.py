@@ -151,7 +151,7 @@ class VenueControls:
         if size > self.max_signal_bytes:
             raise errors.LivehubError(errors.TOO_LARGE, "signal data too large")
         message = frames.signal(sender.sub, data, now_ms())
-        await self.broker.publish_volatile(host_channel(to), "~s" + uuid.uuid4().hex[:12], message)
+        await self.broker.publish_volatile(host_channel(to), "!s" + uuid.uuid4().hex[:12], message)
 
     # ---- cards --------------------------------------------------------------------------------
     def product_of_venue(self, venue: str, sku: Any) -> Product:

@@ -39,6 +39,16 @@ Decisions:
   ``outbox.reconcile_store_holds`` per store and ``outbox.reconcile_coupon_locks``
   per coupon drop, which settle a store hold or coupon lock that a node dying
   between two steps left behind.
+* **Retention.**  A sale's keys do not stay forever.  No reservation can be bought
+  or paid after ``ends_at_ms + reservation_ttl_s``; from then on a sale is *long
+  over*.  Each reservation (and its order) gets its expiry when it is settled
+  (pay.lua: paid; expire.lua: expired), and once a long-over sale has nothing
+  unsettled (no reservation still reserved, no pending outbox effect) ``retire``
+  (retire.lua, run by the sweeper) gives every key of the sale the same expiry:
+  ``ends_at_ms + reservation_ttl_s + retention_s`` (the ``sale_retention_s``
+  setting).  A reservation still reserved never gets a TTL, so the sale's
+  idempotency (a retry answers ``duplicate``) and its books hold until the
+  retention has passed after the last possible payment.
 """
 
 from __future__ import annotations
@@ -143,6 +153,13 @@ class BuyResult:
         return self.reservation.fulfilment if self.reservation else None
 
 
+class RetireCode(StrEnum):
+    RETIRED = "retired"  # every key of the sale now expires at ends_at + reservation ttl + retention
+    RUNNING = "running"  # not long over: a reservation may still be bought or paid
+    UNSETTLED = "unsettled"  # long over, but a reservation is still reserved or an outbox effect pending
+    NOT_FOUND = "not_found"  # no such sale (or its keys already expired)
+
+
 class PayCode(StrEnum):
     PAID = "paid"  # this call confirmed the order
     DUPLICATE = "duplicate"  # paid before: the same order
@@ -196,6 +213,7 @@ class SaleStore:
         coupons: CouponStore | None = None,
         orders: OrderStore | None = None,
         events_maxlen: int = 10_000,
+        retention_s: int = 7 * 86_400,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -205,6 +223,7 @@ class SaleStore:
         self._orders = orders or OrderStore(redis, keys)
         self.outbox = Outbox(redis, keys, scripts, self._coupons, self._orders)
         self.events_maxlen = events_maxlen
+        self.retention_s = retention_s  # see "Retention" in the module docstring
         self._facts_cache: dict[str, _Facts] = {}
 
     # ---- hosts --------------------------------------------------------------------
@@ -399,6 +418,17 @@ class SaleStore:
             return BuyResult(buy_code, sale_id, available, starts_at_ms=int(detail))
         return BuyResult(buy_code, sale_id, available)
 
+    async def holds_reservation(self, sale_id: str, user_id: str, request_id: str) -> bool:
+        """Whether this buy request already holds a reservation (one read, batched like the buys).
+
+        The admission gate asks this of an attempt it would shed: a retry of a request that
+        holds a reservation goes on to :meth:`buy` (which answers ``duplicate``), a new one is shed.
+        """
+        if not valid_id(sale_id) or not valid_user_id(user_id):
+            return False
+        rid = reservation_id(sale_id, user_id, request_id)
+        return bool(int(await self._scripts.run("held", [self._keys.reservation(sale_id, rid)], [])))
+
     async def _route(
         self, result: BuyResult, reservation: Reservation, req: BuyRequest, now_ms: int | None
     ) -> BuyResult:
@@ -460,7 +490,7 @@ class SaleStore:
                 k.order(sale_id, order_id),
                 k.sale_outbox(sale_id),
             ],
-            [reservation_id_, order_id, now_arg(now_ms), self.events_maxlen, payment_ref],
+            [reservation_id_, order_id, now_arg(now_ms), self.events_maxlen, payment_ref, self.retention_s * 1000],
         )
         pay_code = PayCode(text(code))
         if pay_code not in (PayCode.PAID, PayCode.DUPLICATE):
@@ -493,10 +523,28 @@ class SaleStore:
                 k.sale_deadlines(sale_id),
                 k.sale_events(sale_id),
                 k.sale_outbox(sale_id),
+                k.sale_spec(sale_id),
                 *(k.reservation(sale_id, rid) for rid in due),
             ],
-            [now_arg(now_ms), self.events_maxlen, *due],
+            [now_arg(now_ms), self.events_maxlen, self.retention_s * 1000, *due],
         )
         if effects:
             await self.outbox.apply(sale_id, [text(e) for e in effects], now_ms)
         return len(expired)
+
+    async def retire(self, sale_id: str, now_ms: int | None = None) -> tuple[RetireCode, int]:
+        """Give a long-over, settled sale's keys their expiry (retire.lua); idempotent, any node.
+
+        Returns the outcome and when the sale's keys expire (unix ms; 0 for an unknown sale)."""
+        k = self._keys
+        sale_keys = [k.sale_spec(sale_id), k.sale_stock(sale_id), k.sale_counts(sale_id), k.sale_users(sale_id),
+                     k.sale_deadlines(sale_id), k.sale_events(sale_id), k.sale_outbox(sale_id)]  # fmt: skip
+        code, keep_until_ = await self._scripts.run("retire", sale_keys, [now_arg(now_ms), self.retention_s * 1000])
+        result, keep_until = RetireCode(text(code)), int(keep_until_)
+        if result is RetireCode.RETIRED:
+            log.info("sale %s retired: its keys expire at %d", sale_id, keep_until)
+        return result, keep_until
+
+    async def unlist(self, sale_id: str, venue: str) -> None:
+        """Remove a sale whose keys expired from its venue's sales."""
+        await self._redis.srem(self._keys.sales_of_venue(venue), sale_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from livehub import errors
 from livehub.domain.tokens import Identity
-from livehub.hub.connection import Connection
+from livehub.hub.connection import UNDROPPABLE, Connection
 from livehub.hub.stats import Stats
 from livehub.protocol.codec import CODECS, JSON, MSGPACK, OP_BINARY, OP_TEXT, Codec
 from livehub.protocol.events import Event, Volatile, event_body
@@ -252,3 +252,17 @@ def test_a_lost_connection_is_closed_without_a_close_frame_and_forgets_its_backl
     assert raw.writes == []
     assert calls == [conn]
     assert conn.backlog == [] and conn.latest == {}
+
+
+def test_a_paused_connection_queues_undroppable_updates_in_its_bounded_backlog() -> None:
+    conn, raw, stats = make(limit=100)
+    conn.on_pause()
+
+    for i in range(5):
+        conn.send_volatile(f"{UNDROPPABLE}o{i}", f(f"order-{i:05}"))  # unique keys: nothing to coalesce
+    conn.send_volatile("~c1", f("comment"))
+
+    assert conn.latest == {} and len(conn.backlog) == 5 and stats.dropped == 1
+    for i in range(5, 20):
+        conn.send_volatile(f"{UNDROPPABLE}o{i}", f(f"order-{i:05}"))
+    assert raw.close_codes == [errors.CLOSE_SLOW] and conn.latest == {}  # bounded like events: 4008

@@ -157,3 +157,25 @@ async def test_stop_withdraws_the_nodes_counts_of_every_venue() -> None:
 
     assert sorted(node.tally.withdrawn) == sorted(FESTIVAL.venues)
     assert await other.tally.report({"b1": 0}, {}, 0) == {"b1": (0, 0)}
+
+
+async def test_a_node_whose_viewers_of_a_venue_left_keeps_its_online_sum_fresh() -> None:
+    board = MemoryBoard()
+    a, b = await TestNode("a", board).start(), await TestNode("b", board).start()
+    await a.viewer("x", "b1")
+    await b.viewer("y", "b1")
+    await b.viewer("z", "b1")
+    await a.signals.tick()
+    await b.signals.tick()
+    await a.signals.tick()
+    assert a.signals.online["b1"] == b.signals.online["b1"] == 3
+
+    a.hub.remove(a.hub.connections["x"])  # a has no viewer of b1 (nor of main) any more
+    b.hub.remove(b.hub.connections["z"])
+    await a.signals.tick()  # a reports its 0 and reads the sum back
+    await b.signals.tick()
+
+    assert b.signals.online["b1"] == 1  # a's own report no longer counts its departed viewer
+    await a.signals.tick()  # a, with no viewer, still re-sums what the other nodes report
+    assert a.signals.counters("b1")["online"] == 1  # what a later joiner on a is shown
+    assert a.signals.counters("main")["online"] == 1

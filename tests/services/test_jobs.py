@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from livehub.domain.admission import Admission
-from livehub.domain.sale_rules import BuyRequest, Location
+from livehub.domain.sale_rules import BuyRequest, Location, SaleSpec
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
@@ -99,3 +99,28 @@ async def test_only_stores_holding_units_for_unpaid_pickups_are_reconciled(
     assert await stores.stores.stores_with_holds() == ["b1-s1"]
     await two_nodes[0][0].reconcile()  # a fresh hold of a live reservation is left alone
     assert await stores.stores.stores_with_holds() == ["b1-s1"]
+
+
+async def test_the_sweeper_settles_a_long_over_sale_then_gives_its_keys_their_retention(
+    two_nodes: list[tuple[CommerceJobs, FakeHub, VenueControls]], stores: Stores, redis: Any, keys: Any
+) -> None:
+    jobs = two_nodes[0][0]
+    now = await stores.sales.server_time_ms()
+    hour, day = 3_600_000, 86_400_000
+    ended = SaleSpec("s-over", "b1", "b1", "b1-sku1", 2, 1_000, 1, now - 2 * hour, now - hour, 60)
+    forgotten = SaleSpec("s-gone", "b1", "b1", "b1-sku1", 2, 1_000, 1, now - 30 * day, now - 29 * day, 60)
+    for spec in (ended, forgotten):
+        await stores.sales.create(spec)
+    unpaid = (await stores.sales.buy("s-over", "u1", BuyRequest("q1"), now_ms=ended.starts_at_ms)).reservation
+    assert unpaid is not None
+
+    await jobs.sweep()  # s-over is long over but holds a reservation nobody expired: swept, not retired
+    assert (await stores.sales.get_state("s-over")).available == 2  # type: ignore[union-attr]
+    assert await redis.pttl(keys.sale_spec("s-over")) == -1
+    await jobs.sweep()  # now settled: retired, its keys expire a retention after the last possible payment
+    keep_until = ended.ends_at_ms + 60_000 + stores.sales.retention_s * 1000
+    assert keep_until - now - 60_000 < await redis.pttl(keys.sale_spec("s-over")) <= keep_until - now
+    assert 0 < await redis.pttl(keys.reservation("s-over", unpaid.reservation_id))
+    # s-gone's retention had passed: its keys went at once, and it leaves its venue's sales
+    assert await stores.sales.sale_ids_of_venue("b1") == ["s-over"]
+    assert "s-gone" not in jobs.registry.specs and "s-over" in jobs.registry.specs

@@ -14,7 +14,7 @@ from livehub.domain.sale_rules import BuyCode, BuyRequest, SaleSpec, order_id_fo
 from livehub.store.coupons import CouponSpec, CouponStore
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
-from livehub.store.sales import PayCode, SaleState, SaleStore
+from livehub.store.sales import PayCode, RetireCode, SaleState, SaleStore
 from livehub.store.scripts import Scripts
 
 T0 = 1_700_000_000_000  # test clock (unix ms); scripts take it as their "now"
@@ -374,3 +374,51 @@ async def test_buys_without_a_clock_override_use_the_server_time(sales: SaleStor
     result = await sales.buy("s1", "u1", req("r"))
     assert result.code is BuyCode.OK and result.reservation is not None
     assert now <= result.reservation.created_at_ms <= await sales.server_time_ms()
+
+
+# ---- retention -------------------------------------------------------------------
+
+
+async def test_a_long_over_sale_and_its_reservations_expire_after_the_retention_never_while_one_is_unsettled(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    retention_s = 86_400
+    sales = SaleStore(redis, keys, Scripts(redis), retention_s=retention_s)
+    base = await sales.server_time_ms()  # real time: the TTLs are real
+    start, end = base, base + 600_000
+    await sales.create(spec(starts_at_ms=start, ends_at_ms=end))
+    paid = (await sales.buy("s1", "u1", req("r1"), now_ms=start)).reservation
+    unpaid = (await sales.buy("s1", "u2", req("r1"), now_ms=start)).reservation
+    late = (await sales.buy("s1", "u3", req("r1"), now_ms=end - 1)).reservation
+    assert paid is not None and unpaid is not None and late is not None
+    assert (await sales.pay(paid.reservation_id, now_ms=start + 1_000)).code is PayCode.PAID
+    assert await sales.expire_due("s1", now_ms=start + TTL_S * 1000 + 1) == 1  # unpaid
+    settled_by = end + TTL_S * 1000  # no reservation can be bought or paid after this
+    keep_until = settled_by + retention_s * 1000
+
+    def res_key(rid: str) -> str:
+        return keys.reservation("s1", rid)
+
+    async def kept(key: str, at: int) -> bool:
+        """The key expires at keep_until, as set by a script whose clock read ``at``."""
+        pttl = await redis.pttl(key)
+        return keep_until - at - 60_000 < pttl <= keep_until - at  # (the test's own run time: < 60 s)
+
+    sale_keys = [keys.sale_spec("s1"), keys.sale_stock("s1"), keys.sale_counts("s1"), keys.sale_users("s1"),
+                 keys.sale_events("s1")]  # fmt: skip
+    assert await kept(res_key(paid.reservation_id), start + 1_000)  # settled: paid
+    assert await kept(keys.order("s1", order_id_for(paid.reservation_id)), start + 1_000)
+    assert await kept(res_key(unpaid.reservation_id), start + TTL_S * 1000 + 1)  # settled: expired
+    assert await redis.pttl(res_key(late.reservation_id)) == -1  # still reserved: no TTL
+
+    assert await sales.retire("s1", now_ms=end) == (RetireCode.RUNNING, keep_until)  # a reservation can still be paid
+    unsettled = await sales.retire("s1", now_ms=settled_by + 1)  # "late" is not expired yet
+    assert unsettled == (RetireCode.UNSETTLED, keep_until)
+    assert [await redis.pttl(k) for k in sale_keys] == [-1] * len(sale_keys)
+
+    assert await sales.expire_due("s1", now_ms=settled_by + 1) == 1  # late
+    assert await kept(res_key(late.reservation_id), settled_by + 1)
+    assert await sales.retire("s1", now_ms=settled_by + 1) == (RetireCode.RETIRED, keep_until)
+    assert all([await kept(k, settled_by + 1) for k in sale_keys])
+    st = await state(sales)
+    assert (st.available, st.sold, st.expired) == (9, 1, 2) and st.balanced  # nothing changed but the TTLs

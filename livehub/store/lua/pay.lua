@@ -15,6 +15,8 @@
 -- ARGV[3] now (unix ms), or "" to use the server's TIME (only tests pass a value)
 -- ARGV[4] events stream MAXLEN (approximate trimming)
 -- ARGV[5] payment reference from the payment provider (may be "")
+-- ARGV[6] retention (ms): the paid reservation and its order expire at ends_at_ms + reservation_ttl_s
+--         + retention, when the whole sale's keys do (retire.lua)
 -- Returns {code, detail}:
 --   "paid": detail = the new order as a flat field/value list
 --   "duplicate": already paid; detail = the same order
@@ -55,6 +57,11 @@ redis.call('HSET', KEYS[6],
   'discount_cents', f[4], 'amount_cents', f[5], 'coupon_id', f[6], 'mode', f[7] or 'delivery',
   'store_id', f[8] or '', 'distance_km', f[9] or '', 'fallback', f[10] or '0', 'guide_id', f[11],
   'guide_store', f[12], 'payment_ref', ARGV[5], 'created_at_ms', now)
+local window = redis.call('HMGET', KEYS[2], 'ends_at_ms', 'reservation_ttl_s')
+local keep_until = tonumber(window[1]) + tonumber(window[2]) * 1000 + tonumber(ARGV[6])
+local keep_ms = math.max(keep_until - now, 1)  -- relative to the script's clock (server TIME but in tests)
+redis.call('PEXPIRE', KEYS[1], keep_ms)
+redis.call('PEXPIRE', KEYS[6], keep_ms)
 redis.call('ZADD', KEYS[7], now, 'paid:' .. ARGV[1])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'type', 'paid', 'reservation_id', ARGV[1],
   'order_id', ARGV[2], 'qty', qty, 'ts', now)
