@@ -21,6 +21,14 @@ seconds (plus one probe per interval while sold out), and late buyers get a
 fast answer.  The sold-out answer is honest: Redis said so, and the flag is
 dropped the moment stock is seen again.  Time is passed in (``now``, seconds
 from any monotonic clock), so the policy is deterministic and unit-tested.
+
+A shed decision is not the answer by itself: a retry of a request that already
+holds a reservation (its ``ok`` answer was lost) must get ``duplicate`` with it,
+never ``sold_out``/``busy``.  The caller (``services/buying.py``) therefore checks
+a would-be-shed attempt with one cheap batched read of the request's reservation
+key (its id is derived from sale, user and request id): found, the buy goes on to
+Redis and answers ``duplicate``; not found, the attempt is shed without the buy
+script.  Admitted buys (the common path) never pay for that read.
 """
 
 from __future__ import annotations

@@ -52,9 +52,11 @@ class Buying:
                   ) -> dict[str, Any]:  # fmt: skip
         now = time.monotonic()
         decision = self.admission.admit(sale_id, now)
-        if decision is Decision.SOLD_OUT:
-            return {"status": BuyCode.SOLD_OUT.value, "sale": sale_id, "available": 0}
-        if decision is Decision.BUSY:
+        # An attempt the gate would shed costs one batched read of its reservation key (never on the
+        # admitted, common path): a retry whose answer was lost still gets its reservation.
+        if decision is not Decision.ADMIT and not await self.sales.holds_reservation(sale_id, user, request_id):
+            if decision is Decision.SOLD_OUT:
+                return {"status": BuyCode.SOLD_OUT.value, "sale": sale_id, "available": 0}
             return {"status": BuyCode.BUSY.value, "sale": sale_id, "retry_after_ms": 200}
         spec = self._specs.get(sale_id)
         if spec is None:

@@ -418,6 +418,17 @@ class SaleStore:
             return BuyResult(buy_code, sale_id, available, starts_at_ms=int(detail))
         return BuyResult(buy_code, sale_id, available)
 
+    async def holds_reservation(self, sale_id: str, user_id: str, request_id: str) -> bool:
+        """Whether this buy request already holds a reservation (one read, batched like the buys).
+
+        The admission gate asks this of an attempt it would shed: a retry of a request that
+        holds a reservation goes on to :meth:`buy` (which answers ``duplicate``), a new one is shed.
+        """
+        if not valid_id(sale_id) or not valid_user_id(user_id):
+            return False
+        rid = reservation_id(sale_id, user_id, request_id)
+        return bool(int(await self._scripts.run("held", [self._keys.reservation(sale_id, rid)], [])))
+
     async def _route(
         self, result: BuyResult, reservation: Reservation, req: BuyRequest, now_ms: int | None
     ) -> BuyResult:

@@ -85,3 +85,44 @@ async def test_a_payment_confirms_the_order_once_and_tells_the_venues_and_mains_
     assert all(m["type"] == "order" and m["venue"] == "b1" and m["order"] == paid["order"] for _, m in told)
     again = await buying.pay(reservation, "demo-u1")
     assert again["status"] == "duplicate" and again["order"] == paid["order"] and len(told) == 2
+
+
+def counting_buy_scripts(stores: Stores) -> list[str]:
+    """Names of the scripts run from now on (the buy path's Redis work)."""
+    ran: list[str] = []
+    run = stores.scripts.run
+
+    async def counted(name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
+        ran.append(name)
+        return await run(name, keys, args, client)
+
+    stores.scripts.run = counted  # type: ignore[method-assign]
+    return ran
+
+
+async def test_a_retry_after_sell_out_still_gets_its_reservation(buying: Buying, stores: Stores) -> None:
+    buying.admission = Admission(probe_interval_s=3600.0)  # no probe goes through during the test
+    first = await buying.buy("u1", "s-buy", "q1", {}, None)
+    second = await buying.buy("u2", "s-buy", "q1", {}, None)
+    assert first["status"] == second["status"] == "ok" and second["available"] == 0
+    assert buying.admission.is_sold_out("s-buy")  # the gate now sheds
+    ran = counting_buy_scripts(stores)
+    again = await buying.buy("u1", "s-buy", "q1", {}, None)  # the first answer was lost
+    assert again["status"] == "duplicate" and again["reservation"] == first["reservation"]
+    assert again["state"] == "reserved"
+    ran.clear()
+    late = await buying.buy("u3", "s-buy", "q1", {}, None)
+    assert late["status"] == "sold_out" and late["available"] == 0
+    assert "buy" not in ran  # shed by the gate: buy.lua never ran
+
+
+async def test_a_retry_shed_as_busy_still_gets_its_reservation(buying: Buying, stores: Stores) -> None:
+    buying.admission = Admission(rate=1e-6, burst=1.0)  # one buy admitted, then the bucket stays empty
+    first = await buying.buy("u1", "s-buy", "q1", {}, None)
+    assert first["status"] == "ok"
+    ran = counting_buy_scripts(stores)
+    again = await buying.buy("u1", "s-buy", "q1", {}, None)
+    assert again["status"] == "duplicate" and again["reservation"] == first["reservation"]
+    ran.clear()
+    other = await buying.buy("u2", "s-buy", "q1", {}, None)
+    assert other["status"] == "busy" and "buy" not in ran
