@@ -8,6 +8,7 @@ see each other's data and an external server's other keys are left alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
+from livehub.client import Client
 from livehub.runtime.embedded_redis import EmbeddedRedis
 from livehub.store.keys import Keys
 
@@ -181,20 +183,29 @@ def hub_prefix() -> str:
     return "hub" + uuid.uuid4().hex[:8]
 
 
-@pytest.fixture(scope="session")
-def livehub_server(redis_url: str, hub_prefix: str) -> Iterator[LivehubProcess]:
-    server = LivehubProcess(redis_url, hub_prefix, env=HUB_ENV).start()
+@contextlib.contextmanager
+def running(redis_url: str, prefix: str, env: dict[str, str]) -> Iterator[LivehubProcess]:
+    """One started ``livehub serve`` on ``redis_url`` under key ``prefix``, stopped on exit."""
+    server = LivehubProcess(redis_url, prefix, env=env).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+async def connect_viewer(server: LivehubProcess) -> Client:
+    """A websocket client of a fresh viewer (its own user id) on ``server``, joined to no venue."""
+    return await Client.connect(server.ws, viewer_token("u-" + uuid.uuid4().hex[:8]))
+
+
+@pytest.fixture(scope="session")
+def livehub_server(redis_url: str, hub_prefix: str) -> Iterator[LivehubProcess]:
+    with running(redis_url, hub_prefix, HUB_ENV) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def livehub_peer(redis_url: str, hub_prefix: str, livehub_server: LivehubProcess) -> Iterator[LivehubProcess]:
     """A second livehub process sharing the first one's Redis and key prefix."""
-    server = LivehubProcess(redis_url, hub_prefix, env=HUB_ENV).start()
-    try:
+    with running(redis_url, hub_prefix, HUB_ENV) as server:
         yield server
-    finally:
-        server.stop()

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from livehub.client import Client
-from tests.conftest import HUB_ENV, LivehubProcess, host_token, viewer_token
+from tests.conftest import HUB_ENV, LivehubProcess, connect_viewer, host_token, running, viewer_token
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,15 +32,10 @@ MAX_ERRORS = 10
 def strict_server(redis_url: str) -> Iterator[LivehubProcess]:
     env = {**HUB_ENV, "LIVEHUB_INBOUND_RATE": "0.0001", "LIVEHUB_INBOUND_BURST": str(BURST),
            "LIVEHUB_MAX_ERRORS": str(MAX_ERRORS)}  # fmt: skip
-    server = LivehubProcess(redis_url, "se" + uuid.uuid4().hex[:8], env=env).start()
-    try:
+    with running(redis_url, "se" + uuid.uuid4().hex[:8], env) as server:
         yield server
-    finally:
-        server.stop()
 
 
-async def viewer(server: LivehubProcess) -> Client:
-    return await Client.connect(server.ws, viewer_token("u-" + uuid.uuid4().hex[:8]))
 
 
 async def answers(client: Client, n: int) -> list[dict[str, Any]]:
@@ -61,7 +56,7 @@ def inbound_errors(server: LivehubProcess) -> float:
 
 
 async def test_a_rate_limited_request_is_answered_with_its_id(strict_server: LivehubProcess) -> None:
-    client = await viewer(strict_server)
+    client = await connect_viewer(strict_server)
     try:
         for i in range(BURST):
             await client.send({"type": "ping", "id": i})
@@ -102,7 +97,7 @@ async def test_bad_frames_in_one_read_after_the_close_are_dropped_unanswered_and
     assert kinds == ["snapshot"] + ["error"] * MAX_ERRORS, kinds
     assert inbound_errors(strict_server) - errors_before == MAX_ERRORS  # none built for the frames after the close
 
-    other = await viewer(strict_server)
+    other = await connect_viewer(strict_server)
     try:
         assert (await other.request({"type": "ping"}))["server_time"] > 0
         snapshot = await other.join("b1")

@@ -23,7 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from livehub.client import Client
-from tests.conftest import HUB_ENV, LivehubProcess, viewer_token
+from tests.conftest import HUB_ENV, LivehubProcess, connect_viewer, running, viewer_token
 
 pytestmark = pytest.mark.asyncio
 
@@ -44,15 +44,10 @@ def roomy_server(redis_url: str) -> Iterator[LivehubProcess]:
     """A node with no practical inbound rate limit and an inbound backlog of 4 frames."""
     env = {**HUB_ENV, "LIVEHUB_INBOUND_RATE": "100000", "LIVEHUB_INBOUND_BURST": "100000",
            "LIVEHUB_INBOUND_BACKLOG": "4"}  # fmt: skip
-    server = LivehubProcess(redis_url, "in" + uuid.uuid4().hex[:8], env=env).start()
-    try:
+    with running(redis_url, "in" + uuid.uuid4().hex[:8], env) as server:
         yield server
-    finally:
-        server.stop()
 
 
-async def viewer(server: LivehubProcess) -> Client:
-    return await Client.connect(server.ws, viewer_token("u-" + uuid.uuid4().hex[:8]))
 
 
 async def none_yet(client: Client) -> None:
@@ -108,7 +103,7 @@ def expected_answer(frame: dict[str, Any]) -> tuple[str, Any]:
 async def test_a_comment_and_a_like_sent_right_after_a_join_are_handled_after_it(
     livehub_server: LivehubProcess, redis: aioredis.Redis
 ) -> None:
-    client = await viewer(livehub_server)
+    client = await connect_viewer(livehub_server)
     try:
         async with joins_held(redis):
             await client.send({"type": "join", "venue": "b1", "id": "j"})
@@ -127,7 +122,7 @@ async def test_more_frames_than_the_inbound_backlog_are_answered_once_each_in_se
     livehub_server: LivehubProcess, redis: aioredis.Redis
 ) -> None:
     frames = run_of_frames(38)  # more than inbound_backlog (32), within the inbound burst (40) with the last ping
-    client = await viewer(livehub_server)
+    client = await connect_viewer(livehub_server)
     try:
         async with joins_held(redis):
             for frame in frames:
@@ -145,7 +140,7 @@ async def test_a_long_run_of_frames_over_a_tiny_backlog_is_all_answered_in_order
     roomy_server: LivehubProcess, redis: aioredis.Redis
 ) -> None:
     frames = run_of_frames(240)  # 20 joins: the backlog of 4 fills and drains again and again
-    client = await viewer(roomy_server)
+    client = await connect_viewer(roomy_server)
     try:
         async with joins_held(redis):
             for frame in frames:
@@ -162,7 +157,7 @@ async def test_frames_beyond_the_inbound_rate_while_a_join_runs_get_rate_limited
     livehub_server: LivehubProcess, redis: aioredis.Redis
 ) -> None:
     frames = [{"type": "join", "venue": "b2", "id": 0}] + [{"type": "ping", "id": i} for i in range(1, 60)]
-    client = await viewer(livehub_server)
+    client = await connect_viewer(livehub_server)
     try:
         async with joins_held(redis):
             for frame in frames:
