@@ -28,7 +28,7 @@ from livehub.node import Node
 from livehub.settings import Settings, load_settings
 from livehub.web import routes_auth, routes_buyer, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
-from livehub.web.http import JSONResponse
+from livehub.web.http import JSONResponse, guard_routes
 from livehub.web.transport import LivehubWebSocketProtocol
 
 log = logging.getLogger("livehub.app")
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
             await node.stop()
             await redis.aclose()
 
-    routes = [
+    routes = guard_routes([  # every route's need: livehub.domain.access (trust-tokens)
         WebSocketRoute("/ws", websocket_endpoint),
         *routes_public.routes,
         *routes_auth.routes,
@@ -107,6 +107,6 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *routes_payments.routes,
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
+    ])
     handlers = {LivehubError: _livehub_error, HTTPException: _http_error, RedisError: _redis_down, Exception: _crash}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

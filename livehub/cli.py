@@ -1,7 +1,7 @@
 """The ``livehub`` command.  The only place that configures logging.
 
     livehub serve [--config PATH] [--host H] [--port P] [--workers N]
-    livehub token --user ID [--host-venue VENUE]
+    livehub token --user ID [--role ROLE] [--venue V] [--venues V,..] [--guide G] [--store S] [--ttl-s N]
     livehub orders tail [--group G] [--from-start]
     livehub festival check [PATH]
 """
@@ -101,11 +101,20 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """Print an HS256 JWT signed with LIVEHUB_SECRET (demos and tests): any role and its claims."""
     from livehub.domain.tokens import HOST, VIEWER, mint
 
     settings = _settings(args)
-    role = HOST if args.host_venue else VIEWER
-    print(mint(settings.secret, args.user, role, venue=args.host_venue, ttl_s=settings.token_ttl_s))
+    role = args.role or (HOST if args.host_venue else VIEWER)
+    venues = frozenset(v for v in args.venues.split(",") if v) if args.venues else None
+    try:
+        token = mint(settings.secret, args.user, role, venue=args.venue or args.host_venue,
+                     ttl_s=args.ttl_s or settings.token_ttl_s, venues=venues, guide=args.guide, store=args.store,
+                     issuer=settings.jwt_issuer or None, audience=settings.jwt_audience or None)  # fmt: skip
+    except ValueError as exc:
+        print(f"livehub token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
     return 0
 
 
@@ -162,7 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="mint a token with LIVEHUB_SECRET")
     token.add_argument("--config")
     token.add_argument("--user", required=True)
-    token.add_argument("--host-venue", help="mint a host token for this venue")
+    token.add_argument("--role", choices=["viewer", "host", "moderator", "guide", "staff", "admin"],
+                       help="default: viewer (host with --host-venue)")
+    token.add_argument("--venue", help="host: the venue they drive")
+    token.add_argument("--host-venue", help="mint a host token for this venue (same as --role host --venue V)")
+    token.add_argument("--venues", help="moderator: the venues they moderate, comma-separated")
+    token.add_argument("--guide", help="guide: their guide id (default: the user id)")
+    token.add_argument("--store", help="staff: their store id")
+    token.add_argument("--ttl-s", type=int, help="lifetime in seconds (default: LIVEHUB_TOKEN_TTL_S)")
     token.set_defaults(func=cmd_token)
 
     orders = sub.add_parser("orders", help="orders")

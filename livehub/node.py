@@ -31,6 +31,7 @@ from livehub.presence.signals import AudienceSignals
 from livehub.protocol.commands import Command
 from livehub.protocol.events import Event, Volatile
 from livehub.runtime.heap import HeapPolicy
+from livehub.runtime.jwks import TokenVerifier
 from livehub.runtime.metrics import Metrics, event_latency_histogram
 from livehub.services.buying import Buying
 from livehub.services.jobs import CommerceJobs
@@ -91,6 +92,7 @@ class Node:
                                  counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip
         # websocket commands answered by the services (the session handles join, comment, signal ...)
         self.commands: dict[str, CommandHandler] = {"buy": self.buying.ws_buy, "coupon.grab": self.buying.ws_grab}
+        self.verifier = TokenVerifier(s)  # bearer tokens of the websocket endpoint and HTTP (livehub.runtime.jwks)
         self.accepting = False
 
     # ---- lifecycle --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 from livehub.errors import LivehubException
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "festival.toml"
-SECRET_FIELDS = frozenset({"secret", "redis_url"})
+SECRET_FIELDS = frozenset({"secret", "redis_url", "jwt_hs_keys"})
 DEV_SECRET = "livehub-dev-secret-change-me"
 
 
@@ -43,6 +43,18 @@ class Settings:
     redis_pool_timeout_s: float = 5.0  # ... at most this long, then "unavailable"
     redis_script_connections: int = 2  # script batches in flight at once (livehub.store.scripts); others wait and merge
     token_ttl_s: int = 86_400
+
+    # tokens (JWT; docs/operations.md "Security: tokens and roles")
+    jwt_algorithm: str = "HS256"  # platform tokens: HS256 (shared secret), RS256 or ES256 (public key / JWKS)
+    jwt_public_key: str = ""  # RS256/ES256: PEM text, or the path of a PEM file
+    jwt_jwks_url: str = ""  # RS256/ES256: the platform's JWKS (keys by kid), fetched and cached
+    jwt_jwks_cache_s: float = 300.0  # a fetched JWKS is used this long; an unknown kid refetches at most this often
+    jwt_jwks_timeout_s: float = 3.0  # one JWKS fetch; beyond: the token is refused (401), retried later
+    jwt_jwks_max_keys: int = 16  # keys kept from a JWKS; the rest are ignored (their tokens refused)
+    jwt_hs_keys: str = ""  # HS256 keys by kid for rotation: "kid1=secret1,kid2=secret2"
+    jwt_leeway_s: float = 30.0  # clock skew allowed on exp / nbf / iat
+    jwt_issuer: str = ""  # when set: tokens must carry this "iss"
+    jwt_audience: str = ""  # when set: tokens must carry this "aud"
 
     # websocket wire
     max_frame_bytes: int = 8_192  # larger frames get a too_large error, connection stays
@@ -195,9 +207,34 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
                  "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    _validate_jwt(s, where)
     if not s.gc_full_interval_s >= 0:
         raise SettingsError(f"{where('gc_full_interval_s')}: setting 'gc_full_interval_s' must be >= 0")
     if s.max_frame_bytes > s.ws_max_size:
         raise SettingsError(f"{where('max_frame_bytes')}: setting 'max_frame_bytes' must not exceed 'ws_max_size'")
     if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:
         raise SettingsError(f"{where('redis_prefix')}: setting 'redis_prefix' must be non-empty and free of braces")
+
+
+def hs_keys(text: str) -> dict[str, str]:
+    """``jwt_hs_keys`` ("kid1=secret1,kid2=secret2") as {kid: secret}; ``SettingsError`` when malformed."""
+    keys: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        kid, sep, secret = pair.partition("=")
+        if not sep or not kid.strip() or not secret or kid.strip() in keys:
+            raise SettingsError("setting 'jwt_hs_keys' must be 'kid=secret' pairs with distinct kids, comma-separated")
+        keys[kid.strip()] = secret
+    return keys
+
+
+def _validate_jwt(s: Settings, where: Any) -> None:
+    if s.jwt_algorithm not in ("HS256", "RS256", "ES256"):
+        raise SettingsError(f"{where('jwt_algorithm')}: setting 'jwt_algorithm' must be HS256, RS256 or ES256")
+    if s.jwt_algorithm != "HS256" and not (s.jwt_public_key or s.jwt_jwks_url):
+        raise SettingsError(f"{where('jwt_algorithm')}: {s.jwt_algorithm} needs 'jwt_public_key' or 'jwt_jwks_url'")
+    hs_keys(s.jwt_hs_keys)
+    for name in ("jwt_jwks_cache_s", "jwt_jwks_timeout_s", "jwt_jwks_max_keys"):
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if not 0 <= s.jwt_leeway_s <= 300:
+        raise SettingsError(f"{where('jwt_leeway_s')}: setting 'jwt_leeway_s' must be between 0 and 300")

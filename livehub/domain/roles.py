@@ -1,8 +1,9 @@
 """Who may do what: pure functions of the festival and a token's identity.
 
-Hosts drive venues (their own; the main venue's host drives every venue), viewers buy, and
-some controls are driven from the main venue only.  The checks that fail raise the
-documented error (livehub.errors); nothing here does I/O.
+Hosts drive venues (their own; the main venue's host drives every venue), verified users buy
+(anonymous viewers only watch), store staff see their store, and some controls are driven from
+the main venue only.  Which route or command needs which of these is livehub.domain.access.
+The checks that fail raise the documented error (livehub.errors); nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -50,8 +51,16 @@ def may_drive(festival: Festival, identity: Identity, venue: str) -> bool:
     return identity.is_host and (identity.venue == venue or is_main_host(festival, identity))
 
 
+def require_user(identity: Identity) -> str:
+    """The verified user id (``unauthorized`` for an anonymous viewer: sign in first)."""
+    if identity.is_anonymous or not identity.sub:
+        raise errors.LivehubError(errors.UNAUTHORIZED, "sign in first: this needs a verified user id")
+    return identity.sub
+
+
 def require_viewer(identity: Identity) -> str:
-    """The viewer's user id; hosts do not buy or grab (``forbidden``)."""
+    """The buyer's verified user id (:func:`require_user`); hosts do not buy or grab (``forbidden``)."""
+    require_user(identity)
     if identity.is_host:
         raise errors.forbidden("hosts do not buy; use a viewer token")
     return identity.sub

@@ -1,5 +1,6 @@
 """The websocket endpoint: handshake, accept or refuse, then hand the connection's frames to
-its Session (livehub.web.session).  ``GET /ws?venue=<id>&token=<token>[&guide=<share code>]``.
+its Session (livehub.web.session).  ``GET /ws?venue=<id>[&token=<token>][&guide=<share code>]``
+(no token: an anonymous viewer, who watches).
 
 After the handshake livehub sends ``welcome`` and, when the URL names a
 venue, the venue's ``snapshot``; then live frames.  Client frames are parsed
@@ -15,7 +16,7 @@ from starlette.websockets import WebSocket
 
 from livehub import errors
 from livehub.domain.attribution import attribute
-from livehub.domain.tokens import AuthError, verify
+from livehub.domain.tokens import ANONYMOUS_VIEWER, AuthError
 from livehub.hub.connection import Connection
 from livehub.node import Node
 from livehub.protocol import frames
@@ -44,8 +45,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     elif len(node.hub.connections) >= node.settings.max_connections:
         close_code, close_reason = errors.CLOSE_OVERLOADED, "node is full: try another node"
     else:
-        try:
-            identity = verify(node.settings.secret, params.get("token"))
+        try:  # no token: an anonymous viewer (watches; commands that need a user id are refused)
+            token = params.get("token")
+            identity = ANONYMOUS_VIEWER if token is None else await node.verifier.verify(token)
         except AuthError as exc:
             close_code, close_reason = errors.CLOSE_UNAUTHORIZED, str(exc)
     venue = params.get("venue")

@@ -1,5 +1,5 @@
-"""What every HTTP route shares: the JSON response, the JSON body, the bearer token and the
-host check, and the parsing of query and body integers.
+"""What every HTTP route shares: the role-table guard in front of every route (:func:`guard_routes`),
+the JSON response, the JSON body, the bearer's identity, and the parsing of query and body integers.
 
 Every error is a JSON body ``{"type": "error", "code": ..., "message": ...}`` with the
 status from livehub.errors (built by ``errors.error_body`` in livehub.app's handlers).
@@ -7,15 +7,18 @@ status from livehub.errors (built by ``errors.error_body`` in livehub.app's hand
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from livehub import errors
-from livehub.domain.roles import may_drive, require_viewer, venue_or_404
-from livehub.domain.tokens import AuthError, Identity, verify
+from livehub.domain.access import HTTP, TOKENLESS, WEBSOCKET, Rule, Target, check
+from livehub.domain.roles import may_drive, require_viewer, store_or_404, venue_or_404
+from livehub.domain.tokens import ANONYMOUS_VIEWER, AuthError, Identity
 from livehub.errors import LivehubError
 from livehub.node import Node
 from livehub.protocol.commands import check_nesting
@@ -77,13 +80,83 @@ def json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def bearer(request: Request) -> Identity:
-    header = request.headers.get("authorization", "")
+def _token(request: Request) -> str | None:
+    """The bearer token, None without an ``Authorization`` header (``unauthorized`` for another scheme)."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
     scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise LivehubError(errors.UNAUTHORIZED, "missing bearer token")
+    return token.strip()
+
+
+async def authorize(request: Request, rule: Rule) -> Identity:
+    """The request's identity checked against its route's ``rule`` (livehub.domain.access): 401 for a
+    wrong token or an anonymous caller the rule needs signed in, 403 for a role the rule refuses."""
+    if rule.need in TOKENLESS:
+        return ANONYMOUS_VIEWER
+    node = node_of(request)
+    token = _token(request)
     try:
-        if scheme.lower() != "bearer":
+        identity = ANONYMOUS_VIEWER if token is None else await node.verifier.verify(token)
+    except AuthError as exc:
+        raise LivehubError(errors.UNAUTHORIZED, str(exc)) from None
+    params = request.path_params
+    venue = venue_or_404(node.festival, params["venue"]) if "venue" in params else None
+    store = store_or_404(node.festival, params["store"]).id if "store" in params else None
+    check(rule.need, identity, node.festival, Target(venue=venue, store=store))
+    return identity
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(endpoint: Endpoint, rules: dict[str, Rule]) -> Endpoint:
+    async def guarded(request: Request) -> Response:
+        rule = rules.get("GET" if request.method == "HEAD" else request.method)
+        if rule is None:  # a method the route does not serve: starlette answers 405 before this
+            raise errors.bad_request(f"method {request.method} not allowed")
+        request.state.identity = await authorize(request, rule)
+        return await endpoint(request)
+
+    guarded.__name__ = getattr(endpoint, "__name__", "endpoint")
+    guarded.__doc__ = endpoint.__doc__
+    return guarded
+
+
+def guard_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """Every HTTP route with its role-table check in front (livehub.domain.access.HTTP).
+
+    A route the table does not name is a bug: refused here, when the app is built."""
+    guarded: list[BaseRoute] = []
+    for route in routes:
+        if isinstance(route, Route):
+            methods = sorted((route.methods or {"GET"}) - {"HEAD"})
+            missing = [m for m in methods if (m, route.path) not in HTTP]
+            if missing:
+                raise LookupError(f"route {missing} {route.path} has no entry in livehub.domain.access.HTTP")
+            rules = {m: HTTP[(m, route.path)] for m in methods}
+            route = Route(route.path, _guarded(route.endpoint, rules), methods=methods, name=route.name)
+        elif isinstance(route, Mount) and ("GET", route.path) not in HTTP:
+            raise LookupError(f"mount {route.path} has no entry in livehub.domain.access.HTTP")
+        elif isinstance(route, WebSocketRoute) and (WEBSOCKET, route.path) not in HTTP:
+            raise LookupError(f"websocket route {route.path} has no entry in livehub.domain.access.HTTP")
+        guarded.append(route)
+    return guarded
+
+
+def bearer(request: Request) -> Identity:
+    """The identity the route's guard established (:func:`guard_routes`); without a guard (a route
+    built elsewhere), the bearer token verified with the keys at hand."""
+    identity = getattr(request.state, "identity", None)
+    if isinstance(identity, Identity):
+        return identity
+    try:
+        token = _token(request)
+        if token is None:
             raise AuthError("missing bearer token")
-        return verify(node_of(request).settings.secret, token.strip())
+        return node_of(request).verifier.verify_known(token)
     except AuthError as exc:
         raise LivehubError(errors.UNAUTHORIZED, str(exc)) from None
 
@@ -97,7 +170,7 @@ def host_of(request: Request, venue: str) -> Identity:
 
 
 def viewer_of(request: Request) -> str:
-    """The bearer's user id if it is a viewer (hosts do not buy)."""
+    """The bearer's verified user id if it may buy (hosts do not buy)."""
     return require_viewer(bearer(request))
 
 

@@ -1,5 +1,5 @@
 """HTTP routes anyone may call: health, readiness, metrics, the festival, a venue's snapshot,
-a sale's state and the guide leaderboard."""
+a sale's state and the guide leaderboard; and a guide's own page (guide tokens only)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from livehub import errors
 from livehub.protocol.commands import ident
 from livehub.runtime.metrics import CONTENT_TYPE
 from livehub.services.views import festival_view
-from livehub.web.http import JSONResponse, node_of, query_int
+from livehub.web.http import JSONResponse, bearer, node_of, query_int
 
 HOUR_RE = re.compile(r"^\d{10}$")
 
@@ -54,6 +54,22 @@ async def leaderboard(request: Request) -> Response:
     return JSONResponse(await node_of(request).leaderboard.top(hour, n))
 
 
+async def guide_me(request: Request) -> Response:
+    """A guide's own share code and link, and this hour's figures (their row of the leaderboard
+    when they are in its top 100, and their commission)."""
+    node = node_of(request)
+    guide = node.festival.guides[bearer(request).guide or ""]  # the role table checked it exists
+    board = await node.leaderboard.top(None, 100)
+    row = next((r for r in board["guides"] if r["guide_id"] == guide.id), None)
+    rank = None if row is None else board["guides"].index(row) + 1
+    commission = await node.guides.commission(board["hour"], guide.id)
+    return JSONResponse({
+        "guide": guide.id, "name": guide.name, "store": guide.store, "brand": guide.brand,
+        "share_code": guide.share_code, "link": f"/watch?guide={guide.share_code}", "hour": board["hour"],
+        "rank": rank, "sales_cents": row["sales_cents"] if row else 0, "commission_cents": commission,
+    })  # fmt: skip
+
+
 routes = [
     Route("/healthz", healthz),
     Route("/readyz", readyz),
@@ -62,4 +78,5 @@ routes = [
     Route("/api/venues/{venue}", venue),
     Route("/api/sales/{sale}", sale),
     Route("/api/guides/leaderboard", leaderboard),
+    Route("/api/guides/me", guide_me),
 ]

@@ -15,6 +15,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from livehub import errors
+from livehub.domain.access import check_command
 from livehub.domain.ratelimit import TokenBucket
 from livehub.domain.roles import venue_or_404
 from livehub.errors import LivehubError, error_body
@@ -99,6 +100,7 @@ class Session:
                 raise LivehubError(errors.RATE_LIMITED, "too many frames: slow down")
             command = parse(payload, self.conn.codec, self.limits)
             rid = command.id
+            check_command(command.type, self.conn.identity, self.node.festival)  # the role table
             if command.type in IMMEDIATE:
                 self.run_now(command)
                 return None

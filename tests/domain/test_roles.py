@@ -10,7 +10,7 @@ import pytest
 from livehub import errors
 from livehub.config import load_festival
 from livehub.domain import roles
-from livehub.domain.tokens import HOST, VIEWER, Identity
+from livehub.domain.tokens import ANONYMOUS_VIEWER, HOST, VIEWER, Identity
 from livehub.domain.topology import Festival, host_channel, room_channel
 from livehub.errors import LivehubError
 
@@ -71,6 +71,14 @@ def test_viewers_buy_and_hosts_are_refused(festival: Festival) -> None:
     with pytest.raises(LivehubError) as exc:
         roles.require_viewer(B1_HOST)
     assert code_of(exc) == errors.FORBIDDEN
+
+
+def test_anything_needing_a_user_id_refuses_an_anonymous_viewer_as_unauthorized() -> None:
+    assert roles.require_user(VIEWER_ID) == "u1"
+    for check in (roles.require_user, roles.require_viewer):
+        with pytest.raises(LivehubError) as exc:
+            check(ANONYMOUS_VIEWER)
+        assert code_of(exc) == errors.UNAUTHORIZED
 
 
 def test_require_host_refuses_a_viewer_and_says_what_was_refused() -> None:
