@@ -76,7 +76,7 @@ class Client:
         return client
 
     def url(self, venue: str | None) -> str:
-        query: dict[str, str] = {"token": self.token}
+        query: dict[str, str] = {"token": self.token} if self.token else {}  # no token: an anonymous viewer
         if venue:
             query["venue"] = venue
         if self.guide:

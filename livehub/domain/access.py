@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from livehub import errors
-from livehub.domain.roles import is_main_host, may_drive
+from livehub.domain.roles import may_drive
 from livehub.domain.tokens import ADMIN, GUIDE, MODERATOR, STAFF, Identity
 from livehub.domain.topology import Festival
 
@@ -32,7 +32,6 @@ class Need(StrEnum):
     BUYER = "buyer"  # a verified user id that is not a host (hosts do not buy)
     HOST = "host"  # any host
     VENUE_HOST = "venue_host"  # a host who may drive the path's venue (its own; the main host: every venue)
-    MAIN_HOST = "main_host"  # the main venue's host
     VENUE_MODERATOR = "venue_moderator"  # a moderator of the path's venue, or a host who may drive it
     GUIDE_SELF = "guide_self"  # a guide (their own share code and figures)
     STORE_STAFF = "store_staff"  # staff of the path's store, a host who may drive its brand's venue, an admin
@@ -72,9 +71,9 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/auth/token"): Rule(Need.ADMIN),
     # hosts drive venues
     ("POST", "/api/venues/{venue}/events"): Rule(Need.VENUE_HOST),
-    ("POST", "/api/venues/{venue}/cta"): Rule(Need.MAIN_HOST),
-    ("POST", "/api/venues/{venue}/cohost"): Rule(Need.MAIN_HOST),
-    ("DELETE", "/api/venues/{venue}/cohost"): Rule(Need.MAIN_HOST),
+    ("POST", "/api/venues/{venue}/cta"): Rule(Need.VENUE_HOST),  # the handler: "from the main venue only"
+    ("POST", "/api/venues/{venue}/cohost"): Rule(Need.VENUE_HOST),  # ... (400 in a brand venue)
+    ("DELETE", "/api/venues/{venue}/cohost"): Rule(Need.VENUE_HOST),
     ("POST", "/api/venues/{venue}/cards"): Rule(Need.VENUE_HOST),
     ("DELETE", "/api/venues/{venue}/cards"): Rule(Need.VENUE_HOST),
     ("POST", "/api/venues/{venue}/sales"): Rule(Need.VENUE_HOST),
@@ -128,8 +127,6 @@ def permits(need: Need, identity: Identity, festival: Festival, target: Target =
         return identity.is_host
     if need is Need.VENUE_HOST:
         return target.venue is not None and may_drive(festival, identity, target.venue)
-    if need is Need.MAIN_HOST:
-        return is_main_host(festival, identity)
     if need is Need.VENUE_MODERATOR:
         venue = target.venue
         return venue is not None and (

@@ -47,7 +47,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     else:
         try:  # no token: an anonymous viewer (watches; commands that need a user id are refused)
             token = params.get("token")
-            identity = ANONYMOUS_VIEWER if token is None else await node.verifier.verify(token)
+            identity = await node.verifier.verify(token) if token else ANONYMOUS_VIEWER
         except AuthError as exc:
             close_code, close_reason = errors.CLOSE_UNAUTHORIZED, str(exc)
     venue = params.get("venue")

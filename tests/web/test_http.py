@@ -36,6 +36,7 @@ API = {
     ("/api/venues/{venue}/coupons", "POST"), ("/api/sales/{sale}", "GET"), ("/api/sales/{sale}/buy", "POST"),
     ("/api/coupons/{coupon}/grab", "POST"), ("/api/reservations/{reservation}/pay", "POST"),
     ("/api/payments/callback", "POST"), ("/api/stores/{store}/orders", "GET"), ("/api/guides/leaderboard", "GET"),
+    ("/api/guides/me", "GET"),
 }  # fmt: skip
 
 
