@@ -135,6 +135,7 @@ class Key:
 
     algorithm: str
     material: Any
+    own: bool = False  # livehub's own key (kid "livehub"): its tokens carry no platform "iss"/"aud"
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -165,7 +166,8 @@ def _check_shape(token: str | None) -> None:
 class Verifier:
     """Verifies tokens with the keys it was given: ``keys[kid]`` for a token whose header names a
     ``kid``, ``keys[None]`` for one without.  An unknown kid is refused.  ``leeway_s`` absorbs clock
-    skew on ``exp``/``nbf``/``iat``; ``issuer``/``audience``, when set, must match the token's."""
+    skew on ``exp``/``nbf``/``iat``; ``issuer``/``audience``, when set, must match the token's
+    (the platform's tokens: not for a key marked ``own``)."""
 
     keys: Mapping[str | None, Key]
     leeway_s: float = 0.0
@@ -179,12 +181,13 @@ class Verifier:
         if key is None:
             raise AuthError("unknown signing key" if kid is not None else "token names no key id (kid)")
         assert token is not None
+        issuer, audience = (None, None) if key.own else (self.issuer, self.audience)
         try:
             with _short_keys_allowed():
                 claims = jwt.decode(
-                    token, key.material, algorithms=[key.algorithm], issuer=self.issuer, audience=self.audience,
+                    token, key.material, algorithms=[key.algorithm], issuer=issuer, audience=audience,
                     options={"require": ["exp", "sub"], "verify_exp": False, "verify_nbf": False,
-                             "verify_iat": False, "verify_aud": self.audience is not None},
+                             "verify_iat": False, "verify_aud": audience is not None},
                 )  # fmt: skip
         except jwt.InvalidSignatureError as exc:
             raise AuthError("bad token signature") from exc
@@ -214,8 +217,7 @@ class Verifier:
 
 def hs256_verifier(secret: str, leeway_s: float = 0.0) -> Verifier:
     """Tokens of one shared secret, with livehub's kid or none."""
-    key = Key(HS256, secret)
-    return Verifier({None: key, LIVEHUB_KID: key}, leeway_s=leeway_s)
+    return Verifier({None: Key(HS256, secret), LIVEHUB_KID: Key(HS256, secret, own=True)}, leeway_s=leeway_s)
 
 
 def verify(secret: str, token: str | None, now: float | None = None) -> Identity:

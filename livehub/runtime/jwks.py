@@ -40,10 +40,9 @@ def public_key_text(value: str) -> str:
 
 def configured_keys(settings: Settings) -> dict[str | None, Key]:
     """The keys the configuration names, by kid (None: tokens without a kid)."""
-    own = Key(HS256, settings.secret)
-    keys: dict[str | None, Key] = {LIVEHUB_KID: own}
+    keys: dict[str | None, Key] = {LIVEHUB_KID: Key(HS256, settings.secret, own=True)}
     if settings.jwt_algorithm == HS256:
-        keys[None] = own
+        keys[None] = Key(HS256, settings.secret)
     elif settings.jwt_public_key:
         keys[None] = Key(settings.jwt_algorithm, public_key_text(settings.jwt_public_key))
     for kid, secret in hs_keys(settings.jwt_hs_keys).items():

@@ -118,11 +118,15 @@ async def test_the_configured_leeway_absorbs_clock_skew() -> None:
     assert "expired" in await refused(TokenVerifier(Settings(secret=SECRET, jwt_leeway_s=0)), expired_10s_ago)
 
 
-async def test_a_configured_issuer_and_audience_are_required() -> None:
-    verifier = TokenVerifier(Settings(secret=SECRET, jwt_issuer="https://login.example", jwt_audience="livehub"))
+async def test_a_configured_issuer_and_audience_are_required_of_platform_tokens_not_of_livehubs_own() -> None:
+    verifier = TokenVerifier(Settings(secret=SECRET, jwt_issuer="https://login.example", jwt_audience="livehub",
+                                      jwt_hs_keys="platform=platform-secret-platform-secret!"))  # fmt: skip
+    good = mint("platform-secret-platform-secret!", "u1", kid="platform", issuer="https://login.example",
+                audience="livehub")  # fmt: skip
 
-    assert (await verifier.verify(mint(SECRET, "u1", issuer="https://login.example", audience="livehub"))).sub == "u1"
-    assert await refused(verifier, mint(SECRET, "u1"))
+    assert (await verifier.verify(good)).sub == "u1"
+    assert await refused(verifier, mint("platform-secret-platform-secret!", "u1", kid="platform"))
+    assert (await verifier.verify(mint(SECRET, "host-b1", HOST, venue="b1"))).is_host  # host login: kid livehub
 
 
 # ---- RS256 / ES256 with a public key --------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ token (public, the payment callback) answer every caller the same, a wrong token
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -19,7 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
+import orjson
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from livehub import errors
@@ -31,6 +39,7 @@ from livehub.domain.tokens import ADMIN, GUIDE, HOST, MODERATOR, STAFF, mint
 from livehub.protocol.commands import CLIENT_TYPES
 from livehub.settings import Settings
 from tests.conftest import SECRET, LivehubProcess, http_json, running
+from tests.runtime.test_jwks import JwksServer, jwk
 
 SMALL = Path(__file__).resolve().parents[2] / "config" / "small.toml"
 
@@ -202,3 +211,80 @@ async def test_every_websocket_command_allows_and_refuses_the_role_as_the_table_
         assert (await client.request({"type": "ping"}))["server_time"] > 0  # refusals leave the connection open
     finally:
         await client.close()
+
+
+# ---- a platform's login: RS256 tokens verified with its JWKS (served on 127.0.0.1) --------------------------------
+
+PLATFORM_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+ISSUER = "https://login.example"
+
+
+def platform_token(key: Any = PLATFORM_KEY, kid: str = "p1", **claims: Any) -> str:
+    body = {"sub": "wx-openid-1", "exp": int(time.time()) + 600, "iss": ISSUER, "aud": "livehub", **claims}
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
+
+
+def hs_over_public_key(claims: dict[str, Any]) -> str:
+    """HS/RS confusion: an HMAC whose key is the platform's (public) PEM."""
+    public_pem = PLATFORM_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{b64(orjson.dumps({'alg': 'HS256', 'kid': 'p1'}))}.{b64(orjson.dumps(claims))}"
+    return f"{signing_input}.{b64(hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+@pytest.fixture(scope="module")
+def platform_server(redis_url: str) -> Iterator[LivehubProcess]:
+    with JwksServer() as jwks:
+        jwks.keys = [jwk(PLATFORM_KEY, "p1")]
+        env = {"LIVEHUB_JWT_ALGORITHM": "RS256", "LIVEHUB_JWT_JWKS_URL": jwks.url, "LIVEHUB_JWT_ISSUER": ISSUER,
+               "LIVEHUB_JWT_AUDIENCE": "livehub"}  # fmt: skip
+        with running(redis_url, "plat" + uuid.uuid4().hex[:8], env) as process:
+            yield process
+
+
+async def test_a_platform_token_from_the_jwks_signs_in_on_the_websocket_and_over_http(
+    platform_server: LivehubProcess,
+) -> None:
+    client = await Client.connect(platform_server.ws, platform_token(), venue="b1")
+    try:
+        assert (client.welcome["user"], client.welcome["role"]) == ("wx-openid-1", "viewer")
+        with pytest.raises(ClientError) as answer:
+            await client.request({"type": "buy", "id": "b1", "sale": "no-sale", "qty": 1})
+        assert answer.value.code == errors.NOT_FOUND  # allowed: the sale does not exist
+    finally:
+        await client.close()
+    admin = platform_token(role="admin")
+    status, _ = http_json("POST", platform_server.http + "/api/auth/token", {"user": "u2"}, admin)
+    assert status == 200
+
+
+def test_livehubs_own_host_tokens_still_drive_venues_next_to_a_platform_login(platform_server: LivehubProcess) -> None:
+    status, _ = http_json("DELETE", platform_server.http + "/api/venues/b1/cards", None, TOKENS["b1_host"])
+
+    assert status == 200
+
+
+@pytest.mark.parametrize("token", [
+    platform_token(rsa.generate_private_key(public_exponent=65537, key_size=2048)),  # forged: another key, same kid
+    platform_token(exp=int(time.time()) - 3600),  # expired, far beyond the leeway
+    platform_token(kid="p-unknown"),  # a kid the JWKS does not have
+    platform_token(aud="another-service"),
+    jwt.encode({"sub": "wx-1", "exp": 4_000_000_000, "role": "admin"}, None, algorithm="none"),  # alg none
+    hs_over_public_key({"sub": "wx-1", "exp": 4_000_000_000, "role": "admin", "iss": ISSUER, "aud": "livehub"}),
+    mint("not-the-festival-secret-at-all!!", "u1"),  # wrong key for livehub's own kid
+], ids=["forged", "expired", "unknown-kid", "wrong-audience", "alg-none", "hs-rs-confusion",
+        "wrong-secret"])  # fmt: skip
+async def test_bad_platform_tokens_are_refused_with_401_and_close_4001(
+    platform_server: LivehubProcess, token: str
+) -> None:
+    status, out = http_json("POST", platform_server.http + "/api/sales/no-sale/buy", {"id": "r", "qty": 1}, token)
+    assert (status, out["code"]) == (401, errors.UNAUTHORIZED)
+    with pytest.raises(Closed) as closed:
+        client = await Client.connect(platform_server.ws, token, venue="b1")
+        await client.next()
+    assert closed.value.code == errors.CLOSE_UNAUTHORIZED
