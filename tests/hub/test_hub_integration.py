@@ -344,7 +344,7 @@ async def test_wrong_token_and_unknown_venue_close_with_documented_codes(livehub
 
     for url, code, error in [
         (f"{livehub_server.ws}/ws?venue=main&token=forged.token", 4001, "unauthorized"),
-        (f"{livehub_server.ws}/ws?venue=main", 4001, "unauthorized"),
+        (f"{livehub_server.ws}/ws?venue=atlantis", 4004, "not_found"),  # no token: an anonymous viewer (issue 8)
         (f"{livehub_server.ws}/ws?venue=atlantis&token={viewer_token('v1')}", 4004, "not_found"),
     ]:
         async with connect(url) as ws:
