@@ -288,3 +288,11 @@ async def test_bad_platform_tokens_are_refused_with_401_and_close_4001(
         client = await Client.connect(platform_server.ws, token, venue="b1")
         await client.next()
     assert closed.value.code == errors.CLOSE_UNAUTHORIZED
+
+
+def test_a_guide_gets_their_own_share_code_link_and_figures(server: LivehubProcess) -> None:
+    status, me = http_json("GET", server.http + "/api/guides/me", None, TOKENS["b1_guide"])
+
+    assert status == 200
+    assert (me["guide"], me["share_code"], me["link"]) == ("b1-g1", "g-b1-1", "/watch?guide=g-b1-1")
+    assert me["sales_cents"] == me["commission_cents"] == 0 and me["rank"] is None  # no orders in this prefix
