@@ -177,7 +177,9 @@ class Verifier:
     def verify(self, token: str | None, now: float | None = None, extra: Mapping[str, Key] | None = None) -> Identity:
         """The token's identity; ``extra`` are keys by kid found elsewhere (a JWKS)."""
         kid = header_kid(token)
-        key = self.keys.get(kid) if kid is None or extra is None or kid not in extra else extra[kid]
+        key = self.keys.get(kid)
+        if key is None and kid is not None and extra is not None:  # configured keys win: a JWKS never shadows them
+            key = extra.get(kid)
         if key is None:
             raise AuthError("unknown signing key" if kid is not None else "token names no key id (kid)")
         assert token is not None

@@ -253,6 +253,13 @@ def test_extra_keys_by_kid_come_from_outside_the_configuration() -> None:
     assert "unknown signing key" in auth_error(RS, token)
 
 
+def test_keys_from_outside_never_shadow_a_configured_kid() -> None:
+    own = mint(SECRET, "host-b1", HOST, venue="b1", now=NOW)
+    shadow = {LIVEHUB_KID: Key(RS256, RSA_KEY.public_key())}
+
+    assert hs().verify(own, now=NOW, extra=shadow).is_host
+
+
 # ---- issuer and audience ------------------------------------------------------------------------------------------
 
 
