@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from livehub import errors
-from livehub.domain.access import HTTP, TOKENLESS, WEBSOCKET, Rule, Target, check
+from livehub.domain.access import HTTP, TOKENLESS, WEBSOCKET, Need, Rule, Target, check
 from livehub.domain.roles import may_drive, require_viewer, store_or_404, venue_or_404
 from livehub.domain.tokens import ANONYMOUS_VIEWER, AuthError, Identity
 from livehub.errors import LivehubError
@@ -138,10 +138,10 @@ def guard_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
                 raise LookupError(f"route {missing} {route.path} has no entry in livehub.domain.access.HTTP")
             rules = {m: HTTP[(m, route.path)] for m in methods}
             route = Route(route.path, _guarded(route.endpoint, rules), methods=methods, name=route.name)
-        elif isinstance(route, Mount) and ("GET", route.path) not in HTTP:
-            raise LookupError(f"mount {route.path} has no entry in livehub.domain.access.HTTP")
-        elif isinstance(route, WebSocketRoute) and (WEBSOCKET, route.path) not in HTTP:
-            raise LookupError(f"websocket route {route.path} has no entry in livehub.domain.access.HTTP")
+        elif isinstance(route, Mount) and HTTP.get(("GET", route.path)) != Rule(Need.PUBLIC):
+            raise LookupError(f"mount {route.path}: only public mounts (static files) are served unguarded")
+        elif isinstance(route, WebSocketRoute) and HTTP.get((WEBSOCKET, route.path)) != Rule(Need.WATCH):
+            raise LookupError(f"websocket route {route.path}: its table entry must be watch (commands: WS)")
         guarded.append(route)
     return guarded
 

@@ -38,6 +38,7 @@ from livehub.domain import access
 from livehub.domain.tokens import ADMIN, GUIDE, HOST, MODERATOR, STAFF, mint
 from livehub.protocol.commands import CLIENT_TYPES
 from livehub.settings import Settings
+from livehub.web.http import guard_routes
 from tests.conftest import SECRET, LivehubProcess, http_json, running
 from tests.runtime.test_jwks import JwksServer, jwk
 
@@ -141,6 +142,16 @@ def test_the_mounted_routes_and_the_table_match_exactly() -> None:
 
     assert always <= mounted, "table entries that are not mounted (stale)"
     assert mounted <= set(access.HTTP), "mounted routes without an entry in the table"
+
+
+def test_an_app_with_a_route_the_table_does_not_name_is_refused_when_built() -> None:
+    async def endpoint(request: Any) -> Any:
+        raise AssertionError("never served")
+
+    with pytest.raises(LookupError, match="/api/unlisted"):
+        guard_routes([Route("/api/unlisted", endpoint, methods=["POST"])])
+    with pytest.raises(LookupError, match="/files"):
+        guard_routes([Mount("/files", routes=[])])
 
 
 def test_the_websocket_table_and_the_command_parser_name_the_same_types() -> None:
