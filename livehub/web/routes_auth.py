@@ -1,4 +1,4 @@
-"""HTTP routes that hand out tokens: a host's login, a guest viewer, viewer tokens minted by admins."""
+"""HTTP routes that hand out tokens: a host's login, a guest viewer, tokens minted by admins."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from livehub import errors
-from livehub.domain.tokens import HOST, VIEWER, mint
+from livehub.domain.roles import store_or_404, venue_or_404
+from livehub.domain.tokens import HOST, MAX_VENUES, ROLES, VIEWER, mint
 from livehub.errors import LivehubError
 from livehub.protocol.commands import ident
 from livehub.web.http import JSONResponse, json_body, node_of
@@ -35,11 +36,35 @@ async def auth_guest(request: Request) -> Response:
 
 
 async def mint_token(request: Request) -> Response:
-    """Admins mint viewer tokens {user} (test devices, support); never hosts (role table: admin)."""
+    """Admins mint tokens (test devices, support, store staff): {user, role?, venue?, venues?, guide?,
+    store?}, default a viewer; never hosts (role table: admin).  The venues, guide and store must
+    be the festival's (``not_found``)."""
+    node = node_of(request)
+    festival = node.festival
     body = await json_body(request)
     user = ident(body.get("user"), "user")
-    node = node_of(request)
-    return JSONResponse({"token": mint(node.settings.secret, user, VIEWER, ttl_s=node.settings.token_ttl_s)})
+    role = body.get("role", VIEWER)
+    if role not in ROLES:
+        raise errors.bad_request(f"'role' must be one of {', '.join(sorted(ROLES))}", field="role")
+    venue = ident(body.get("venue"), "venue", required=False)
+    raw_venues = body.get("venues")
+    if raw_venues is not None and (not isinstance(raw_venues, list) or len(raw_venues) > MAX_VENUES):
+        raise errors.bad_request(f"'venues' must be a list of at most {MAX_VENUES} venue ids", field="venues")
+    venues = None if raw_venues is None else frozenset(ident(v, "venues") for v in raw_venues)
+    for v in ([venue] if venue else []) + sorted(venues or ()):
+        venue_or_404(festival, v)
+    guide = ident(body.get("guide"), "guide", required=False)
+    if guide is not None and guide not in festival.guides:
+        raise errors.not_found(f"unknown guide {guide!r}")
+    store = ident(body.get("store"), "store", required=False)
+    if store is not None:
+        store_or_404(festival, store)
+    try:
+        token = mint(node.settings.secret, user, role, venue=venue, ttl_s=node.settings.token_ttl_s, venues=venues,
+                     guide=guide, store=store)  # fmt: skip
+    except ValueError as exc:
+        raise errors.bad_request(str(exc)) from None
+    return JSONResponse({"token": token, "user": user, "role": role})
 
 
 routes = [

@@ -307,3 +307,21 @@ def test_a_guide_gets_their_own_share_code_link_and_figures(server: LivehubProce
     assert status == 200
     assert (me["guide"], me["share_code"], me["link"]) == ("b1-g1", "g-b1-1", "/watch?guide=g-b1-1")
     assert me["sales_cents"] == me["commission_cents"] == 0 and me["rank"] is None  # no orders in this prefix
+
+
+def test_an_admin_mints_a_staff_token_that_reads_its_store_and_only_its_store(server: LivehubProcess) -> None:
+    mint_url = server.http + "/api/auth/token"
+    status, minted = http_json("POST", mint_url, {"user": "clerk-9", "role": "staff", "store": "b1-s2"},
+                               TOKENS["admin"])  # fmt: skip
+    assert (status, minted["role"]) == (200, "staff")
+
+    assert http_json("GET", server.http + "/api/stores/b1-s2/orders", None, minted["token"])[0] == 200
+    assert http_json("GET", server.http + "/api/stores/b1-s1/orders", None, minted["token"])[0] == 403
+    refused = [
+        ({"user": "c", "role": "staff", "store": "nowhere"}, errors.NOT_FOUND),
+        ({"user": "c", "role": "staff"}, errors.BAD_REQUEST),
+        ({"user": "c", "role": "root"}, errors.BAD_REQUEST),
+        ({"user": "m", "role": "moderator", "venues": ["b1", "atlantis"]}, errors.NOT_FOUND),
+    ]
+    for body, code in refused:
+        assert http_json("POST", mint_url, body, TOKENS["admin"])[1]["code"] == code, body
