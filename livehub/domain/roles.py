@@ -47,8 +47,11 @@ def is_main_host(festival: Festival, identity: Identity) -> bool:
 
 
 def may_drive(festival: Festival, identity: Identity, venue: str) -> bool:
-    """A host drives its own venue; the main venue's host may drive every venue."""
-    return identity.is_host and (identity.venue == venue or is_main_host(festival, identity))
+    """A host drives the venues its token names (``venue``, and ``venues`` for a host of several);
+    the main venue's host may drive every venue."""
+    return identity.is_host and (
+        identity.venue == venue or venue in identity.venues or is_main_host(festival, identity)
+    )
 
 
 def require_user(identity: Identity) -> str:

@@ -59,6 +59,14 @@ def test_a_brand_host_drives_its_own_venue_only_and_the_main_host_drives_every_v
     assert not any(roles.may_drive(festival, VIEWER_ID, v) for v in festival.venues)
 
 
+def test_a_host_of_several_named_venues_drives_those_only(festival: Festival) -> None:
+    two = Identity("host-duo", HOST, venue="b1", venues=frozenset({"b2"}))
+
+    assert [v for v in festival.venues if roles.may_drive(festival, two, v)] == ["b1", "b2"]
+    assert not roles.is_main_host(festival, two)
+    assert not roles.may_drive(festival, Identity("mod", "moderator", venues=frozenset({"b1"})), "b1")
+
+
 def test_only_a_host_token_of_the_main_venue_is_the_main_host(festival: Festival) -> None:
     assert roles.is_main_host(festival, MAIN_HOST)
     assert not roles.is_main_host(festival, B1_HOST)
