@@ -88,11 +88,12 @@ class HostLogin:
 
     async def login(self, host_id: str, key: str, client_ip: str) -> Host:
         """The host ``key`` logs in; ``unauthorized`` for an unknown host or a wrong key, ``rate_limited``."""
-        by_host = self.limiter.take("host:" + host_id[:128])
+        host = self.festival.hosts.get(host_id)
+        # unknown ids share one bucket: made-up ids cannot crowd the real hosts' buckets out
+        by_host = self.limiter.take("host:" + host_id if host is not None else "host:?")
         by_ip = self.limiter.take("ip:" + client_ip)
         if not (by_host and by_ip):
             raise LivehubError(errors.RATE_LIMITED, "too many host logins: retry later")
-        host = self.festival.hosts.get(host_id)
         if not await asyncio.to_thread(key_matches, host, key, self.demo) or host is None:
             log.info("host login refused for %r from %s", host_id[:64], client_ip)
             raise LivehubError(errors.UNAUTHORIZED, "unknown host or wrong key")

@@ -113,3 +113,15 @@ async def test_logins_beyond_the_burst_per_ip_are_rate_limited_whatever_the_host
     with pytest.raises(LivehubError) as exc:
         await logins.login("host-a", "new-key", "10.0.0.7")
     assert exc.value.code == errors.RATE_LIMITED
+
+
+async def test_made_up_host_ids_share_one_bucket_and_leave_the_real_hosts_alone() -> None:
+    logins = login(Settings(host_login_burst=2, host_login_rate=0.001), HASHED)
+    for i, host_id in enumerate(("made-up-1", "made-up-2")):
+        with pytest.raises(LivehubError, match="wrong key"):
+            await logins.login(host_id, "guess", f"10.0.1.{i}")
+    with pytest.raises(LivehubError) as exc:
+        await logins.login("made-up-3", "guess", "10.0.1.9")
+    assert exc.value.code == errors.RATE_LIMITED
+    assert (await logins.login("host-a", "new-key", "10.0.1.10")).id == "host-a"
+    assert len(logins.limiter.buckets) <= 2 + 4  # one shared bucket for every unknown id, one per IP
