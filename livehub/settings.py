@@ -21,7 +21,8 @@ from livehub.errors import LivehubException
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "festival.toml"
 SECRET_FIELDS = frozenset({"secret", "redis_url", "payment_secret"})
-DEV_SECRET = "livehub-dev-secret-change-me"
+DEV_SECRET = "livehub-dev-secret-change-me"  # demo mode only (livehub refuses it otherwise)
+MIN_SECRET_CHARS = 16  # outside demo mode, shorter secrets are refused
 
 
 class SettingsError(LivehubException, ValueError):
@@ -210,9 +211,6 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         raise SettingsError(f"{where('max_frame_bytes')}: setting 'max_frame_bytes' must not exceed 'ws_max_size'")
     if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:
         raise SettingsError(f"{where('redis_prefix')}: setting 'redis_prefix' must be non-empty and free of braces")
-
-
-MIN_SECRET_CHARS = 16
 
 
 def unsafe_settings(s: Settings) -> list[str]:

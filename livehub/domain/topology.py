@@ -23,7 +23,7 @@ class Host:
 
     @property
     def has_key(self) -> bool:
-        """Whether some key can log this host in (a plaintext key counts only in demo mode)."""
+        """Whether the host has any key, plaintext or hashed (a plaintext one serves only in demo mode)."""
         return bool(self.key or self.key_hashes)
 
 
