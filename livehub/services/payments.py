@@ -6,7 +6,8 @@ LIVEHUB_PAYMENT_SECRET>``.  The payment secret is not the token secret (livehub 
 start outside demo mode when they are equal): whoever signs callbacks cannot mint tokens.
 A timestamp more than ``payment_window_s`` from now is refused, so a recorded callback cannot
 be replayed later; inside the window a replay is harmless: paying is idempotent
-(``duplicate``, same order).  docs/protocol.md ("Payment callbacks") has every answer.
+(``duplicate``, same order; another payment_ref for a paid reservation: ``already_paid``).
+docs/protocol.md ("Payment callbacks") has every answer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from livehub import errors
 from livehub.errors import LivehubError
 from livehub.services.buying import Buying
+from livehub.store.orders import OrderStore
 from livehub.store.sales import SaleStore
 
 SIGNATURE_HEADER = "x-livehub-signature"
@@ -30,6 +32,7 @@ BAD_TIMESTAMP = "bad_timestamp"  # X-Livehub-Timestamp missing or not unix secon
 BAD_SIGNATURE = "bad_signature"  # X-Livehub-Signature missing or not this body's and timestamp's
 STALE = "stale"  # the timestamp is more than payment_window_s from now: a replay, or a skewed clock
 WRONG_USER = "wrong_user"  # (403 forbidden) the callback's "user" is not the reservation's buyer
+ALREADY_PAID = "already_paid"  # (status) paid before under another payment_ref: refund this payment
 
 
 def payment_signature(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -78,10 +81,12 @@ def parse_callback(body: dict[str, Any]) -> tuple[str, str, str | None]:
     return rid, ref, user
 
 
-async def settle_callback(buying: Buying, sales: SaleStore, body: dict[str, Any]) -> dict[str, Any]:
-    """Pay the callback's reservation: ``paid`` / ``duplicate`` (same order) / ``expired``;
-    ``not_found`` for an unknown reservation; ``forbidden`` (reason ``wrong_user``) when the
-    callback names a user who is not the buyer."""
+async def settle_callback(buying: Buying, sales: SaleStore, orders: OrderStore,
+                          body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Pay the callback's reservation: ``paid`` / ``duplicate`` (the same payment_ref again: same
+    order) / ``already_paid`` (paid before under another payment_ref: refund this one) /
+    ``expired``; ``not_found`` for an unknown reservation; ``forbidden`` (reason ``wrong_user``)
+    when the callback names a user who is not the buyer."""
     rid, ref, user = parse_callback(body)
     if user is not None:
         reservation = await sales.get_reservation(rid)
@@ -89,4 +94,9 @@ async def settle_callback(buying: Buying, sales: SaleStore, body: dict[str, Any]
             raise errors.not_found(f"unknown reservation {rid!r}")
         if reservation.user_id != user:
             raise LivehubError(errors.FORBIDDEN, "the reservation belongs to another user", reason=WRONG_USER)
-    return await buying.pay(rid, ref)
+    out = await buying.pay(rid, ref)
+    if out.get("status") == "duplicate" and isinstance(out.get("order"), str):
+        order = await orders.get(out["order"])
+        if order is not None and order.payment_ref != ref:
+            out["status"] = ALREADY_PAID
+    return out

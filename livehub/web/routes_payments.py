@@ -18,7 +18,8 @@ async def payment_callback(request: Request) -> Response:
     ``<timestamp>.<raw body>`` with LIVEHUB_PAYMENT_SECRET); refused outside ``payment_window_s``.
 
     Answers ``paid`` (this call confirmed the order), ``duplicate`` (confirmed before: same
-    order), ``expired`` (the payment deadline passed: refund it); errors ``unauthorized``
+    order), ``already_paid`` (paid under another payment_ref: refund this one), ``expired``
+    (the payment deadline passed: refund it); errors ``unauthorized``
     (details.reason), ``not_found``, ``forbidden`` (``wrong_user``).  Idempotent: providers retry.
     """
     node = node_of(request)
@@ -26,7 +27,7 @@ async def payment_callback(request: Request) -> Response:
     s = node.settings
     verify_payment(s.payment_secret, raw, request.headers.get(SIGNATURE_HEADER),
                    request.headers.get(TIMESTAMP_HEADER), time.time(), s.payment_window_s)  # fmt: skip
-    return JSONResponse(await settle_callback(node.buying, node.sales, json_object(raw)))
+    return JSONResponse(await settle_callback(node.buying, node.sales, node.orders, json_object(raw)))
 
 
 routes = [

@@ -54,6 +54,18 @@ async def test_a_signed_callback_pays_and_its_retry_is_a_duplicate_with_the_same
     assert again[0] == 200 and again[1]["status"] == "duplicate" and again[1]["order"] == first[1]["order"]
 
 
+async def test_a_second_payment_under_another_payment_ref_answers_already_paid_with_the_first_order(
+    secure_server: LivehubProcess,
+) -> None:
+    rid = await reservation_of(secure_server, "cb-twice")
+    first = await callback(secure_server, {"reservation": rid, "payment_ref": "psp-first"})
+    second = await callback(secure_server, {"reservation": rid, "payment_ref": "psp-second"})
+    retry = await callback(secure_server, {"reservation": rid, "payment_ref": "psp-first"})
+    assert first[1]["status"] == "paid" and retry[1]["status"] == "duplicate"
+    assert second[0] == 200 and second[1]["status"] == payments.ALREADY_PAID  # the provider refunds it
+    assert first[1]["order"] == second[1]["order"] == retry[1]["order"]
+
+
 async def test_a_callback_signed_with_the_token_secret_is_refused(secure_server: LivehubProcess) -> None:
     rid = await reservation_of(secure_server, "cb-forger")
     status, err = await callback(secure_server, {"reservation": rid, "payment_ref": "psp-2"}, secret=SECRET)
