@@ -2,13 +2,17 @@
 
 ``create_app()`` reads Settings from the environment (``LIVEHUB_*``) and the
 festival config; the CLI sets those before uvicorn starts its workers, so
-every worker builds its own node from the same inputs.
+every worker builds its own node from the same inputs.  Outside demo mode it
+refuses unsafe settings (livehub.config.require_safe) whoever calls it, so
+``uvicorn livehub.app:create_app --factory`` cannot bypass the CLI's check;
+the demo routes (livehub.web.routes_demo) are mounted only in demo mode.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,8 +29,9 @@ from livehub import errors
 from livehub.domain.topology import Festival
 from livehub.errors import LivehubError, error_body
 from livehub.node import Node
+from livehub.services.host_login import HostLogin
 from livehub.settings import Settings, load_settings
-from livehub.web import routes_auth, routes_buyer, routes_host, routes_payments, routes_public
+from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
 from livehub.web.transport import LivehubWebSocketProtocol
@@ -75,8 +80,20 @@ def load_festival_for(settings: Settings) -> Festival:
 
 
 def create_app(settings: Settings | None = None, festival: Festival | None = None) -> Starlette:
+    """The application; raises :class:`livehub.config.UnsafeSettings` outside demo mode with unsafe
+    settings.  Called with no arguments (uvicorn's factory), it prints that one line and exits 2."""
+    from livehub.config import UnsafeSettings, require_safe
+
+    from_env = settings is None
     settings = settings or load_settings()
     festival = festival or load_festival_for(settings)
+    try:
+        require_safe(settings, festival)
+    except UnsafeSettings as exc:
+        if not from_env:
+            raise
+        print(f"livehub: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     LivehubWebSocketProtocol.high_water = settings.transport_high_water
     LivehubWebSocketProtocol.shutdown_batch = settings.shutdown_batch_size
     LivehubWebSocketProtocol.shutdown_interval_s = settings.shutdown_batch_interval_s
@@ -105,8 +122,11 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *routes_host.routes,
         *routes_buyer.routes,
         *routes_payments.routes,
+        *(routes_demo.routes if settings.demo else []),
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ])
     handlers = {LivehubError: _livehub_error, HTTPException: _http_error, RedisError: _redis_down, Exception: _crash}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.state.host_login = HostLogin(settings, festival)
+    return app

@@ -4,6 +4,7 @@
     livehub token --user ID [--role ROLE] [--venue V] [--venues V,..] [--guide G] [--store S] [--ttl-s N]
     livehub orders tail [--group G] [--from-start]
     livehub festival check [PATH]
+    livehub hash-key < key.txt
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from livehub.config import FestivalError, load_festival
+    from livehub.config import FestivalError, load_festival, require_safe
     from livehub.runtime.embedded_redis import EmbeddedRedis
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
@@ -47,8 +48,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except FestivalError as exc:
         print(f"livehub: {exc}", file=sys.stderr)
         return 2
-    if settings.secret == "livehub-dev-secret-change-me":
-        log.warning("LIVEHUB_SECRET is not set: using the development secret (set it in production)")
+    require_safe(settings, festival)  # UnsafeSettings: one line from main(), exit 2, nothing started
+    if settings.demo:
+        log.warning("demo mode (LIVEHUB_DEMO): guest logins, simulated payments and plaintext host keys are on; "
+                    "never expose it")  # fmt: skip
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis()
@@ -138,6 +141,7 @@ def cmd_orders_tail(args: argparse.Namespace) -> int:
 def cmd_festival_check(args: argparse.Namespace) -> int:
     """Validate a festival config and print a summary: exit 0 when usable, 1 with every problem when not."""
     from livehub.config import FestivalError, load_festival
+    from livehub.domain.festival import keyless_hosts, plaintext_hosts
     from livehub.settings import DEFAULT_CONFIG
 
     path = args.path if args.path is not None else str(DEFAULT_CONFIG)
@@ -153,6 +157,31 @@ def cmd_festival_check(args: argparse.Namespace) -> int:
     print(f"{path}: festival {f.id!r} ok: {len(f.venues)} venues, {len(f.hosts)} hosts, "
           f"{len(f.brands)} brands, {len(f.products)} products, {len(f.stores)} stores, "
           f"{len(f.guides)} guides (loaded in {elapsed_ms:.0f} ms)")  # fmt: skip
+    demo_mode = _settings(args).demo
+    keyless = keyless_hosts(f, demo_mode)
+    if keyless:
+        print(f"hosts with no usable key ({len(keyless)}; they cannot log in"
+              f"{'' if demo_mode else ', plaintext keys count in demo mode only'}): {_few(keyless)}")  # fmt: skip
+    plain = plaintext_hosts(f)
+    if plain and not demo_mode:
+        print(f"plaintext host keys ({len(plain)}; livehub serve refuses them outside demo mode): {_few(plain)}")
+    return 0
+
+
+def _few(ids: list[str], shown: int = 10) -> str:
+    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+
+
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    """Read a host key from stdin (one line) and print its argon2id hash for ``key_hash``."""
+    from livehub.services.host_login import hash_key
+
+    key = sys.stdin.readline().rstrip("\r\n")
+    if not key or len(key) > 256 or any(c.isspace() for c in key) or not key.isprintable():
+        print("livehub: hash-key reads one key (1-256 printable characters, no spaces) from stdin",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    print(hash_key(key))
     return 0
 
 
@@ -195,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = festival_sub.add_parser("check", help="validate a festival config and print a summary")
     check.add_argument("path", nargs="?", default=None, help="festival TOML (default: config/festival.toml)")
     check.set_defaults(func=cmd_festival_check)
+
+    hash_key = sub.add_parser("hash-key", help="read a host key from stdin, print its hash for key_hash")
+    hash_key.set_defaults(func=cmd_hash_key)
     return parser
 
 

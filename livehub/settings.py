@@ -20,8 +20,9 @@ from typing import Any
 from livehub.errors import LivehubException
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "festival.toml"
-SECRET_FIELDS = frozenset({"secret", "redis_url", "jwt_hs_keys"})
-DEV_SECRET = "livehub-dev-secret-change-me"
+SECRET_FIELDS = frozenset({"secret", "redis_url", "jwt_hs_keys", "payment_secret"})
+DEV_SECRET = "livehub-dev-secret-change-me"  # demo mode only (livehub refuses it otherwise)
+MIN_SECRET_CHARS = 16  # outside demo mode, shorter secrets are refused
 
 
 class SettingsError(LivehubException, ValueError):
@@ -101,6 +102,14 @@ class Settings:
     # lifecycle
     shutdown_batch_size: int = 500
     shutdown_batch_interval_s: float = 0.05
+
+    # trust: demo mode, payment callbacks, host logins (docs/operations.md, "Security")
+    demo: bool = False  # guest logins, simulated payments, plaintext host keys, the development secret
+    payment_secret: str = ""  # HMAC key of payment callbacks; required outside demo, never equal to `secret`
+    payment_window_s: int = 300  # a callback's X-Livehub-Timestamp this far from now (either way): refused
+    host_login_rate: float = 0.1  # host logins/s per host id and per client IP ...
+    host_login_burst: float = 5.0  # ... at once; beyond: 429 rate_limited
+    host_login_tracked: int = 10_000  # host ids + IPs the login limiter remembers; beyond: the stalest forgotten
 
     def __repr__(self) -> str:
         shown = {
@@ -197,14 +206,15 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         "port", "workers", "max_frame_bytes", "ws_max_size", "outbound_buffer_bytes", "history_size",
         "replay_max", "transport_high_water", "max_connections", "comment_max_chars", "like_max_per_frame",
         "shutdown_batch_size", "join_buffer_max", "max_errors", "redis_pool_size", "fanout_slice", "inbound_backlog",
-        "redis_script_connections", "sale_retention_s",
+        "redis_script_connections", "sale_retention_s", "payment_window_s", "host_login_tracked",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     for name in ["inbound_rate", "inbound_burst", "online_interval_s", "stock_interval_s", "comment_rate",
                  "comment_burst", "comment_room_rate", "admission_rate", "admission_burst", "sweep_interval_s",
-                 "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s"]:  # fmt: skip
+                 "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s",
+                 "host_login_rate", "host_login_burst"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     _validate_jwt(s, where)
@@ -238,3 +248,30 @@ def _validate_jwt(s: Settings, where: Any) -> None:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     if not 0 <= s.jwt_leeway_s <= 300:
         raise SettingsError(f"{where('jwt_leeway_s')}: setting 'jwt_leeway_s' must be between 0 and 300")
+
+
+def unsafe_settings(s: Settings) -> list[str]:
+    """Why these settings must not serve outside demo mode (empty: safe, or demo mode is on).
+
+    One short reason per unsafe setting, each naming its environment variable.
+    """
+    if s.demo:
+        return []
+    out: list[str] = []
+    if not s.secret or s.secret == DEV_SECRET:
+        out.append("LIVEHUB_SECRET is not set (the development secret is for demo mode only)")
+    elif len(s.secret) < MIN_SECRET_CHARS:
+        out.append(f"LIVEHUB_SECRET is shorter than {MIN_SECRET_CHARS} characters")
+    if not s.payment_secret:
+        out.append("LIVEHUB_PAYMENT_SECRET is not set")
+    elif s.payment_secret == s.secret:
+        out.append("LIVEHUB_PAYMENT_SECRET equals LIVEHUB_SECRET (callback signers could mint tokens)")
+    elif len(s.payment_secret) < MIN_SECRET_CHARS:
+        out.append(f"LIVEHUB_PAYMENT_SECRET is shorter than {MIN_SECRET_CHARS} characters")
+    for kid, key in hs_keys(s.jwt_hs_keys).items():
+        if key == DEV_SECRET or len(key) < MIN_SECRET_CHARS:
+            out.append(f"LIVEHUB_JWT_HS_KEYS: key {kid[:32]!r} is the development secret or shorter than "
+                       f"{MIN_SECRET_CHARS} characters")  # fmt: skip
+        elif key == s.payment_secret:
+            out.append(f"LIVEHUB_JWT_HS_KEYS: key {kid[:32]!r} equals LIVEHUB_PAYMENT_SECRET")
+    return out

@@ -159,6 +159,7 @@ class Livehub:
         env = dict(os.environ)
         env |= {
             "LIVEHUB_SECRET": self.secret,
+            "LIVEHUB_PAYMENT_SECRET": secrets.token_urlsafe(24),  # required outside demo mode
             "LIVEHUB_REDIS_URL": redis_url,
             "LIVEHUB_INBOUND_RATE": str(args.inbound_rate),
             "LIVEHUB_INBOUND_BURST": str(args.inbound_burst),

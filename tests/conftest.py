@@ -74,6 +74,7 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_CONFIG = str(ROOT / "config" / "small.toml")
 SECRET = "test-secret-" + uuid.uuid4().hex[:8]
+PAYMENT_SECRET = "test-payment-secret-" + uuid.uuid4().hex[:8]  # never the token secret
 
 
 def free_port() -> int:
@@ -106,7 +107,7 @@ class LivehubProcess:
     def start(self, timeout: float = 20.0) -> LivehubProcess:
         env = dict(os.environ)
         env.update({"LIVEHUB_REDIS_URL": self.redis_url, "LIVEHUB_REDIS_PREFIX": self.prefix,
-                    "LIVEHUB_SECRET": SECRET, **self.env})  # fmt: skip
+                    "LIVEHUB_SECRET": SECRET, "LIVEHUB_PAYMENT_SECRET": PAYMENT_SECRET, **self.env})  # fmt: skip
         import tempfile
 
         fd, name = tempfile.mkstemp(prefix="livehub-test-", suffix=".log")
@@ -171,9 +172,26 @@ def http_json(method: str, url: str, body: object = None, token: str | None = No
         return e.code, orjson.loads(e.read() or b"{}")
 
 
+def payment_callback(server: LivehubProcess, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """POST a payment provider's callback (``body`` as is, with ``headers``) to ``server``."""
+    import orjson
+
+    req = urllib.request.Request(f"{server.http}/api/payments/callback", data=body, method="POST")
+    for name, value in headers.items():
+        req.add_header(name, value)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, orjson.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, orjson.loads(e.read() or b"{}")
+
+
 # Servers are started once per session: a small history and a small outbound buffer make
-# "beyond history" and "slow consumer" quick to reach.
-HUB_ENV = {"LIVEHUB_HISTORY_SIZE": "50", "LIVEHUB_REPLAY_MAX": "50", "LIVEHUB_OUTBOUND_BUFFER_BYTES": "262144",
+# "beyond history" and "slow consumer" quick to reach.  They run in demo mode: the browser
+# pages and several tests use the guest login and the simulated payment (livehub.web.routes_demo).
+# ``secure_server`` is the same outside demo mode.
+HUB_ENV = {"LIVEHUB_DEMO": "1",
+           "LIVEHUB_HISTORY_SIZE": "50", "LIVEHUB_REPLAY_MAX": "50", "LIVEHUB_OUTBOUND_BUFFER_BYTES": "262144",
            "LIVEHUB_TRANSPORT_HIGH_WATER": "65536", "LIVEHUB_ONLINE_INTERVAL_S": "0.2",
            "LIVEHUB_SWEEP_INTERVAL_S": "0.2"}  # fmt: skip
 
@@ -208,4 +226,12 @@ def livehub_server(redis_url: str, hub_prefix: str) -> Iterator[LivehubProcess]:
 def livehub_peer(redis_url: str, hub_prefix: str, livehub_server: LivehubProcess) -> Iterator[LivehubProcess]:
     """A second livehub process sharing the first one's Redis and key prefix."""
     with running(redis_url, hub_prefix, HUB_ENV) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def secure_server(redis_url: str) -> Iterator[LivehubProcess]:
+    """A livehub outside demo mode (proper secrets, hashed host keys): no demo routes."""
+    env = {**HUB_ENV, "LIVEHUB_DEMO": "0"}
+    with running(redis_url, "sec" + uuid.uuid4().hex[:8], env) as server:
         yield server

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from livehub.settings import DEV_SECRET, Settings, SettingsError, load_settings
+from livehub.settings import DEV_SECRET, Settings, SettingsError, load_settings, unsafe_settings
 
 
 @pytest.fixture
@@ -237,3 +237,54 @@ def test_repr_hides_the_secret_and_the_redis_url() -> None:
 
 def test_repr_shows_an_empty_redis_url_as_empty() -> None:
     assert "redis_url=''" in repr(Settings())
+
+
+# ---- demo mode and the unsafe-settings check (livehub refuses to serve with these outside demo) ----------
+
+GOOD = {"LIVEHUB_SECRET": "token-secret-0123456789", "LIVEHUB_PAYMENT_SECRET": "payment-secret-0123456789"}
+
+
+def test_demo_mode_is_off_by_default_and_on_with_livehub_demo(no_file: str) -> None:
+    assert load_settings(env={}, config_path=no_file).demo is False
+    assert load_settings(env={"LIVEHUB_DEMO": "1"}, config_path=no_file).demo is True
+
+
+def test_proper_distinct_secrets_are_safe_outside_demo(no_file: str) -> None:
+    assert unsafe_settings(load_settings(env=GOOD, config_path=no_file)) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [({"LIVEHUB_SECRET": None}, "LIVEHUB_SECRET is not set"),
+     ({"LIVEHUB_SECRET": DEV_SECRET}, "LIVEHUB_SECRET is not set"),
+     ({"LIVEHUB_SECRET": ""}, "LIVEHUB_SECRET is not set"),
+     ({"LIVEHUB_SECRET": "short"}, "LIVEHUB_SECRET is shorter"),
+     ({"LIVEHUB_PAYMENT_SECRET": ""}, "LIVEHUB_PAYMENT_SECRET is not set"),
+     ({"LIVEHUB_PAYMENT_SECRET": GOOD["LIVEHUB_SECRET"]}, "LIVEHUB_PAYMENT_SECRET equals LIVEHUB_SECRET"),
+     ({"LIVEHUB_PAYMENT_SECRET": "short"}, "LIVEHUB_PAYMENT_SECRET is shorter")],
+    ids=["no-secret", "dev-secret", "empty-secret", "short-secret", "no-payment-secret", "same-secrets",
+         "short-payment-secret"],
+)  # fmt: skip
+def test_an_unsafe_secret_outside_demo_is_named(no_file: str, env: dict[str, str | None], named: str) -> None:
+    merged = {name: value for name, value in {**GOOD, **env}.items() if value is not None}
+    reasons = unsafe_settings(load_settings(env=merged, config_path=no_file))
+    assert len(reasons) == 1 and reasons[0].startswith(named)
+
+
+def test_every_unsafe_setting_is_named_at_once(no_file: str) -> None:
+    reasons = unsafe_settings(load_settings(env={}, config_path=no_file))
+    assert [r.split()[0] for r in reasons] == ["LIVEHUB_SECRET", "LIVEHUB_PAYMENT_SECRET"]
+
+
+def test_demo_mode_runs_on_the_development_secret_without_a_payment_secret(no_file: str) -> None:
+    assert unsafe_settings(load_settings(env={"LIVEHUB_DEMO": "yes"}, config_path=no_file)) == []
+
+
+def test_the_payment_secret_is_hidden_in_repr() -> None:
+    assert "payment-secret-0123456789" not in repr(Settings(payment_secret="payment-secret-0123456789"))
+
+
+@pytest.mark.parametrize("name", ["payment_window_s", "host_login_rate", "host_login_burst", "host_login_tracked"])
+def test_the_trust_bounds_must_be_positive(no_file: str, name: str) -> None:
+    with pytest.raises(SettingsError, match=f"'{name}' must be > 0"):
+        load_settings(env={f"LIVEHUB_{name.upper()}": "0"}, config_path=no_file)

@@ -12,6 +12,7 @@ is what a document with problems raises.  The festival loader
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from livehub.errors import LivehubException
 
 MAX_TEXT_CHARS = 200
 MAX_KEY_CHARS = 256
+ARGON2_HASH = re.compile(r"\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 MAX_SHOWN_PROBLEMS = 20
 GENERATED = "[demo]"
 
@@ -168,6 +171,32 @@ class Record:
             return ""
         if not 0 < len(value) <= MAX_KEY_CHARS or not value.isprintable() or any(c.isspace() for c in value):
             self.fail(key, f"must be 1-{MAX_KEY_CHARS} printable characters without spaces (value not shown)")
+        return value
+
+    def key_hashes(self, key: str) -> tuple[str, ...]:
+        """Host key hashes: one argon2 PHC string or a list of them (rotation); never echoed in a message."""
+        value = self.raw.get(key)
+        if value is None:
+            return ()
+        items = value if isinstance(value, list) else [value]
+        out: list[str] = []
+        for i, item in enumerate(items):
+            where = key if not isinstance(value, list) else f"{key}[{i}]"
+            if not isinstance(item, str) or not ARGON2_HASH.fullmatch(item):
+                self.fail(where, "must be an argon2 hash ('$argon2id$v=19$m=...', from `livehub hash-key`; "
+                                 "value not shown)")  # fmt: skip
+            else:
+                out.append(item)
+        return tuple(out)
+
+    def env_name(self, key: str) -> str:
+        """The name of an environment variable (``LIVEHUB_HOST_KEY_MAIN``)."""
+        value = self.raw.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
+            self.fail(key, f"must be an environment variable name (A-Z, 0-9, _), got {value!r}")
+            return ""
         return value
 
     def number(self, key: str, low: float, high: float, low_open: bool = False,

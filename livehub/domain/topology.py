@@ -18,7 +18,13 @@ class Host:
     id: str
     venue: str
     name: str
-    key: str  # the host's login key for the control panel; never logged
+    key: str  # a plaintext login key for the control panel (demo mode only); never logged
+    key_hashes: tuple[str, ...] = ()  # argon2 hashes of the accepted keys (several while rotating)
+
+    @property
+    def has_key(self) -> bool:
+        """Whether the host has any key, plaintext or hashed (a plaintext one serves only in demo mode)."""
+        return bool(self.key or self.key_hashes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,7 @@
-"""HTTP routes that hand out tokens: a host's login, a guest viewer, tokens minted by admins."""
+"""HTTP routes that hand out tokens: a host's login and tokens minted by admins (guest logins are
+the demo's: livehub.web.routes_demo)."""
 
 from __future__ import annotations
-
-import secrets
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,26 +12,29 @@ from livehub.domain.roles import store_or_404, venue_or_404
 from livehub.domain.tokens import HOST, MAX_VENUES, ROLES, VIEWER, mint
 from livehub.errors import LivehubError
 from livehub.protocol.commands import ident
-from livehub.web.http import JSONResponse, json_body, node_of
+from livehub.services.host_login import HostLogin
+from livehub.web.http import JSONResponse, bearer, json_body, node_of
+
+MAX_KEY_CHARS = 256  # longer keys are refused before any hash is computed
+
+
+def host_login_of(request: Request) -> HostLogin:
+    login: HostLogin = request.app.state.host_login
+    return login
 
 
 async def auth_host(request: Request) -> Response:
+    """``{"host", "key"}`` -> a host token; the key is checked against the host's argon2 hashes in a
+    worker thread, after the per-host-id and per-IP login limits (livehub.services.host_login)."""
     node = node_of(request)
     body = await json_body(request)
     host_id, key = body.get("host"), body.get("key")
-    host = node.festival.hosts.get(host_id) if isinstance(host_id, str) else None
-    if host is None or not isinstance(key, str) or not secrets.compare_digest(host.key.encode(), key.encode()):
+    if not isinstance(host_id, str) or not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
         raise LivehubError(errors.UNAUTHORIZED, "unknown host or wrong key")
+    client_ip = request.client.host if request.client else "-"
+    host = await host_login_of(request).login(host_id, key, client_ip)
     token = mint(node.settings.secret, host.id, HOST, venue=host.venue, ttl_s=node.settings.token_ttl_s)
     return JSONResponse({"token": token, "host": host.id, "venue": host.venue})
-
-
-async def auth_guest(request: Request) -> Response:
-    """A viewer token for a fresh guest id (the demo's stand-in for the platform's login)."""
-    node = node_of(request)
-    user = "guest-" + secrets.token_hex(6)
-    return JSONResponse({"token": mint(node.settings.secret, user, VIEWER, ttl_s=node.settings.token_ttl_s),
-                         "user": user})  # fmt: skip
 
 
 async def mint_token(request: Request) -> Response:
@@ -69,6 +71,5 @@ async def mint_token(request: Request) -> Response:
 
 routes = [
     Route("/api/auth/host", auth_host, methods=["POST"]),
-    Route("/api/auth/guest", auth_guest, methods=["POST"]),
     Route("/api/auth/token", mint_token, methods=["POST"]),
 ]

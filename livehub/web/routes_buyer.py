@@ -1,5 +1,5 @@
 """HTTP routes of viewers: the buy and grab twins of the websocket commands (for clients that
-cannot hold a socket) and the demo's simulated payment."""
+cannot hold a socket).  The demo's simulated payment is in livehub.web.routes_demo."""
 
 from __future__ import annotations
 
@@ -29,15 +29,7 @@ async def grab(request: Request) -> Response:
     return JSONResponse(await node_of(request).buying.grab(user, coupon))
 
 
-async def pay_reservation(request: Request) -> Response:
-    """The demo's simulated payment: the buyer pays their own reservation."""
-    user = viewer_of(request)
-    rid = request.path_params["reservation"]
-    return JSONResponse(await node_of(request).buying.pay(rid, "demo-" + user, user=user))
-
-
 routes = [
     Route("/api/sales/{sale}/buy", buy, methods=["POST"]),
     Route("/api/coupons/{coupon}/grab", grab, methods=["POST"]),
-    Route("/api/reservations/{reservation}/pay", pay_reservation, methods=["POST"]),
 ]

@@ -1,31 +1,33 @@
-"""The payment provider's HTTP callback (signed; livehub.services.payments)."""
+"""The payment provider's HTTP callback (signed and timestamped; livehub.services.payments)."""
 
 from __future__ import annotations
+
+import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livehub import errors
-from livehub.services.payments import SIGNATURE_HEADER, verify_payment
+from livehub.services.payments import SIGNATURE_HEADER, TIMESTAMP_HEADER, settle_callback, verify_payment
 from livehub.web.http import JSONResponse, json_object, node_of, raw_body
 
 
 async def payment_callback(request: Request) -> Response:
-    """The payment provider's callback: ``{"reservation": ..., "payment_ref": ...}``, signed with
-    ``X-Livehub-Signature: sha256=<hex HMAC-SHA256 of the raw body with LIVEHUB_SECRET>``.
+    """The payment provider's callback: ``{"reservation": ..., "payment_ref": ..., "user": ...}``
+    (``user`` optional), with ``X-Livehub-Timestamp`` and ``X-Livehub-Signature`` (HMAC-SHA256 of
+    ``<timestamp>.<raw body>`` with LIVEHUB_PAYMENT_SECRET); refused outside ``payment_window_s``.
 
     Answers ``paid`` (this call confirmed the order), ``duplicate`` (confirmed before: same
-    order), ``expired`` (the payment deadline passed: refund it).  Idempotent: providers retry.
+    order), ``already_paid`` (paid under another payment_ref: refund this one), ``expired``
+    (the payment deadline passed: refund it); errors ``unauthorized``
+    (details.reason), ``not_found``, ``forbidden`` (``wrong_user``).  Idempotent: providers retry.
     """
     node = node_of(request)
     raw = await raw_body(request)
-    verify_payment(node.settings.secret, raw, request.headers.get(SIGNATURE_HEADER))
-    body = json_object(raw)
-    rid, ref = body.get("reservation"), body.get("payment_ref", "")
-    if not isinstance(rid, str) or not isinstance(ref, str) or len(ref) > 128:
-        raise errors.bad_request("'reservation' and 'payment_ref' must be strings")
-    return JSONResponse(await node.buying.pay(rid, ref))
+    s = node.settings
+    verify_payment(s.payment_secret, raw, request.headers.get(SIGNATURE_HEADER),
+                   request.headers.get(TIMESTAMP_HEADER), time.time(), s.payment_window_s)  # fmt: skip
+    return JSONResponse(await settle_callback(node.buying, node.sales, node.orders, json_object(raw)))
 
 
 routes = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from typing import Any
 
@@ -11,8 +12,8 @@ import orjson
 import pytest
 
 from livehub.client import Client, ClientError
-from livehub.services.payments import payment_signature
-from tests.conftest import SECRET, LivehubProcess, host_token, http_json, viewer_token
+from livehub.services.payments import signed_headers
+from tests.conftest import PAYMENT_SECRET, LivehubProcess, host_token, http_json, viewer_token
 
 pytestmark = pytest.mark.asyncio
 _ids = itertools.count()
@@ -309,6 +310,7 @@ async def test_payment_callback_needs_the_provider_signature_and_is_idempotent(l
 
         def callback(signature: str) -> tuple[int, dict[str, Any]]:
             req = urllib.request.Request(f"{livehub_server.http}/api/payments/callback", data=body, method="POST")
+            req.add_header("X-Livehub-Timestamp", timestamp)
             req.add_header("X-Livehub-Signature", signature)
             try:
                 with urllib.request.urlopen(req, timeout=10) as r:
@@ -316,8 +318,10 @@ async def test_payment_callback_needs_the_provider_signature_and_is_idempotent(l
             except urllib.error.HTTPError as e:
                 return e.code, orjson.loads(e.read())
 
+        headers = signed_headers(PAYMENT_SECRET, body, time.time())
+        timestamp = headers["X-Livehub-Timestamp"]
         assert (await asyncio.to_thread(callback, "sha256=forged"))[0] == 401
-        good = payment_signature(SECRET, body)
+        good = headers["X-Livehub-Signature"]
         first = await asyncio.to_thread(callback, good)
         second = await asyncio.to_thread(callback, good)
         assert first[1]["status"] == "paid" and second[1]["status"] == "duplicate"

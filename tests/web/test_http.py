@@ -46,7 +46,7 @@ def client() -> Iterator[TestClient]:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-        settings = Settings(config_path=str(SMALL))
+        settings = Settings(config_path=str(SMALL), demo=True)  # every route, the demo's included
         yield TestClient(create_app(settings, load_festival(SMALL)))  # no lifespan: no node, no Redis
 
 

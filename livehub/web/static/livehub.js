@@ -165,17 +165,41 @@ function writeSession(key, value) {
   }
 }
 
-/** A viewer token for this tab (POST /api/auth/guest), cached in sessionStorage. */
+/** Whether the server runs in demo mode (guest logins, simulated payments): null until known. */
+export let demoMode = null;
+
+/**
+ * A viewer token for this tab (POST /api/auth/guest), cached in sessionStorage; null when the server
+ * is not in demo mode (the guest login answers 404: the platform's login provides the token).
+ */
 export async function guestAuth(fresh = false) {
   const cached = fresh ? null : readSession("livehub.guest");
-  if (cached?.token) return cached;
+  if (cached?.token) {
+    demoMode = true; // it came from the guest login
+    return cached;
+  }
   for (let attempt = 0; ; attempt++) {
     const res = await api("POST", "/api/auth/guest");
     if (res.ok && res.data.token) {
+      demoMode = true;
       writeSession("livehub.guest", { token: res.data.token, user: res.data.user });
       return res.data;
     }
+    if (res.status === 404) {
+      demoMode = false;
+      return null;
+    }
     await sleep(Math.min(10000, 500 * 2 ** attempt));
+  }
+}
+
+/** The user id inside a livehub token (its payload's "sub"), or "" if unreadable (display only). */
+function tokenUser(token) {
+  try {
+    const part = token.split(".")[token.split(".").length === 3 ? 1 : 0];
+    return str(JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))).sub);
+  } catch {
+    return "";
   }
 }
 
@@ -1723,7 +1747,12 @@ export class VenueView {
       r.state = "expired";
       r.note = "Too late: the payment window closed and the item went back on sale.";
     } else {
-      r.note = res.status === 404 ? "This reservation is unknown to the shop (a new guest session?)" : `Payment failed — ${describeFailure(res)}`;
+      r.note =
+        res.status === 404 && demoMode !== true
+          ? "Pay through the platform's checkout: the simulated payment exists only in demo mode."
+          : res.status === 404
+            ? "This reservation is unknown to the shop (a new guest session?)"
+            : `Payment failed — ${describeFailure(res)}`;
     }
     this.saveOwned();
     this.renderOrders();
@@ -1869,14 +1898,26 @@ export async function startWatch(root = document.getElementById("app")) {
   const venue = params.get("venue") || festival?.main_venue || "main";
   const guide = params.get("guide");
   if (guide) writeSession("livehub.guide", guide); // kept for the tab: a reload or a room switch still credits the guide
-  const auth = await guestAuth();
+  // A token from the platform's login (?token=...) is used as is; otherwise the demo's guest login.
+  const given = params.get("token") || readSession("livehub.token");
+  if (given) writeSession("livehub.token", given);
+  const auth = given ? { token: given, user: tokenUser(given) } : await guestAuth();
+  if (!auth) {
+    root.replaceChildren(
+      h("p", { class: "notice demo-off" },
+        "Guest logins are off: this livehub does not run in demo mode. The platform's login provides your viewer token (open this page as /watch?venue=…&token=…)."),
+    );
+    return;
+  }
   let view = null;
   const client = new LiveClient({
     token: auth.token,
     venue,
     guide: guide || readSession("livehub.guide"),
     refreshToken: async () => {
+      if (given) return given; // the platform's token: it renews it, not this page
       const fresh = await guestAuth(true);
+      if (!fresh) return auth.token;
       if (view) view.owner = fresh.user;
       return fresh.token;
     },
