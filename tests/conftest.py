@@ -172,10 +172,12 @@ def http_json(method: str, url: str, body: object = None, token: str | None = No
 
 
 # Servers are started once per session: a small history and a small outbound buffer make
-# "beyond history" and "slow consumer" quick to reach.
+# "beyond history" and "slow consumer" quick to reach.  Every test client is 127.0.0.1, and one test
+# connects 2,000 buyers: the per-IP connection limit is lifted (tests/web/test_edge.py tests it).
 HUB_ENV = {"LIVEHUB_HISTORY_SIZE": "50", "LIVEHUB_REPLAY_MAX": "50", "LIVEHUB_OUTBOUND_BUFFER_BYTES": "262144",
            "LIVEHUB_TRANSPORT_HIGH_WATER": "65536", "LIVEHUB_ONLINE_INTERVAL_S": "0.2",
-           "LIVEHUB_SWEEP_INTERVAL_S": "0.2"}  # fmt: skip
+           "LIVEHUB_SWEEP_INTERVAL_S": "0.2",
+           "LIVEHUB_MAX_CONNECTIONS_PER_IP": "100000"}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
