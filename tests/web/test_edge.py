@@ -216,3 +216,63 @@ async def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_limit(p
         assert c == errors.CLOSE_TOO_MANY  # the proxy saw 203.0.113.1 again
     async with opened(proxied_server, "u-p4", origin=f"http://127.0.0.1:{proxied_server.port}") as own_host:
         assert own_host == errors.CLOSE_FORBIDDEN  # the configured list replaces the same-host default
+
+
+# ---- the HTTP body cap holds against a huge chunked body ------------------------------------------
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_200_mb_chunked_post_is_refused_with_413_and_connection_close_without_the_node_growing(
+    livehub_server: LivehubProcess,
+) -> None:
+    import socket
+
+    assert livehub_server.process is not None
+    pid = livehub_server.process.pid
+    before = rss_bytes(pid)
+    piece = 65_536
+    chunk = b"%x\r\n" % piece + b"x" * piece + b"\r\n"
+    head = (b"POST /api/auth/host HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+    answer = b""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", livehub_server.port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.setblocking(False)
+        while sent < 200 * 1024 * 1024 and b"\r\n\r\n" not in answer:
+            try:
+                sent += sock.send(chunk)
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                answer += sock.recv(65_536)
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                break
+        sock.setblocking(True)
+        sock.settimeout(10)
+        try:
+            while b"\r\n\r\n" not in answer:
+                more = sock.recv(65_536)
+                if not more:
+                    break
+                answer += more
+        except (ConnectionResetError, TimeoutError):
+            pass
+    grown = rss_bytes(pid) - before
+    status_line, _, rest = answer.partition(b"\r\n")
+    headers = rest.partition(b"\r\n\r\n")[0].lower()
+    assert status_line.split()[1:2] == [b"413"], answer[:500]
+    assert b"connection: close" in headers, headers
+    assert sent < 200 * 1024 * 1024  # refused long before the end: the node never read it all
+    assert grown < 32 * 1024 * 1024, grown
