@@ -642,6 +642,7 @@ class LivehubTarget(Target):
         config = self.options.get("livehub_config", "config/small.toml")
         env = dict(os.environ)
         env["LIVEHUB_SECRET"] = self.secret
+        env["LIVEHUB_MAX_CONNECTIONS_PER_IP"] = "1000000"  # every benchmark client is on one loopback address
         env.pop("LIVEHUB_REDIS_URL", None)
         if self.options.get("livehub_redis", "own") == "own":
             env["LIVEHUB_REDIS_URL"] = self._start_redis()
