@@ -25,18 +25,21 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from livehub.domain.ratelimit import TokenBucket
+from livehub.domain.tokens import VIEWER
 from livehub.settings import Settings
 
 ANONYMOUS = "anonymous"  # the role of a viewer without a token (livehub.domain.tokens)
 
 
 def identity_key(sub: str, role: str, ip: str) -> str:
-    """Whom a limit counts: the user id, or ``ip <address>`` for an anonymous viewer.
+    """Whom a limit counts: a viewer's user id (the key buys and grabs count under, livehub.services.buying),
+    ``<role> <id>`` for any other role (a viewer token whose user id is a host's id never takes that
+    host's connections), or ``ip <address>`` for an anonymous viewer.
 
-    A user id never contains a space (livehub.domain.ids), so the two kinds never collide."""
+    A user id never contains a space (livehub.domain.ids), so the kinds never collide."""
     if role == ANONYMOUS or not sub:
         return "ip " + ip
-    return sub
+    return sub if role == VIEWER else f"{role} {sub}"
 
 
 class KeyedBuckets:

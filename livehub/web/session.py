@@ -48,13 +48,12 @@ class Session:
 
     __slots__ = ("backlog", "conn", "errors", "inbound", "limits", "loop", "max_backlog", "node", "task", "who")
 
-    def __init__(self, node: Node, conn: Connection, who: str | None = None) -> None:
+    def __init__(self, node: Node, conn: Connection, who: str) -> None:
         s = node.settings
         now = time.monotonic()
         self.node = node
         self.conn = conn
-        # whom the per-identity limits count (livehub.web.edge's ticket): the user id, or an anonymous IP
-        self.who = who if who is not None else conn.identity.sub
+        self.who = who  # whom the per-identity limits count (livehub.domain.quotas.identity_key, via web.edge)
         self.limits = Limits(s.max_frame_bytes, s.comment_max_chars, s.like_max_per_frame)
         self.inbound = TokenBucket(s.inbound_rate, s.inbound_burst, now)
         self.errors = 0

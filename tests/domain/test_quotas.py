@@ -15,6 +15,8 @@ def test_a_user_is_counted_by_user_id_and_an_anonymous_viewer_by_ip() -> None:
     assert identity_key("", "anonymous", "10.0.0.1") == "ip 10.0.0.1"
     assert identity_key("", "anonymous", "10.0.0.1") != identity_key("", "anonymous", "10.0.0.2")
     assert identity_key("ip", "viewer", "1.2.3.4") != identity_key("", "anonymous", "1.2.3.4")  # no user id has a space
+    assert identity_key("host-main", "host", "10.0.0.1") == "host host-main"  # never a viewer named host-main
+    assert identity_key("host-main", "host", "10.0.0.1") != identity_key("host-main", "viewer", "10.0.0.1")
 
 
 def test_one_identity_shares_one_bucket_however_many_callers_take_from_it() -> None:
