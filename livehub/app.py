@@ -54,7 +54,10 @@ def _error(exc: BaseException, status: int) -> Response:
 
 async def _livehub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LivehubError)
-    return _error(exc, exc.http_status)
+    response = _error(exc, exc.http_status)
+    if exc.code == errors.TOO_LARGE:  # the rest of the body is never read: this connection cannot carry another
+        response.headers["Connection"] = "close"
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -24,12 +25,86 @@ from livehub.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("livehub.cli")
 
 
+# Secrets in log lines: a token in a URL's query (uvicorn's DEBUG lines carry the websocket path with
+# ``?token=``), an Authorization header's value, and anything shaped like a signed token.
+_SECRETS = re.compile(
+    r"(?P<keep>\b(?:token|access_token|secret|key)=)[^&\s\"'#]+"
+    r"|(?P<keep2>authorization['\"]?\s*[:=,]\s*(?:b?['\"])?\s*(?:(?:bearer|basic)\s+)?)[^\s'\",)]+"
+    r"|\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every token and Authorization value replaced by ``[redacted]``."""
+    return _SECRETS.sub(lambda m: (m.group("keep") or m.group("keep2") or "") + "[redacted]", text)
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed format: leave it to the handler's own error path
+        return
+    record.msg, record.args = redact(message), None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+
+
+class RedactSecrets(logging.Filter):
+    """Installs the redacting record factory (every logger of the process, uvicorn's included) and
+    redacts what reaches the handler it is attached to.  Named in uvicorn's log config, so a worker
+    process that uvicorn spawns installs it too."""
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        _install_redaction()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _redact_record(record)
+        return True
+
+
+_factory_installed = False
+
+
+def _install_redaction() -> None:
+    global _factory_installed
+    if _factory_installed:
+        return
+    _factory_installed = True
+    make = logging.getLogRecordFactory()
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        _redact_record(record)
+        return record
+
+    logging.setLogRecordFactory(redacting_factory)
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's own logging config with :class:`RedactSecrets` on each of its handlers."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["livehub_redact"] = {"()": "livehub.cli.RedactSecrets"}
+    for handler in config.get("handlers", {}).values():
+        handler.setdefault("filters", []).append("livehub_redact")
+    return config
+
+
 def _configure_logging(level: str) -> None:
+    """Logging for every subcommand; secrets (tokens, Authorization values) are redacted in every record."""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    _install_redaction()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecrets())
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -91,6 +166,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=30,
             backlog=4096,
             access_log=False,
+            log_config=uvicorn_log_config(),  # redacts tokens in uvicorn's lines, in every worker
             log_level="debug" if args.log_level == "DEBUG" else "warning",  # no line per connection
         )
     finally:

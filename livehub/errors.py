@@ -25,7 +25,7 @@ BAD_REQUEST = "bad_request"  # a field is missing, of the wrong type or out of r
 UNAUTHORIZED = "unauthorized"  # token missing, malformed, expired or wrongly signed
 FORBIDDEN = "forbidden"  # valid token, but the role may not do this
 NOT_FOUND = "not_found"  # unknown venue, sale, store, coupon ...
-RATE_LIMITED = "rate_limited"  # too many frames / comments; retry later
+RATE_LIMITED = "rate_limited"  # too many frames / comments / likes / buys / grabs; retry after retry_after_ms
 UNAVAILABLE = "unavailable"  # Redis unreachable or node shutting down; retry later
 INTERNAL = "internal"  # a bug; logged with a traceback on the node
 
@@ -49,10 +49,16 @@ CLOSE_TOO_BIG = 1009  # frame above ws_max_size (sent by the websocket layer)
 CLOSE_INTERNAL = 1011
 CLOSE_RESTART = 1012  # node shutting down: reconnect (to another node) and resume
 CLOSE_UNAUTHORIZED = 4001  # bad token on connect
+CLOSE_FORBIDDEN = 4003  # the handshake's Origin is not an allowed origin (livehub.web.edge)
 CLOSE_NOT_FOUND = 4004  # unknown venue on connect
 CLOSE_SLOW = 4008  # fell too far behind (outbound buffer full): reconnect and resume
 CLOSE_RESYNC = 4009  # channel history broke (epoch changed): reconnect and resume
 CLOSE_OVERLOADED = 4013  # node at max_connections: try another node later
+CLOSE_TOO_MANY = 4029  # this identity or IP holds its connection limit on this node (livehub.web.edge)
+
+# ---- what an error may echo of client input ----
+MAX_ECHO_CHARS = 64  # of one client-supplied value quoted in a message (echo) or a detail
+MAX_MESSAGE_CHARS = 160  # of a whole error message: fixed text plus at most one or two echoes
 
 
 class LivehubException(Exception):
@@ -64,16 +70,36 @@ class LivehubError(LivehubException):
 
     code: str = INTERNAL
 
-    def __init__(self, code: str, message: str, **details: Any) -> None:
+    def __init__(self, code: str, message: str, retry_after_ms: int | None = None, **details: Any) -> None:
+        message = _bounded(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.code = code
         self.message = message
-        self.details = details
+        self.details = {k: _bounded(v, MAX_ECHO_CHARS) if isinstance(v, str) else v for k, v in details.items()}
+        self.retry_after_ms = retry_after_ms  # rate_limited: when the same request may succeed
         self.request_id: str | int | None = None  # set when the failing request's id is known
 
     @property
     def http_status(self) -> int:
         return HTTP_STATUS.get(self.code, 400)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def echo(value: object) -> str:
+    """A client-supplied value quoted in an error message: its repr, at most ``MAX_ECHO_CHARS`` characters.
+
+    Every :class:`LivehubError` also caps its whole message (``MAX_MESSAGE_CHARS``) and its string
+    details (``MAX_ECHO_CHARS``), so no error answer repeats unbounded input."""
+    return _bounded(repr(value), MAX_ECHO_CHARS)
+
+
+def rate_limited(message: str, retry_after_s: float) -> LivehubError:
+    """``rate_limited`` (HTTP 429) with ``retry_after_ms``: when the same request would pass."""
+    wait = retry_after_s if retry_after_s < 3600 else 3600.0  # inf (more than the burst): an hour, honestly never
+    return LivehubError(RATE_LIMITED, message, retry_after_ms=max(1, int(wait * 1000 + 0.999)))
 
 
 def bad_request(message: str, **details: Any) -> LivehubError:
@@ -105,7 +131,8 @@ def http_error(status_code: int, detail: object) -> LivehubError:
     return LivehubError(_HTTP_CODES.get(status_code, BAD_REQUEST), str(detail))
 
 
-_CLOSE_CODES = {CLOSE_UNAUTHORIZED: UNAUTHORIZED, CLOSE_NOT_FOUND: NOT_FOUND}
+_CLOSE_CODES = {CLOSE_UNAUTHORIZED: UNAUTHORIZED, CLOSE_NOT_FOUND: NOT_FOUND, CLOSE_FORBIDDEN: FORBIDDEN,
+                CLOSE_TOO_MANY: RATE_LIMITED}
 
 
 def close_error_code(close_code: int) -> str:
@@ -119,6 +146,8 @@ def error_body(exc: BaseException, request_id: Any = None) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
         if exc.details:
             body["details"] = exc.details
+        if exc.retry_after_ms is not None:
+            body["retry_after_ms"] = exc.retry_after_ms
     else:
         body = {"type": "error", "code": INTERNAL, "message": "internal error"}
     if request_id is None and isinstance(exc, LivehubError):

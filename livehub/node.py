@@ -21,6 +21,7 @@ from livehub import errors
 from livehub.backplane.broker import Broker
 from livehub.backplane.redis_broker import RedisBroker
 from livehub.domain.admission import Admission
+from livehub.domain.quotas import Quotas
 from livehub.domain.topology import Festival
 from livehub.hub.connection import Connection
 from livehub.hub.fanout import Hub
@@ -79,9 +80,11 @@ class Node:
                                retention_s=s.sale_retention_s)  # fmt: skip
 
         # commerce services
-        self.admission = Admission(rate=s.admission_rate, burst=s.admission_burst)
+        self.quotas = Quotas.from_settings(s)  # limits per identity (rates, connections): web.session, web.edge
+        self.admission = Admission(rate=s.admission_rate, burst=s.admission_burst, max_sales=s.admission_max_sales)
         self.registry = SaleRegistry(festival, self.sales)
-        self.buying = Buying(festival, self.registry, self.sales, self.coupons, self.admission, self.broker)
+        self.buying = Buying(festival, self.registry, self.sales, self.coupons, self.admission, self.broker,
+                             self.quotas)  # fmt: skip
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)

@@ -83,7 +83,7 @@ class Settings:
     online_interval_s: float = 1.0
     stock_interval_s: float = 0.25
     comment_max_chars: int = 200
-    comment_rate: float = 1.0  # per viewer, per second
+    comment_rate: float = 1.0  # per identity (all its connections on this node), per second
     comment_burst: float = 3.0
     comment_room_rate: float = 50.0  # comments/s delivered per room per node; the rest sampled out
     like_max_per_frame: int = 100
@@ -95,6 +95,22 @@ class Settings:
     sale_retention_s: int = 604_800  # a settled sale's keys expire this long after its last possible payment
     leaderboard_interval_s: float = 5.0  # guide leaderboard push to hosts
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
+
+    # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
+    # "Security: limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
+    # (comments: comment_rate / comment_burst above, per identity over all its connections)
+    identity_like_rate: float = 20.0  # likes/s (the sum of the frames' n) per identity
+    identity_like_burst: float = 100.0  # >= like_max_per_frame, so one full frame always fits
+    identity_buy_rate: float = 5.0  # buys/s per identity, websocket and HTTP together
+    identity_buy_burst: float = 10.0
+    identity_grab_rate: float = 5.0  # coupon grabs/s per identity, websocket and HTTP together
+    identity_grab_burst: float = 10.0
+    identity_max_tracked: int = 100_000  # identities with rate state per node; full: least recently seen forgotten
+    max_connections_per_identity: int = 8  # websockets per identity per node; beyond: close 4029
+    max_connections_per_ip: int = 256  # websockets per client IP per node (loopback too); beyond: close 4029
+    trust_forwarded_for: bool = False  # behind a proxy: the client IP is X-Forwarded-For's last entry
+    allowed_origins: str = ""  # comma-separated origins ("https://shop.example"); empty: the Host's own; "*": any
+    admission_max_sales: int = 10_000  # sales with an admission gate per node; full: least recently used dropped
 
     # process
     gc_full_interval_s: float = 600.0  # full GC this often (livehub.runtime.heap); 0: CPython's own rule
@@ -207,6 +223,7 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         "replay_max", "transport_high_water", "max_connections", "comment_max_chars", "like_max_per_frame",
         "shutdown_batch_size", "join_buffer_max", "max_errors", "redis_pool_size", "fanout_slice", "inbound_backlog",
         "redis_script_connections", "sale_retention_s", "payment_window_s", "host_login_tracked",
+        "identity_max_tracked", "max_connections_per_identity", "max_connections_per_ip", "admission_max_sales",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:
@@ -214,12 +231,16 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
     for name in ["inbound_rate", "inbound_burst", "online_interval_s", "stock_interval_s", "comment_rate",
                  "comment_burst", "comment_room_rate", "admission_rate", "admission_burst", "sweep_interval_s",
                  "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s",
-                 "host_login_rate", "host_login_burst"]:  # fmt: skip
+                 "host_login_rate", "host_login_burst", "identity_like_rate", "identity_like_burst",
+                 "identity_buy_rate", "identity_buy_burst", "identity_grab_rate", "identity_grab_burst"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     _validate_jwt(s, where)
     if not s.gc_full_interval_s >= 0:
         raise SettingsError(f"{where('gc_full_interval_s')}: setting 'gc_full_interval_s' must be >= 0")
+    if s.identity_like_burst < s.like_max_per_frame:
+        raise SettingsError(f"{where('identity_like_burst')}: setting 'identity_like_burst' must be at least "
+                            "'like_max_per_frame' (a full like frame must fit)")
     if s.max_frame_bytes > s.ws_max_size:
         raise SettingsError(f"{where('max_frame_bytes')}: setting 'max_frame_bytes' must not exceed 'ws_max_size'")
     if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:

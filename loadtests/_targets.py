@@ -643,6 +643,7 @@ class LivehubTarget(Target):
         env = dict(os.environ)
         env["LIVEHUB_SECRET"] = self.secret
         env["LIVEHUB_PAYMENT_SECRET"] = secrets.token_urlsafe(24)  # required outside demo mode
+        env["LIVEHUB_MAX_CONNECTIONS_PER_IP"] = "1000000"  # every benchmark client is on one loopback address
         env.pop("LIVEHUB_REDIS_URL", None)
         if self.options.get("livehub_redis", "own") == "own":
             env["LIVEHUB_REDIS_URL"] = self._start_redis()

@@ -165,6 +165,10 @@ class Livehub:
             "LIVEHUB_INBOUND_BURST": str(args.inbound_burst),
             "LIVEHUB_ADMISSION_RATE": str(args.admission_rate),
             "LIVEHUB_ADMISSION_BURST": str(args.admission_burst),
+            # every simulated buyer is on 127.0.0.1 and the rush is what is measured: no per-IP or per-identity cap
+            "LIVEHUB_MAX_CONNECTIONS_PER_IP": "1000000",
+            "LIVEHUB_IDENTITY_BUY_RATE": "1e9",
+            "LIVEHUB_IDENTITY_BUY_BURST": "1e9",
         }
         cmd = [exe, "serve", "--config", args.livehub_config, "--host", "127.0.0.1", "--port", str(self.port),
                "--workers", str(args.workers)]  # fmt: skip

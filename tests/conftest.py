@@ -189,11 +189,13 @@ def payment_callback(server: LivehubProcess, body: bytes, headers: dict[str, str
 # Servers are started once per session: a small history and a small outbound buffer make
 # "beyond history" and "slow consumer" quick to reach.  They run in demo mode: the browser
 # pages and several tests use the guest login and the simulated payment (livehub.web.routes_demo).
-# ``secure_server`` is the same outside demo mode.
+# ``secure_server`` is the same outside demo mode.  Every test client is 127.0.0.1, and one test
+# connects 2,000 buyers: the per-IP connection limit is lifted (tests/web/test_edge.py tests it).
 HUB_ENV = {"LIVEHUB_DEMO": "1",
            "LIVEHUB_HISTORY_SIZE": "50", "LIVEHUB_REPLAY_MAX": "50", "LIVEHUB_OUTBOUND_BUFFER_BYTES": "262144",
            "LIVEHUB_TRANSPORT_HIGH_WATER": "65536", "LIVEHUB_ONLINE_INTERVAL_S": "0.2",
-           "LIVEHUB_SWEEP_INTERVAL_S": "0.2"}  # fmt: skip
+           "LIVEHUB_SWEEP_INTERVAL_S": "0.2",
+           "LIVEHUB_MAX_CONNECTIONS_PER_IP": "100000"}  # fmt: skip
 
 
 @pytest.fixture(scope="session")

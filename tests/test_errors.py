@@ -66,3 +66,27 @@ def test_an_http_exception_keeps_its_detail_as_the_message(status: int, code: st
     assert errors.error_body(errors.http_error(status, "Not Found")) == {
         "type": "error", "code": code, "message": "Not Found",
     }  # fmt: skip
+
+
+def test_an_error_never_echoes_more_than_a_bounded_prefix_of_client_input() -> None:
+    huge = "x" * 100_000
+    exc = errors.not_found(f"unknown venue {errors.echo(huge)}", field=huge)
+    body = errors.error_body(exc)
+    assert len(errors.echo(huge)) <= errors.MAX_ECHO_CHARS
+    assert len(body["message"]) <= errors.MAX_MESSAGE_CHARS and len(body["details"]["field"]) <= errors.MAX_ECHO_CHARS
+    unescaped = errors.bad_request("bad " + huge)  # a message built without echo() is still cut
+    assert len(errors.error_body(unescaped)["message"]) <= errors.MAX_MESSAGE_CHARS
+    assert errors.echo("b1") == "'b1'"  # short input is quoted whole
+
+
+def test_rate_limited_carries_retry_after_ms_and_maps_to_429() -> None:
+    exc = errors.rate_limited("too many buys: slow down", 0.2501)
+    body = errors.error_body(exc, "q1")
+    assert (body["code"], body["id"], body["retry_after_ms"], exc.http_status) == ("rate_limited", "q1", 251, 429)
+    assert errors.rate_limited("x", float("inf")).retry_after_ms == 3_600_000
+    assert errors.rate_limited("x", 0.0).retry_after_ms == 1
+
+
+def test_the_edge_refusals_have_their_error_codes() -> None:
+    assert errors.close_error_code(errors.CLOSE_FORBIDDEN) == errors.FORBIDDEN
+    assert errors.close_error_code(errors.CLOSE_TOO_MANY) == errors.RATE_LIMITED

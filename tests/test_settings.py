@@ -288,3 +288,17 @@ def test_the_payment_secret_is_hidden_in_repr() -> None:
 def test_the_trust_bounds_must_be_positive(no_file: str, name: str) -> None:
     with pytest.raises(SettingsError, match=f"'{name}' must be > 0"):
         load_settings(env={f"LIVEHUB_{name.upper()}": "0"}, config_path=no_file)
+
+
+def test_the_per_identity_like_burst_must_hold_a_full_like_frame(no_file: str) -> None:
+    with pytest.raises(SettingsError, match="identity_like_burst"):
+        load_settings(env={"LIVEHUB_IDENTITY_LIKE_BURST": "50"}, config_path=no_file)
+    assert load_settings(env={"LIVEHUB_IDENTITY_LIKE_BURST": "50", "LIVEHUB_LIKE_MAX_PER_FRAME": "50"},
+                         config_path=no_file).identity_like_burst == 50.0  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["max_connections_per_identity", "max_connections_per_ip", "identity_buy_rate",
+                                  "identity_grab_burst", "identity_max_tracked", "admission_max_sales"])  # fmt: skip
+def test_the_limits_per_identity_must_be_positive(no_file: str, name: str) -> None:
+    with pytest.raises(SettingsError, match=f"'{name}' must be > 0"):
+        load_settings(env={f"LIVEHUB_{name.upper()}": "0"}, config_path=no_file)

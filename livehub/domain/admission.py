@@ -29,10 +29,17 @@ a would-be-shed attempt with one cheap batched read of the request's reservation
 key (its id is derived from sale, user and request id): found, the buy goes on to
 Redis and answers ``duplicate``; not found, the attempt is shed without the buy
 script.  Admitted buys (the common path) never pay for that read.
+
+The gates are bounded: the caller admits only sales that exist (``services/buying.py`` looks the
+sale up first, so a buy for an unknown sale id answers ``not_found`` and creates nothing here), and
+at most ``max_sales`` gates are kept; a new one past that drops the least recently used gate
+(that sale starts again with a full bucket and no sold-out flag: at worst one extra burst to
+Redis and one buy that finds it sold out there).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -55,19 +62,29 @@ class _SaleGate:
 class Admission:
     """Node-local admission control for every sale the node serves."""
 
-    def __init__(self, rate: float = 2_000.0, burst: float = 500.0, probe_interval_s: float = 0.25) -> None:
-        if rate <= 0 or burst < 1 or probe_interval_s <= 0:
-            raise ValueError("rate and probe interval must be > 0 and burst >= 1")
+    def __init__(self, rate: float = 2_000.0, burst: float = 500.0, probe_interval_s: float = 0.25,
+                 max_sales: int = 10_000) -> None:  # fmt: skip
+        if rate <= 0 or burst < 1 or probe_interval_s <= 0 or max_sales < 1:
+            raise ValueError("rate and probe interval must be > 0, burst and max_sales >= 1")
         self.rate = rate
         self.burst = burst
         self.probe_interval_s = probe_interval_s
-        self._gates: dict[str, _SaleGate] = {}
+        self.max_sales = max_sales
+        self._gates: OrderedDict[str, _SaleGate] = OrderedDict()
 
     def _gate(self, sale_id: str, now: float) -> _SaleGate:
         gate = self._gates.get(sale_id)
         if gate is None:
             gate = self._gates[sale_id] = _SaleGate(TokenBucket(self.rate, self.burst, now))
+            if len(self._gates) > self.max_sales:
+                self._gates.popitem(last=False)  # the least recently used gate
+        else:
+            self._gates.move_to_end(sale_id)
         return gate
+
+    def __len__(self) -> int:
+        """Sales with a gate on this node (at most ``max_sales``)."""
+        return len(self._gates)
 
     def admit(self, sale_id: str, now: float) -> Decision:
         """Whether a buy of ``sale_id`` may go to Redis now."""

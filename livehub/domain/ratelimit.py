@@ -26,3 +26,9 @@ class TokenBucket:
             self.tokens -= n
             return True
         return False
+
+    def wait_s(self, n: float = 1.0) -> float:
+        """Seconds until ``n`` tokens are there, as of the last :meth:`take` (``inf`` above the burst)."""
+        if n > self.burst:
+            return float("inf")
+        return max(0.0, (n - self.tokens) / self.rate)

@@ -1,6 +1,13 @@
 """The buyer's use-cases: buy (behind the node-local admission gate), grab a coupon, pay a
 reservation; the websocket ``buy`` and ``coupon.grab`` commands and their HTTP twins.
 
+Both twins go through :meth:`Buying.buy` and :meth:`Buying.grab`, which first take one token
+from the user's own bucket (livehub.domain.quotas: per identity on this node, all connections and
+HTTP requests together); an empty bucket answers ``rate_limited`` with ``retry_after_ms``
+before anything else is looked at.  The per-user limits of a sale and of a coupon are not
+these rates: they are enforced in Redis by buy.lua and grab.lua on the user id, across
+connections and nodes.
+
 A confirmed payment is announced to the hosts of the sale's venue and of the main venue
 (an ``order`` frame on their host channels).
 """
@@ -16,6 +23,7 @@ from livehub import errors
 from livehub.backplane.broker import Broker
 from livehub.domain.admission import Admission, Decision
 from livehub.domain.attribution import credit_for
+from livehub.domain.quotas import Quotas
 from livehub.domain.roles import require_viewer
 from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError
 from livehub.domain.topology import Festival, host_channel
@@ -25,6 +33,7 @@ from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.views import buy_view, grab_view, order_view
+from livehub.settings import Settings
 from livehub.store.coupons import CouponStore
 from livehub.store.sales import PayCode, SaleStore
 
@@ -38,7 +47,7 @@ ANSWERS = {BuyCode.OK, BuyCode.DUPLICATE, BuyCode.NOT_STARTED, BuyCode.ENDED, Bu
 class Buying:
     def __init__(
         self, festival: Festival, registry: SaleRegistry, sales: SaleStore, coupons: CouponStore,
-        admission: Admission, broker: Broker,
+        admission: Admission, broker: Broker, quotas: Quotas | None = None,
     ) -> None:  # fmt: skip
         self.festival = festival
         self.registry = registry
@@ -47,10 +56,17 @@ class Buying:
         self.coupons = coupons
         self.admission = admission
         self.broker = broker
+        self.quotas = quotas or Quotas.from_settings(Settings())
 
     async def buy(self, user: str, sale_id: str, request_id: str, args: dict[str, Any], guide_id: str | None
                   ) -> dict[str, Any]:  # fmt: skip
         now = time.monotonic()
+        wait = self.quotas.buys.take(user, now)
+        if wait:
+            raise errors.rate_limited("too many buys: slow down", wait)
+        spec = self._specs.get(sale_id)
+        if spec is None:  # an unknown sale answers not_found here, before the gate makes any state for it
+            spec = await self.registry.spec(sale_id)
         decision = self.admission.admit(sale_id, now)
         # An attempt the gate would shed costs one batched read of its reservation key (never on the
         # admitted, common path): a retry whose answer was lost still gets its reservation.
@@ -58,9 +74,6 @@ class Buying:
             if decision is Decision.SOLD_OUT:
                 return {"status": BuyCode.SOLD_OUT.value, "sale": sale_id, "available": 0}
             return {"status": BuyCode.BUSY.value, "sale": sale_id, "retry_after_ms": 200}
-        spec = self._specs.get(sale_id)
-        if spec is None:
-            spec = await self.registry.spec(sale_id)
         try:
             request = BuyRequest.from_args(request_id, args)
         except BuyRequestError as exc:
@@ -73,7 +86,7 @@ class Buying:
             self.admission.observe_stock(sale_id, result.available, time.monotonic())
         if result.code not in ANSWERS:
             if result.code is BuyCode.NOT_FOUND:
-                raise errors.not_found(f"unknown sale {sale_id!r}")
+                raise errors.not_found(f"unknown sale {errors.echo(sale_id)}")
             raise errors.bad_request(f"bad {result.detail or 'request'}", field=result.detail)
         return buy_view(result)
 
@@ -82,9 +95,12 @@ class Buying:
         return await self.buy(require_viewer(conn.identity), cmd.args["sale"], str(cmd.id), cmd.args, conn.guide)
 
     async def grab(self, user: str, coupon_id: str) -> dict[str, Any]:
+        wait = self.quotas.grabs.take(user, time.monotonic())
+        if wait:
+            raise errors.rate_limited("too many grabs: slow down", wait)
         result = await self.coupons.grab(coupon_id, user)
         if result.code.value == "not_found":
-            raise errors.not_found(f"unknown coupon {coupon_id!r}")
+            raise errors.not_found(f"unknown coupon {errors.echo(coupon_id)}")
         return grab_view(coupon_id, result)
 
     async def ws_grab(self, conn: Connection, cmd: Command) -> dict[str, Any]:
@@ -96,10 +112,10 @@ class Buying:
         if user is not None:
             reservation = await self.sales.get_reservation(reservation_id)
             if reservation is None or reservation.user_id != user:
-                raise errors.not_found(f"unknown reservation {reservation_id!r}")
+                raise errors.not_found(f"unknown reservation {errors.echo(reservation_id)}")
         result = await self.sales.pay(reservation_id, payment_ref)
         if result.code is PayCode.NOT_FOUND:
-            raise errors.not_found(f"unknown reservation {reservation_id!r}")
+            raise errors.not_found(f"unknown reservation {errors.echo(reservation_id)}")
         out: dict[str, Any] = {"status": result.code.value, "reservation": reservation_id}
         if result.order is not None:
             order = result.order

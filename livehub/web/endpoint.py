@@ -24,6 +24,7 @@ from livehub.protocol.codec import CODECS, OP_TEXT, choose_codec
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
 from livehub.protocol.frames import welcome
+from livehub.web import edge
 from livehub.web.session import Session
 from livehub.web.transport import RAW_EXTENSION
 
@@ -52,7 +53,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             close_code, close_reason = errors.CLOSE_UNAUTHORIZED, str(exc)
     venue = params.get("venue")
     if identity is not None and venue is not None and venue not in node.festival.venues:
-        close_code, close_reason = errors.CLOSE_NOT_FOUND, f"unknown venue {venue[:64]!r}"
+        close_code, close_reason = errors.CLOSE_NOT_FOUND, f"unknown venue {errors.echo(venue)}"
+    if not close_code and identity is not None:  # origin, connections per IP and identity (released below)
+        ticket = edge.admit(node.quotas, node.settings, ws.scope, identity)
+        close_code, close_reason = ticket.refused or (0, "")
     if close_code or identity is None:
         payload = codec.encode(frames.refusal(close_code, close_reason))
         if codec.opcode == OP_TEXT:
@@ -67,7 +71,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     guide = attribute(params.get("guide"), node.festival)
     conn.guide = guide.id if guide is not None else None
     node.hub.add(conn)
-    session = Session(node, conn)
+    session = Session(node, conn, ticket.key)
     try:
         conn.send_message(welcome(conn.id, node.id, identity.sub, identity.role, now_ms()))
         if venue is not None:
@@ -81,6 +85,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             session.feed(text if text is not None else (message.get("bytes") or b""))
     finally:
         raw.frame_sink = None
+        ticket.release()
         session.stop()
         node.hub.remove(conn)
         conn.closed = True

@@ -13,7 +13,7 @@ from livehub.domain.tokens import HOST, MAX_VENUES, ROLES, VIEWER, mint
 from livehub.errors import LivehubError
 from livehub.protocol.commands import ident
 from livehub.services.host_login import HostLogin
-from livehub.web.http import JSONResponse, bearer, json_body, node_of
+from livehub.web.http import JSONResponse, json_body, node_of
 
 MAX_KEY_CHARS = 256  # longer keys are refused before any hash is computed
 

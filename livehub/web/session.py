@@ -1,6 +1,12 @@
 """One websocket connection's inbound side (Session): rate limit, parse, dispatch, answer,
 with the connection's frames handled in order and a bounded backlog (docs/architecture.md,
 "Inbound frames").  Commands the services answer come from the node's command table.
+
+Two kinds of rate limit: frames per *connection* (``inbound_rate``: what one socket may make
+the node parse), and comments and likes per *identity* (``node.quotas``, keyed by ``who``: the
+user id, or the IP of an anonymous viewer), shared by all of that identity's connections on the
+node, so more connections buy no more comments.  Buys and grabs are limited per identity in
+livehub.services.buying, for the websocket and HTTP alike.
 """
 
 from __future__ import annotations
@@ -41,16 +47,16 @@ class Session:
     socket (TCP backpressure on that one client).
     """
 
-    __slots__ = ("backlog", "comments", "conn", "errors", "inbound", "limits", "loop", "max_backlog", "node", "task")
+    __slots__ = ("backlog", "conn", "errors", "inbound", "limits", "loop", "max_backlog", "node", "task", "who")
 
-    def __init__(self, node: Node, conn: Connection) -> None:
+    def __init__(self, node: Node, conn: Connection, who: str) -> None:
         s = node.settings
         now = time.monotonic()
         self.node = node
         self.conn = conn
+        self.who = who  # whom the per-identity limits count (livehub.domain.quotas.identity_key, via web.edge)
         self.limits = Limits(s.max_frame_bytes, s.comment_max_chars, s.like_max_per_frame)
         self.inbound = TokenBucket(s.inbound_rate, s.inbound_burst, now)
-        self.comments = TokenBucket(s.comment_rate, s.comment_burst, now)
         self.errors = 0
         self.task: asyncio.Task[None] | None = None
         self.backlog: deque[str | bytes] = deque()
@@ -97,7 +103,7 @@ class Session:
         try:
             if not self.inbound.take(time.monotonic()):
                 rid = request_id(payload, self.conn.codec, self.limits)  # its answer carries its id
-                raise LivehubError(errors.RATE_LIMITED, "too many frames: slow down")
+                raise errors.rate_limited("too many frames: slow down", self.inbound.wait_s())
             command = parse(payload, self.conn.codec, self.limits)
             rid = command.id
             check_command(command.type, self.conn.identity, self.node.festival)  # the role table
@@ -148,6 +154,9 @@ class Session:
         elif kind == "like":
             if conn.venue is None:
                 raise errors.bad_request("join a venue first")
+            wait = node.quotas.likes.take(self.who, time.monotonic(), cmd.args["n"])
+            if wait:
+                raise errors.rate_limited("too many likes: slow down", wait)
             node.signals.like(conn.venue, cmd.args["n"])
             if cmd.id is not None:
                 conn.send_message(reply(cmd.id, {}))
@@ -162,8 +171,9 @@ class Session:
         elif kind == "comment":
             if conn.venue is None:
                 raise errors.bad_request("join a venue first")
-            if not self.comments.take(time.monotonic()):
-                raise LivehubError(errors.RATE_LIMITED, "too many comments: slow down")
+            wait = node.quotas.comments.take(self.who, time.monotonic())
+            if wait:
+                raise errors.rate_limited("too many comments: slow down", wait)
             shown = await node.signals.comment(conn.venue, conn.identity.sub, cmd.args["text"])
             if cmd.id is not None:
                 conn.send_message(reply(cmd.id, {"sampled_out": not shown}))

@@ -58,3 +58,26 @@ def test_forget_drops_a_sales_state() -> None:
 def test_nonsense_settings_are_refused(rate: float, burst: float, probe: float) -> None:
     with pytest.raises(ValueError):
         Admission(rate, burst, probe)
+
+
+def test_the_gates_stay_bounded_however_many_sales_are_asked_for() -> None:
+    gate = Admission(rate=1.0, burst=1.0, max_sales=3)
+    for i in range(1000):
+        gate.admit(f"s{i}", 0.0)
+        assert len(gate) <= 3
+
+
+def test_when_full_the_least_recently_used_gate_is_dropped() -> None:
+    gate = Admission(rate=1e-6, burst=1.0, max_sales=2)
+    assert gate.admit("hot", 0.0) is Decision.ADMIT
+    gate.admit("cold", 0.0)
+    assert gate.admit("hot", 0.0) is Decision.BUSY  # used again: now the most recent
+    gate.admit("new", 0.0)  # drops "cold"
+    assert gate.admit("hot", 0.0) is Decision.BUSY  # kept its (empty) bucket
+    assert gate.admit("cold", 0.0) is Decision.ADMIT  # forgotten: a fresh bucket
+
+
+def test_is_sold_out_creates_no_gate() -> None:
+    gate = Admission()
+    assert not gate.is_sold_out("never-bought")
+    assert len(gate) == 0

@@ -73,3 +73,13 @@ def test_a_clock_that_goes_backwards_adds_no_tokens() -> None:
 def test_rate_and_burst_must_be_positive(rate: float, burst: float) -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenBucket(rate, burst, now=0.0)
+
+
+def test_wait_s_is_the_time_until_enough_tokens_and_infinite_above_the_burst() -> None:
+    bucket = TokenBucket(rate=4.0, burst=2.0, now=0.0)
+    takes(bucket, 0.0)
+    assert bucket.wait_s() == 0.25
+    assert bucket.wait_s(2) == 0.5
+    assert bucket.wait_s(3) == float("inf")
+    assert not bucket.take(0.2)
+    assert bucket.take(0.25)

@@ -10,12 +10,14 @@ import pytest
 
 from livehub import errors
 from livehub.domain.admission import Admission
+from livehub.domain.quotas import Quotas
 from livehub.domain.tokens import HOST, VIEWER, Identity
 from livehub.errors import LivehubError
 from livehub.protocol.commands import Command
 from livehub.services.buying import Buying
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.venue_controls import SaleDraft, VenueControls
+from livehub.settings import Settings
 from tests.services.conftest import Stores
 
 
@@ -126,3 +128,56 @@ async def test_a_retry_shed_as_busy_still_gets_its_reservation(buying: Buying, s
     ran.clear()
     other = await buying.buy("u2", "s-buy", "q1", {}, None)
     assert other["status"] == "busy" and "buy" not in ran
+
+
+def strict_quotas(buys: float = 2.0, grabs: float = 2.0) -> Quotas:
+    """Per-identity buys and grabs: a burst of ``buys``/``grabs``, then practically none."""
+    return Quotas.from_settings(Settings(identity_buy_rate=1e-6, identity_buy_burst=buys, identity_grab_rate=1e-6,
+                                         identity_grab_burst=grabs))  # fmt: skip
+
+
+async def test_a_buy_for_an_unknown_sale_answers_not_found_and_creates_no_admission_state(buying: Buying) -> None:
+    for i in range(50):
+        with pytest.raises(LivehubError) as exc:
+            await buying.buy(f"u{i}", f"s-unknown-{i}", "q1", {}, None)
+        assert exc.value.code == errors.NOT_FOUND
+    assert len(buying.admission) == 0
+    await buying.buy("u1", "s-buy", "q1", {}, None)
+    assert len(buying.admission) == 1  # the sale that exists has its gate
+
+
+async def test_buys_are_limited_per_user_over_the_websocket_and_http_paths_together(buying: Buying) -> None:
+    buying.quotas = strict_quotas(buys=2.0)
+    viewer = Conn(Identity("u1", VIEWER))
+    assert (await buying.ws_buy(viewer, buy_cmd("q1")))["status"] == "ok"  # type: ignore[arg-type]
+    assert (await buying.buy("u1", "s-buy", "q2", {}, None))["status"] == "limit_reached"  # the HTTP twin's call
+    for call in (buying.ws_buy(viewer, buy_cmd("q3")), buying.buy("u1", "s-buy", "q4", {}, None)):  # type: ignore[arg-type]
+        with pytest.raises(LivehubError) as exc:
+            await call
+        assert exc.value.code == errors.RATE_LIMITED and exc.value.retry_after_ms is not None
+        assert exc.value.retry_after_ms > 0
+        assert errors.error_body(exc.value, "q3")["retry_after_ms"] == exc.value.retry_after_ms
+    assert (await buying.buy("u2", "s-buy", "q1", {}, None))["status"] == "ok"  # another user has their own bucket
+
+
+async def test_a_rate_limited_buy_takes_no_stock_and_asks_redis_nothing(buying: Buying, stores: Stores) -> None:
+    buying.quotas = strict_quotas(buys=1.0)
+    await buying.buy("u1", "s-buy", "q1", {}, None)
+    ran = counting_buy_scripts(stores)
+    with pytest.raises(LivehubError):
+        await buying.buy("u1", "s-buy", "q2", {}, None)
+    assert ran == []
+
+
+async def test_grabs_are_limited_per_user(buying: Buying) -> None:
+    buying.quotas = strict_quotas(grabs=2.0)
+    for _ in range(2):
+        with pytest.raises(LivehubError) as exc:
+            await buying.grab("u1", "c-none")
+        assert exc.value.code == errors.NOT_FOUND
+    with pytest.raises(LivehubError) as exc:
+        await buying.grab("u1", "c-none")
+    assert exc.value.code == errors.RATE_LIMITED and exc.value.retry_after_ms
+    with pytest.raises(LivehubError) as exc:
+        await buying.grab("u2", "c-none")
+    assert exc.value.code == errors.NOT_FOUND

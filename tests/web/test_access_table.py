@@ -111,7 +111,8 @@ WS_CALLS: list[tuple[str, dict[str, Any], set[str]]] = [
 def server(redis_url: str) -> Iterator[LivehubProcess]:
     # demo mode: the walk covers the demo routes too; every role tries the host login (more than one
     # login limiter burst from 127.0.0.1)
-    with running(redis_url, "acl" + uuid.uuid4().hex[:8], {"LIVEHUB_DEMO": "1", "LIVEHUB_HOST_LOGIN_BURST": "1000"}) as process:
+    env = {"LIVEHUB_DEMO": "1", "LIVEHUB_HOST_LOGIN_BURST": "1000"}
+    with running(redis_url, "acl" + uuid.uuid4().hex[:8], env) as process:
         yield process
 
 
