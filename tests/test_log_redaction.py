@@ -18,7 +18,8 @@ import orjson
 from websockets.sync.client import connect
 
 from livehub.cli import RedactSecrets, redact
-from tests.conftest import ROOT, SECRET, SMALL_CONFIG, free_port, host_token, http_json, viewer_token
+from livehub.domain.tokens import ADMIN, mint
+from tests.conftest import PAYMENT_SECRET, ROOT, SECRET, SMALL_CONFIG, free_port, http_json, viewer_token
 
 
 def test_redact_hides_query_tokens_authorization_values_and_signed_tokens() -> None:
@@ -45,7 +46,7 @@ def test_the_filter_redacts_a_records_arguments_and_traceback() -> None:
 def test_a_debug_log_never_holds_a_token(redis_url: str) -> None:
     port = free_port()
     env = {**os.environ, "LIVEHUB_REDIS_URL": redis_url, "LIVEHUB_REDIS_PREFIX": "lr" + uuid.uuid4().hex[:8],
-           "LIVEHUB_SECRET": SECRET}  # fmt: skip
+           "LIVEHUB_SECRET": SECRET, "LIVEHUB_PAYMENT_SECRET": PAYMENT_SECRET}  # fmt: skip
     fd, name = tempfile.mkstemp(prefix="livehub-redaction-", suffix=".log")
     log_path = Path(name)
     with os.fdopen(fd, "wb") as log:
@@ -55,7 +56,7 @@ def test_a_debug_log_never_holds_a_token(redis_url: str) -> None:
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
         )  # fmt: skip
     viewer = viewer_token("u-redact-" + uuid.uuid4().hex[:6])
-    host = host_token()
+    host = mint(SECRET, "admin-redact", ADMIN)  # a bearer token on an HTTP call (admins mint tokens)
     try:
         for _ in range(200):
             assert proc.poll() is None, log_path.read_text()
