@@ -66,7 +66,10 @@ def stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 15) -> None:
 
 def work_done(stats_csv: Path) -> list[str]:
     """What the run should have done and did not (empty: it did everything)."""
-    rows = list(csv.DictReader(stats_csv.open())) if stats_csv.exists() else []
+    rows: list[dict[str, str]] = []
+    if stats_csv.exists():
+        with stats_csv.open() as f:
+            rows = list(csv.DictReader(f))
     missing = []
     for kind, name in REQUIRED:
         count = sum(int(r["Request Count"]) for r in rows if r["Type"] == kind and r["Name"].startswith(name))

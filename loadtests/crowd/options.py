@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-SHAPES = ("constant", "join-storm", "flash-sale", "steady", "festival")
+from loadtests.crowd.profiles import SHAPES
 
 
 def register(parser: Any) -> None:
@@ -25,6 +25,12 @@ def register(parser: Any) -> None:
         default="constant",
         env_var="LIVEHUB_LOCUST_SHAPE",
         help="load shape: constant (-u at -r until -t), join-storm, flash-sale, steady, festival",
+    )
+    add(
+        "--livehub-nodes",
+        default="",
+        env_var="LIVEHUB_LOCUST_NODES",
+        help="comma-separated base URLs of several livehub nodes; users spread over them (empty: -H only)",
     )
     add(
         "--livehub-config",
@@ -103,6 +109,7 @@ def register(parser: Any) -> None:
 @dataclass(frozen=True)
 class Options:
     shape: str = "constant"
+    nodes: str = ""
     config: str = ""
     redis_url: str = ""
     prefix: str = "lh"

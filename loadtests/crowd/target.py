@@ -66,6 +66,16 @@ class Target:
         return self.products.get(brand, [])
 
 
+def sales_in(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The sales announced in a snapshot (``state[channel].sales``, by sale id)."""
+    found: dict[str, dict[str, Any]] = {}
+    for state in (snapshot.get("state") or {}).values():
+        sales = state.get("sales") if isinstance(state, dict) else None
+        if isinstance(sales, dict):
+            found.update({sid: sale for sid, sale in sales.items() if isinstance(sale, dict)})
+    return found
+
+
 def _from_config(path: str) -> tuple[dict[str | None, list[str]], list[HostLogin]]:
     from livehub.config import load_festival
 
@@ -107,8 +117,7 @@ def read_target(client: Any, opts: Options) -> Target:
             if r.status_code != 200:
                 r.failure(f"venue {venue}: HTTP {r.status_code}")
                 continue
-            for state in r.json().get("state", {}).values():
-                sales.update({k[5:]: v for k, v in state.items() if k.startswith("sale:")})
+            sales.update(sales_in(r.json()))
     main = doc["main_venue"]
     codes, hosts = _from_config(opts.config) if opts.config else _from_env(opts, main)
     if not hosts and opts.secret:

@@ -31,13 +31,24 @@ from locust.exception import StopUser
 
 from loadtests.crowd import auth
 from loadtests.crowd.options import Options, of
-from loadtests.crowd.target import Target, target_of
+from loadtests.crowd.target import Target, sales_in, target_of
 from loadtests.crowd.ws import LiveSocket, fire, fire_ms
 
 log = logging.getLogger("livehub.loadtests.users")
 COMMENTS = ("wow", "how much?", "in stock?", "buy buy buy", "love it", "size?", "ship to Pudong?")
 BUSY_RETRIES = 8  # a buy shed this often in a row is given up (reported as "buy gave up busy")
 BACKOFF_MAX_S = 2.0
+
+
+_node_seq = itertools.count(random.randrange(1_000))
+
+
+def use_node(user: HttpUser, opts: Options) -> None:
+    """Point ``user`` (its HTTP client and websocket) at one of ``--livehub-nodes``, round robin."""
+    nodes = [n.strip().rstrip("/") for n in opts.nodes.split(",") if n.strip()]
+    if nodes:
+        user.host = nodes[next(_node_seq) % len(nodes)]
+        user.client.base_url = user.host
 
 
 class _Live(HttpUser):
@@ -52,6 +63,7 @@ class _Live(HttpUser):
     def on_start(self) -> None:
         self.opts = of(self.environment.parsed_options)
         self.rng = random.Random()
+        use_node(self, self.opts)
         try:
             self.target = target_of(self.client, self.opts)
             self.token = auth.viewer(self.client, self.opts)
@@ -129,10 +141,9 @@ class Buyer(_Live):
         super().on_start()
 
     def on_snapshot(self, snapshot: dict[str, Any]) -> None:
-        for state in (snapshot.get("state") or {}).values():
-            for key, sale in state.items():
-                if key.startswith("sale:") and isinstance(sale, dict):
-                    self.sales[key[5:]] = sale
+        self.sales.update(sales_in(snapshot))
+        for counters in (snapshot.get("counters") or {}).values():
+            self.done.update(sid for sid, left in (counters.get("stock") or {}).items() if left == 0)
 
     def on_frame(self, frame: dict[str, Any]) -> None:
         if frame.get("type") == "event" and str(frame.get("kind", "")).startswith("sale."):
@@ -208,6 +219,7 @@ class Host(HttpUser):
     def on_start(self) -> None:
         self.opts = of(self.environment.parsed_options)
         self.rng = random.Random()
+        use_node(self, self.opts)
         try:
             self.target = target_of(self.client, self.opts)
         except RuntimeError as exc:
