@@ -88,7 +88,7 @@ class Payer:
     @staticmethod
     def _answer(r: Any) -> str | None:
         if r.status_code != 200:
-            r.failure(f"payment: HTTP {r.status_code} {r.text[:120]}")
+            r.failure(f"payment: HTTP {r.status_code} {getattr(r, 'error', None) or (r.text or '')[:120]}")
             return None
         status = str(r.json().get("status"))
         if status not in ("paid", "duplicate"):

@@ -44,7 +44,11 @@ _node_seq = itertools.count(random.randrange(1_000))
 
 
 def use_node(user: HttpUser, opts: Options) -> None:
-    """Point ``user`` (its HTTP client and websocket) at one of ``--livehub-nodes``, round robin."""
+    """Point ``user`` (its HTTP client and websocket) at one of ``--livehub-nodes``, round robin;
+    HTTP without keep-alive."""
+    # One connection per request: a pooled connection idle past the node's keep-alive timeout (uvicorn: 5 s)
+    # can be closed by the node just as it is reused, a client-side race that would read as a failed payment.
+    user.client.headers["Connection"] = "close"
     nodes = [n.strip().rstrip("/") for n in opts.nodes.split(",") if n.strip()]
     if nodes:
         user.host = nodes[next(_node_seq) % len(nodes)]
