@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 code = -1
         output = (workdir / "locust.log").read_text(errors="replace")
         print(output[-6000:])
+        print("\n".join(line for line in output.splitlines() if line.startswith(("invariants", "  sale ", "  BREACH"))))
         problems = [] if code == 0 else [f"locust exited with {code} (failures or an invariant breach)"]
         problems += work_done(workdir / "smoke_stats.csv")
         if "invariants: OK" not in output:

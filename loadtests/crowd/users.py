@@ -7,7 +7,8 @@
   events, rushes each one the moment it opens (the node's clock), retries ``busy`` with
   backoff (same request id: idempotent), then pays (``--livehub-pay-ratio``) or abandons.
 * :class:`Host` logs in and, every ``--livehub-sale-every-s``, schedules a flash sale
-  ``--livehub-sale-lead-s`` ahead in a venue it drives (the main host alternates between the
+  ``--livehub-sale-lead-s`` ahead (every other one announced for later and opened by hand,
+  ``POST …/sales/{id}/start``, after the lead) in a venue it drives (the main host alternates between the
   main venue, seen by every room, and the brand rooms) and pins its card; announcements and,
   for the main host, visit calls to action in between.
 
@@ -243,6 +244,7 @@ class Host(HttpUser):
         self.venues = [main, *self.target.brand_venues] if self.token.venue == main else [self.token.venue or main]
         self.turn = itertools.cycle(self.venues)
         self.next_sale_at = time.monotonic()
+        self.sales_made = itertools.count()
 
     @task
     def drive(self) -> None:
@@ -267,8 +269,10 @@ class Host(HttpUser):
             return
         product = self.rng.choice(products)
         o = self.opts
+        lead = max(0, round(o.sale_lead_s))
+        by_hand = next(self.sales_made) % 2 == 1  # every other sale: announced for later, opened by the host
         body = {"sku": product["sku"], "stock": o.sale_stock, "per_user_limit": o.sale_limit,
-                "starts_in_s": max(0, round(o.sale_lead_s)), "duration_s": o.sale_duration_s,
+                "starts_in_s": lead * 10 + 60 if by_hand else lead, "duration_s": o.sale_duration_s,
                 "reservation_ttl_s": o.reservation_ttl_s}  # fmt: skip
         with self.client.post(f"/api/venues/{venue}/sales", json=body, headers=self.auth,
                               name="POST /api/venues/{id}/sales", catch_response=True) as r:  # fmt: skip
@@ -278,3 +282,7 @@ class Host(HttpUser):
             sale_id = r.json()["sale"]["sale_id"]
         self.client.post(f"/api/venues/{venue}/cards", json={"sku": product["sku"], "sale": sale_id},
                          headers=self.auth, name="POST /api/venues/{id}/cards")  # fmt: skip
+        if by_hand:
+            gevent.sleep(lead)
+            self.client.post(f"/api/venues/{venue}/sales/{sale_id}/start", headers=self.auth,
+                             name="POST /api/venues/{id}/sales/{sale}/start")  # fmt: skip
