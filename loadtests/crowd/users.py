@@ -243,11 +243,30 @@ class Host(HttpUser):
         main = self.target.main_venue
         self.venues = [main, *self.target.brand_venues] if self.token.venue == main else [self.token.venue or main]
         self.turn = itertools.cycle(self.venues)
+        self.sock: LiveSocket | None = None
+        self.open_panel()
         self.next_sale_at = time.monotonic()
         self.sales_made = itertools.count()
 
+    def open_panel(self) -> None:
+        """The control panel's websocket in the host's venue: ``join host``, then its events and orders."""
+        self.sock = LiveSocket(self.host or "", self.token.token, self.venues[0], main_venue=self.target.main_venue,
+                               guide=None, timeout_s=self.opts.timeout_s, on_frame=self.on_frame,
+                               host=True)  # fmt: skip
+        self.sock.open()
+
+    def on_frame(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "order" and "ts" in frame and self.sock is not None:
+            fire_ms("order notice", time.time() * 1000 - frame["ts"])
+
+    def on_stop(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
     @task
     def drive(self) -> None:
+        if self.sock is None or self.sock.closed:
+            self.open_panel()  # the close was reported as a failure
         if time.monotonic() >= self.next_sale_at:
             self.next_sale_at = time.monotonic() + self.opts.sale_every_s
             self.schedule_sale(next(self.turn))

@@ -2,10 +2,10 @@
 
 Request type ``WS``; names:
 
-* ``join <main|brand>[ guide]``: connect until the snapshot (a close, an error frame or no
+* ``join <main|brand|host>[ guide]``: connect until the snapshot (a close, an error frame or no
   snapshot within the timeout is a failure);
-* ``event <kind>``: per event, publish-to-delivery latency (the event's ``ts``, unix ms: the
-  load generator's and the node's clocks must agree, e.g. both on one machine or NTP);
+* ``event <kind>``: per event, publish-to-delivery latency (the event's ``ts``, unix ms, against
+  the local clock: exact on one machine, otherwise as good as the clocks' synchronisation, NTP);
 * ``ping``, ``comment``, ``buy <status>``: round trip of a request by its id (an ``error``
   answer or no answer within the timeout is a failure, named by the request);
 * ``closed <code>``: the node closed the connection (a failure; the user reconnects);
@@ -14,6 +14,7 @@ Request type ``WS``; names:
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
@@ -28,6 +29,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 
 log = logging.getLogger("livehub.loadtests.ws")
+# websockets 17 warns unless connect() is a context manager or told ``legacy=True`` (connect now, close
+# later: what a session that outlives one call needs); earlier releases connect now without being told.
+CONNECT_NOW: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
 MAX_PENDING = 64  # requests awaiting an answer per session (each waits at most the timeout)
 
 
@@ -53,7 +57,7 @@ class LiveSocket:
     """
 
     def __init__(self, base_url: str, token: str, venue: str, *, main_venue: str, guide: str | None,
-                 timeout_s: float, on_frame: Any = None) -> None:  # fmt: skip
+                 timeout_s: float, on_frame: Any = None, host: bool = False) -> None:  # fmt: skip
         self.venue = venue
         self.timeout_s = timeout_s
         self.on_frame = on_frame
@@ -62,7 +66,8 @@ class LiveSocket:
         self.closed = False
         self.snapshot: dict[str, Any] = {}
         self.clock_offset_ms = 0.0  # node clock - local clock
-        self.name = f"join {'main' if venue == main_venue else 'brand'}{' guide' if guide else ''}"
+        room = "host" if host else "main" if venue == main_venue else "brand"
+        self.name = f"join {room}{' guide' if guide else ''}"
         query = {"venue": venue, "token": token, **({"guide": guide} if guide else {})}
         self.url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws?" + urlencode(query)
         self.ws: ClientConnection | None = None
@@ -73,7 +78,7 @@ class LiveSocket:
         started = time.perf_counter()
         try:
             self.ws = connect(self.url, subprotocols=["livehub.json.v1"], compression=None,  # type: ignore[list-item]
-                              open_timeout=self.timeout_s, close_timeout=2, max_size=2**20)  # fmt: skip
+                              open_timeout=self.timeout_s, close_timeout=2, max_size=2**20, **CONNECT_NOW)  # fmt: skip
             deadline = time.monotonic() + self.timeout_s
             while True:
                 raw = self.ws.recv(timeout=max(0.001, deadline - time.monotonic()))
@@ -82,6 +87,7 @@ class LiveSocket:
                 if kind == "welcome":
                     self.clock_offset_ms = frame.get("server_time", time.time() * 1000) - time.time() * 1000
                 elif kind == "snapshot":
+                    self.observe_clock(frame.get("server_time"))
                     self.snapshot = frame
                     fire(self.name, started, len(raw))
                     break
@@ -117,8 +123,7 @@ class LiveSocket:
                     waiter.set((frame, len(raw)))
                 elif kind == "event":
                     if "ts" in frame:
-                        fire_ms(f"event {frame.get('kind')}", time.time() * 1000 + self.clock_offset_ms - frame["ts"],
-                                len(raw))  # fmt: skip
+                        fire_ms(f"event {frame.get('kind')}", time.time() * 1000 - frame["ts"], len(raw))
                     if self.on_frame:
                         self.on_frame(frame)
                 elif kind == "error":
@@ -175,11 +180,20 @@ class LiveSocket:
         if frame.get("type") == "error":
             fire(name, started, length, f"error {frame.get('code')}: {frame.get('message')}")
             return None
+        data = frame.get("data")
+        self.observe_clock(data.get("server_time") if isinstance(data, dict) else None)
         frame["_elapsed_ms"] = (time.perf_counter() - started) * 1000
         frame["_length"] = length
         return dict(frame)
 
+    def observe_clock(self, server_time: Any) -> None:
+        """A node time seen on arrival: ``server_time - local now`` is the clock offset minus that frame's
+        delay, so the largest such value seen is the closest (lower) bound of the offset."""
+        if isinstance(server_time, int | float):
+            self.clock_offset_ms = max(self.clock_offset_ms, server_time - time.time() * 1000)
+
     def server_now_ms(self) -> float:
+        """The node's clock, for sale windows (to within the shortest delay of a frame seen)."""
         return time.time() * 1000 + self.clock_offset_ms
 
     def close(self) -> None:
