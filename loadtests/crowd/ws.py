@@ -14,7 +14,6 @@ Request type ``WS``; names:
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import time
@@ -25,13 +24,11 @@ from urllib.parse import urlencode
 import gevent
 from gevent.event import AsyncResult
 from locust import events
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+from loadtests.crowd.wire import Closed, WebSocket
 
 log = logging.getLogger("livehub.loadtests.ws")
-# websockets 17 warns unless connect() is a context manager or told ``legacy=True`` (connect now, close
-# later: what a session that outlives one call needs); earlier releases connect now without being told.
-CONNECT_NOW: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
 MAX_PENDING = 64  # requests awaiting an answer per session (each waits at most the timeout)
 
 
@@ -70,16 +67,15 @@ class LiveSocket:
         self.name = f"join {room}{' guide' if guide else ''}"
         query = {"venue": venue, "token": token, **({"guide": guide} if guide else {})}
         self.url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws?" + urlencode(query)
-        self.ws: ClientConnection | None = None
+        self.ws: WebSocket | None = None
         self.reader: gevent.Greenlet | None = None
 
     # ---- opening -----------------------------------------------------------------------
     def open(self) -> bool:
         started = time.perf_counter()
         try:
-            self.ws = connect(self.url, subprotocols=["livehub.json.v1"], compression=None,  # type: ignore[list-item]
-                              open_timeout=self.timeout_s, close_timeout=2, max_size=2**20, **CONNECT_NOW)  # fmt: skip
-            deadline = time.monotonic() + self.timeout_s
+            deadline = time.monotonic() + self.timeout_s  # one deadline: connect, handshake and snapshot
+            self.ws = WebSocket(self.url, ["livehub.json.v1"], self.timeout_s)
             while True:
                 raw = self.ws.recv(timeout=max(0.001, deadline - time.monotonic()))
                 frame = json.loads(raw)
@@ -95,9 +91,8 @@ class LiveSocket:
                     raise SessionError(f"error {frame.get('code')} before the snapshot: {frame.get('message')}")
         except TimeoutError:
             return self._failed(started, f"no snapshot within {self.timeout_s:g}s")
-        except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd else "none"
-            return self._failed(started, f"closed {code} before the snapshot")
+        except Closed as exc:
+            return self._failed(started, f"closed {exc.code} before the snapshot")
         except InvalidStatus as exc:
             return self._failed(started, f"handshake refused: HTTP {exc.response.status_code}")
         except (InvalidHandshake, OSError, SessionError, ValueError) as exc:
@@ -114,7 +109,8 @@ class LiveSocket:
     def _read(self) -> None:
         assert self.ws is not None
         try:
-            for raw in self.ws:
+            while True:
+                raw = self.ws.recv()
                 frame = json.loads(raw)
                 kind = frame.get("type")
                 rid = frame.get("id")
@@ -132,14 +128,16 @@ class LiveSocket:
                                         context={})  # fmt: skip
                 elif self.on_frame:
                     self.on_frame(frame)
-        except ConnectionClosed as exc:
+        except (Closed, ValueError) as exc:
             if not self.closing:
-                code = exc.rcvd.code if exc.rcvd else "none (connection lost)"
+                code = exc.code if isinstance(exc, Closed) and exc.code is not None else "none (connection lost)"
                 events.request.fire(request_type="WS", name=f"closed {code}", response_time=0, response_length=0,
                                     exception=Exception(f"the node closed the connection: {code}"),
                                     context={})  # fmt: skip
         finally:
             self.closed = True
+            if not self.closing:
+                self.ws.release()  # the node ended it; nobody reads it any more
             for waiter in self.pending.values():
                 waiter.set(None)
             self.pending.clear()
@@ -151,7 +149,7 @@ class LiveSocket:
         try:
             self.ws.send(json.dumps(message))
             return True
-        except ConnectionClosed:
+        except Closed:
             return False
 
     def request(self, message: dict[str, Any], name: str, rid: str | None = None) -> dict[str, Any] | None:
@@ -197,12 +195,19 @@ class LiveSocket:
         return time.time() * 1000 + self.clock_offset_ms
 
     def close(self) -> None:
+        """Close frame, wait (bounded) for the reader to see the end, then close the descriptor."""
+        if self.closing:
+            return
         self.closing = True
-        if self.ws is not None:
-            try:
-                self.ws.close()
-            except Exception:  # already gone
-                pass
-        if self.reader is not None:
-            self.reader.join(timeout=3)
+        ws, reader = self.ws, self.reader
+        if ws is not None:
+            ws.close()
+            if reader is not None:
+                reader.join(timeout=2)
+                if not reader.dead:
+                    ws.shutdown()
+                    reader.join(timeout=1)
+                if not reader.dead:
+                    reader.kill(block=True, timeout=1)
+            ws.release()
         self.closed = True
