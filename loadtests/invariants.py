@@ -19,7 +19,9 @@ be under way (an unpaid reservation expiring, an order's stream entry relayed fr
 so a check that finds a breach is repeated for up to ``--settle-s`` seconds before it is
 reported; a breach that survives is real.  The check reads, it never writes.  Bounded: at most
 ``--max-reservations`` reservation keys per sale (more is itself reported, not silently
-skipped), the orders stream read in pages of 10,000 entries.
+skipped), the orders stream read in pages of 10,000 entries. The orders stream is trimmed at about
+a million entries (``OrderStore.stream_maxlen``): on a Redis that has seen more orders than that,
+an old order is reported missing from the stream; check the recent sales with ``--sale``.
 """
 
 from __future__ import annotations
