@@ -1,11 +1,13 @@
 """loadtests/locustfile.py run headless by real locust against a real `livehub serve`: a short run
 that works exits 0 with the checker's OK; a crowd whose websockets are refused is a failed run;
-an invariant breach found after the run makes locust exit non-zero."""
+an invariant breach found after the run makes locust exit non-zero; the crowd's websocket client
+(loadtests/crowd/wire.py) against the node."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -93,3 +95,35 @@ async def test_an_invariant_breach_after_the_run_makes_locust_exit_non_zero(
         await client.aclose()
     assert code == 1, out[-3000:]
     assert "BREACH sale broken [units]" in out
+
+
+def test_the_crowds_websocket_client_joins_asks_and_closes_and_reads_a_nodes_close_code(
+    server: tuple[LivehubProcess, str],
+) -> None:
+    from loadtests.crowd.wire import Closed, WebSocket
+    from tests.conftest import viewer_token
+
+    srv, _prefix = server
+    ws = WebSocket(f"{srv.ws}/ws?venue=b1&token={viewer_token('wire-u1')}", ["livehub.json.v1"], 10)
+    try:
+        assert json.loads(ws.recv(10))["type"] == "welcome"
+        assert json.loads(ws.recv(10))["type"] == "snapshot"
+        ws.send(json.dumps({"type": "ping", "id": "p1"}))
+        frame = json.loads(ws.recv(10))
+        while frame.get("id") != "p1":  # latest-value frames may come first
+            frame = json.loads(ws.recv(10))
+        assert frame["type"] == "reply" and "server_time" in frame["data"]
+        ws.close()
+        with pytest.raises(Closed):
+            while True:
+                ws.recv(10)
+    finally:
+        ws.release()
+    refused = WebSocket(f"{srv.ws}/ws?venue=b1&token=forged", ["livehub.json.v1"], 10)
+    try:
+        assert json.loads(refused.recv(10))["code"] == "unauthorized"
+        with pytest.raises(Closed) as closed:
+            refused.recv(10)
+        assert closed.value.code == 4001
+    finally:
+        refused.release()
