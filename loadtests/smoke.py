@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEHUB_")}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         server_env = {**env, "LIVEHUB_REDIS_URL": redis_url, "LIVEHUB_REDIS_PREFIX": prefix, "LIVEHUB_DEMO": "1",
-                      "LIVEHUB_SECRET": "smoke-" + uuid.uuid4().hex, "LIVEHUB_SWEEP_INTERVAL_S": "0.5"}  # fmt: skip
+                      "LIVEHUB_SECRET": "smoke-" + uuid.uuid4().hex, "LIVEHUB_SWEEP_INTERVAL_S": "0.5",
+                      # every locust user connects from 127.0.0.1: lift the per-IP connection limit
+                      "LIVEHUB_MAX_CONNECTIONS_PER_IP": "100000"}  # fmt: skip
         server_log = (workdir / "livehub.log").open("wb")
         server = subprocess.Popen(
             [sys.executable, "-m", "livehub", "serve", "--config", str(CONFIG), "--host", "127.0.0.1",
@@ -107,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         wait_ready(base, server, 30)
         # locust gets no secret: it logs in as the demo's guests and pays through the demo payment
-        locust_env = {**env, "LIVEHUB_LOCUST_CONFIG": str(CONFIG), "LIVEHUB_LOCUST_SALE_EVERY_S": "8",
+        locust_env = {**env, "LIVEHUB_LOCUST_CONFIG": str(CONFIG),
+                      # config/small.toml keeps only hashes; its keys are public (see its comments)
+                      "LIVEHUB_LOCUST_HOST_KEYS": "host-main=main-key,host-b1=b1-key,host-b2=b2-key,host-b3=b3-key",
+                      "LIVEHUB_LOCUST_SALE_EVERY_S": "8",
                       "LIVEHUB_LOCUST_SALE_LEAD_S": "3", "LIVEHUB_LOCUST_SALE_STOCK": "40",
                       "LIVEHUB_LOCUST_SALE_DURATION_S": "20", "LIVEHUB_LOCUST_RESERVATION_TTL_S": "15",
                       "LIVEHUB_LOCUST_CHECK_SETTLE_S": "20"}  # fmt: skip

@@ -76,7 +76,9 @@ def sales_in(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _from_config(path: str) -> tuple[dict[str | None, list[str]], list[HostLogin]]:
+def _from_config(path: str, host_keys: str = "") -> tuple[dict[str | None, list[str]], list[HostLogin]]:
+    """Share codes and host logins from a local copy of the festival file.  Outside the demo the file
+    holds only hashes of the host keys: the keys themselves come from ``LIVEHUB_LOCUST_HOST_KEYS``."""
     from livehub.config import load_festival
 
     festival = load_festival(path)
@@ -84,7 +86,8 @@ def _from_config(path: str) -> tuple[dict[str | None, list[str]], list[HostLogin
     for guide in festival.guides.values():
         codes.setdefault(guide.brand, []).append(guide.share_code)
     hosts = sorted(festival.hosts.values(), key=lambda h: (h.venue != festival.main_venue, h.id))
-    return codes, [HostLogin(h.id, h.venue, h.key) for h in hosts]
+    keys = dict(item.strip().partition("=")[::2] for item in host_keys.split(",") if "=" in item)
+    return codes, [HostLogin(h.id, h.venue, keys.get(h.id) or h.key or None) for h in hosts]
 
 
 def _from_env(opts: Options, main_venue: str) -> tuple[dict[str | None, list[str]], list[HostLogin]]:
@@ -119,7 +122,7 @@ def read_target(client: Any, opts: Options) -> Target:
                 continue
             sales.update(sales_in(r.json()))
     main = doc["main_venue"]
-    codes, hosts = _from_config(opts.config) if opts.config else _from_env(opts, main)
+    codes, hosts = _from_config(opts.config, opts.host_keys) if opts.config else _from_env(opts, main)
     if not hosts and opts.secret:
         hosts = [HostLogin(f"host-{main}", main, None)]  # minted locally: the main venue's usual host id
     target = Target(doc["id"], main, venues, products, sales, codes, hosts)
