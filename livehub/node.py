@@ -73,7 +73,7 @@ class Node:
         # commerce stores: one script batcher for every Lua call of the node
         self.scripts = Scripts(redis, batch=True, connections=s.redis_script_connections)
         self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate)
-        self.orders = OrderStore(redis, keys, guides=self.guides)
+        self.orders = OrderStore(redis, keys, guides=self.guides, scripts=self.scripts, marker_ttl_s=s.sale_retention_s)
         self.coupons = CouponStore(redis, keys, self.scripts)
         self.stores = StoreIndex(redis, keys, self.scripts, festival)
         self.sales = SaleStore(redis, keys, self.scripts, stores=self.stores, coupons=self.coupons, orders=self.orders,

@@ -150,6 +150,10 @@ class Keys:
         """Stream of confirmed orders, read with consumer groups."""
         return f"{self.prefix}:{{orders}}:stream"
 
+    def order_published(self, order_id: str) -> str:
+        """Marker: the order is in the orders stream (order_publish.lua appends each order once)."""
+        return f"{self.prefix}:{{orders}}:published:{order_id}"
+
     def orders_done(self, group: str) -> str:
         """Set of order ids a consumer group has handled (idempotent consumers)."""
         return f"{self.prefix}:{{orders}}:done:{group}"

@@ -11,14 +11,16 @@ Where an order is written, and why in two steps:
   cannot write them in a Redis-Cluster-safe script.  ``OrderStore.publish``
   does them right after the payment; if a node dies in between, the outbox
   entry is still there and the sale's sweeper publishes it later
-  (``Outbox.relay``, livehub.store.outbox).  Publishing is therefore at-least-once: the
-  store list (ZADD) and the guide credit (a set of credited order ids) are
-  idempotent, and a stream entry may appear twice, which the consumers
-  handle by order id (below).
+  (``Outbox.relay``, livehub.store.outbox).  Publishing may therefore run twice for
+  one order, and every step of it is idempotent: the stream entry is appended by
+  order_publish.lua together with a per-order marker in the stream's slot, so an
+  order is in the stream exactly once (while its marker lives, ``marker_ttl_s``,
+  7 days by default: far longer than a sweeper needs); the store list (ZADD) and
+  the guide credit (a set of credited order ids) are idempotent.
 
 Downstream systems read the stream with consumer groups (``OrderConsumer``):
 at-least-once delivery, a per-group set of handled order ids so a redelivered
-or re-published order is handled once, and XAUTOCLAIM of entries left pending
+order is handled once, and XAUTOCLAIM of entries left pending
 by a consumer that crashed.  ``OrderStore.tail`` follows the stream live;
 ``tail_main`` is ``livehub orders tail`` (one JSON object per line).
 """
@@ -42,6 +44,7 @@ from livehub.domain.sale_rules import flat_fields, sale_of, text
 from livehub.settings import Settings
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
+from livehub.store.scripts import Scripts
 
 log = logging.getLogger("livehub.store.orders")
 
@@ -139,12 +142,15 @@ class OrderStore:
     """Reads orders and publishes confirmed ones to the stream, the store lists and the guide contest."""
 
     def __init__(
-        self, redis: Redis, keys: Keys, guides: GuideBoard | None = None, stream_maxlen: int = 1_000_000
-    ) -> None:
+        self, redis: Redis, keys: Keys, guides: GuideBoard | None = None, stream_maxlen: int = 1_000_000,
+        scripts: Scripts | None = None, marker_ttl_s: int = 604_800,
+    ) -> None:  # fmt: skip
         self._redis = redis
         self._keys = keys
         self._guides = guides
+        self._scripts = scripts or Scripts(redis)
         self.stream_maxlen = stream_maxlen  # ~ trimming; the order hashes stay the record
+        self.marker_ttl_s = marker_ttl_s  # how long "this order is in the stream" is remembered
 
     async def get(self, order_id: str) -> Order | None:
         try:
@@ -154,18 +160,22 @@ class OrderStore:
         raw = await self._redis.hgetall(key)
         return Order.from_fields(flat_fields(raw)) if raw else None
 
-    async def publish(self, order: Order) -> None:
-        """Append to the orders stream, index at its store, credit its guide (idempotent but the XADD)."""
-        fields: dict[Any, Any] = order.to_fields()  # redis-py's field type is an invariant dict
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.xadd(self._keys.orders_stream(), fields, maxlen=self.stream_maxlen, approximate=True)
+    async def publish(self, order: Order) -> bool:
+        """Append to the orders stream (once), index at its store, credit its guide: every step
+        idempotent, so the outbox relay may run it again.  True when this call appended it."""
+        keys = self._keys
+        fields = [part for pair in order.to_fields().items() for part in pair]
+        appended = await self._scripts.run(
+            "order_publish", [keys.orders_stream(), keys.order_published(order.order_id)],
+            [order.order_id, self.marker_ttl_s, self.stream_maxlen, *fields],
+        )  # fmt: skip
         if order.store_id:
-            pipe.zadd(self._keys.store_orders(order.store_id), {order.order_id: order.created_at_ms})
-        await pipe.execute()
+            await self._redis.zadd(keys.store_orders(order.store_id), {order.order_id: order.created_at_ms})
         if order.guide_id and order.guide_store and self._guides is not None:
             await self._guides.credit(
                 order.order_id, order.guide_id, order.guide_store, order.amount_cents, order.created_at_ms
             )
+        return bool(appended)
 
     async def orders_of_store(self, store_id: str, limit: int = 50) -> list[Order]:
         """The store's orders, newest first (for ``GET /api/stores/{id}/orders``)."""

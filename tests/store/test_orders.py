@@ -63,6 +63,18 @@ async def test_an_order_round_trips_through_its_hash_and_the_stream(
     assert (order.created_at_ms, order.payment_ref, order.fulfilment.mode) == (T0 + 1_000, "p0", "delivery")
 
 
+async def test_an_order_republished_by_the_outbox_relay_is_in_the_stream_exactly_once(
+    orders: OrderStore, paid_orders: Pay, redis: aioredis.Redis, keys: Keys
+) -> None:
+    (order,) = await paid_orders(1)  # published once by the payment
+    assert await orders.publish(order) is False  # e.g. the sweeper relays it again after a crash
+    assert await orders.publish(order) is False
+
+    entries = await redis.xrange(keys.orders_stream())
+    assert [e[1][b"order_id"].decode() for e in entries] == [order.order_id]
+    assert 0 < await redis.ttl(keys.order_published(order.order_id)) <= orders.marker_ttl_s
+
+
 async def test_a_consumer_group_handles_every_order_once(
     redis: aioredis.Redis, keys: Keys, orders: OrderStore, paid_orders: Pay
 ) -> None:
@@ -76,7 +88,7 @@ async def test_a_consumer_group_handles_every_order_once(
         seen.append(order.order_id)
 
     assert await consumer.run_once(handler, block_ms=None) == 5
-    await orders.publish(made[0])  # a re-publish (at-least-once fan-out) is handled once
+    await orders.publish(made[0])  # a re-publish appends nothing: still handled once
     assert await consumer.run_once(handler, block_ms=None) == 0
     assert seen == [o.order_id for o in made]
     assert (await redis.xpending(keys.orders_stream(), "billing"))["pending"] == 0
