@@ -29,7 +29,7 @@ from livehub.settings import Settings, load_settings
 from livehub.web import routes_auth, routes_buyer, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse
-from livehub.web.transport import LivehubWebSocketProtocol
+from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
 STATIC = Path(__file__).parent / "web" / "static"
@@ -77,9 +77,7 @@ def load_festival_for(settings: Settings) -> Festival:
 def create_app(settings: Settings | None = None, festival: Festival | None = None) -> Starlette:
     settings = settings or load_settings()
     festival = festival or load_festival_for(settings)
-    LivehubWebSocketProtocol.high_water = settings.transport_high_water
-    LivehubWebSocketProtocol.shutdown_batch = settings.shutdown_batch_size
-    LivehubWebSocketProtocol.shutdown_interval_s = settings.shutdown_batch_interval_s
+    configure_transport(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
