@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from livehub.settings import Settings
 
 RAW_EXTENSION = "livehub.raw"
+LINGER_S = 2.0  # a refused HTTP connection's input is drained for at most this long ...
+LINGER_BYTES = 1 << 20  # ... and this many bytes, then closed
 
 
 def configure(settings: Settings) -> None:
@@ -329,6 +331,7 @@ class LivehubHttpProtocol(HttpToolsProtocol):
     head_bytes = 0
     in_head = True  # waiting for a request's line and headers
     head_timer: asyncio.TimerHandle | None = None
+    lingering: int | None = None  # bytes dropped since the connection was refused (None: not refused)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -349,14 +352,28 @@ class LivehubHttpProtocol(HttpToolsProtocol):
             self._refuse(408, "request headers not received in time")
 
     def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` and close, lingering: the answer and a FIN go out first, then what the peer still
+        sends is read and dropped for at most LINGER_S / LINGER_BYTES (closing with unread input would reset
+        the connection and could destroy the answer before the peer reads it)."""
         body = message.encode("ascii")
         phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
         head = b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
             status, phrase, len(body))  # fmt: skip
         self.transport.write(head + b"connection: close\r\n\r\n" + body)
-        self.transport.close()
+        self._disarm_head_timer()
+        self.lingering = 0
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering is not None:  # answered and closing: drop what still comes, for a bounded while
+            self.lingering += len(data)
+            if self.lingering > LINGER_BYTES:
+                self.transport.close()
+            return
         if not self.in_head:
             super().data_received(data)
             return
