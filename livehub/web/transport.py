@@ -360,12 +360,19 @@ class LivehubHttpProtocol(HttpToolsProtocol):
         head = b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
             status, phrase, len(body))  # fmt: skip
         self.transport.write(head + b"connection: close\r\n\r\n" + body)
+        self.linger()
+
+    def linger(self) -> None:
+        """Close after what was written, reading and dropping the peer's input meanwhile (bounded)."""
         self._disarm_head_timer()
+        if self.lingering is not None or self.transport.is_closing():
+            return
         self.lingering = 0
         if not self.transport.can_write_eof():
             self.transport.close()
             return
         self.transport.write_eof()
+        self.transport.resume_reading()  # uvicorn's flow control may have paused it under a large body
         self.loop.call_later(LINGER_S, self.transport.close)
 
     def data_received(self, data: bytes) -> None:
@@ -400,7 +407,11 @@ class LivehubHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self._disarm_head_timer()
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not before and _has_body(self.headers):
+            cycle.transport = _EarlyAnswerCloses(self, cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -410,3 +421,43 @@ class LivehubHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         super().connection_lost(exc)
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
+class _EarlyAnswerCloses:
+    """The transport as the response cycle of a request with a body sees it: an answer that starts before the
+    body was read in full (413 for a body over the cap, 401 before reading it ...) says ``connection: close``
+    and ends in a lingering close (:meth:`LivehubHttpProtocol.linger`): the unread rest of the body must not
+    be parsed as the next request, and closing with it unread would reset the connection under the answer."""
+
+    def __init__(self, proto: LivehubHttpProtocol, cycle: Any) -> None:
+        self._proto = proto
+        self._transport = proto.transport
+        self._cycle = cycle
+        self._early = False
+        self._head_seen = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def write(self, data: bytes) -> None:
+        if not self._head_seen and not data.startswith(b"HTTP/1.1 100 "):
+            self._head_seen = True
+            if self._cycle.more_body:  # the request's body is still arriving
+                self._early = True
+                self._cycle.keep_alive = False
+                if b"\r\nconnection: close\r\n" not in data.lower():
+                    data = data[:-2] + b"connection: close\r\n\r\n"
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._early:
+            self._proto.linger()
+        else:
+            self._transport.close()

@@ -112,7 +112,7 @@ def test_random_text_in_a_json_text_frame_is_a_command_or_a_documented_error(pay
 @pure(300)
 @given(prefix=st.binary(max_size=40), bad=st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf8\x88"]))
 def test_invalid_utf8_inside_a_json_or_msgpack_string_is_a_bad_frame(prefix: bytes, bad: bytes) -> None:
-    tried("invalid UTF-8 in a string")
+    tried("invalid UTF-8 in a string", 2)
     clean = prefix.replace(b'"', b"").replace(b"\\", b"")
     as_json = b'{"type":"comment","text":"' + clean + bad + b'"}'
     assert isinstance(outcome(as_json, JSON), LivehubError)
@@ -141,7 +141,7 @@ def test_wrong_types_in_every_field_of_every_message_are_a_command_or_a_document
 @pure(300)
 @given(value=json_values, mtype=known_type)
 def test_any_json_value_in_a_known_message_is_a_command_or_a_documented_error(value: Any, mtype: str) -> None:
-    tried("valid JSON, arbitrary values")
+    tried("valid JSON, arbitrary values", 8)
     for name in ("id", "venue", "since", "data", "loc", "n", "qty", "text"):
         outcome(orjson.dumps({"type": mtype, name: value}), JSON)
 
@@ -224,7 +224,7 @@ def test_unknown_message_types_are_unknown_type_with_the_request_id(mtype: str, 
 @pure(300)
 @given(data=st.binary(max_size=64), code=st.integers(min_value=-128, max_value=127))
 def test_msgpack_extension_types_and_non_string_keys_are_bad_frames_or_bad_requests(data: bytes, code: int) -> None:
-    tried("msgpack ext types / non-string keys")
+    tried("msgpack ext types / non-string keys", 3)
     ext = pack({"type": "signal", "to": "host-b", "data": msgpack.ExtType(code & 0x7F, data)})
     assert isinstance(outcome(ext, MSGPACK), LivehubError)
     keyed = b"\x82" + pack("type") + pack("ping") + pack(1) + pack(data)  # an integer key

@@ -537,6 +537,47 @@ def test_a_request_head_within_the_bound_is_served(hostile: Hostile) -> None:
     assert http_raw(hostile.server, head).startswith(b"HTTP/1.1 200")
 
 
+@wire(10)
+@given(declared=st.integers(min_value=70_000, max_value=10**9), sent=st.integers(min_value=0, max_value=300_000),
+       chunked=st.booleans())  # fmt: skip
+def test_a_body_over_the_cap_is_answered_413_with_connection_close_and_the_connection_ends(
+    hostile: Hostile, declared: int, sent: int, chunked: bool
+) -> None:
+    tried("oversized request bodies")
+    if chunked:
+        head = b"POST /api/auth/host HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        body = b"".join(b"%x\r\n%s\r\n" % (8192, b"x" * 8192) for _ in range(sent // 8192 + 9))
+    else:
+        head = b"POST /api/auth/host HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % declared
+        body = b"x" * min(sent, declared)
+    answer = http_raw(hostile.server, head + body)  # returns once the server ends the connection
+    hostile.statuses.append(int(answer[9:12]))
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"\r\nconnection: close\r\n" in answer.lower().split(b"\r\n\r\n")[0] + b"\r\n"
+
+
+def test_a_request_with_a_body_within_the_cap_keeps_its_connection(hostile: Hostile) -> None:
+    body = b"{}"
+    one = b"POST /api/auth/guest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n" + body
+    with socket.create_connection(("127.0.0.1", hostile.server.port), timeout=15) as sock:
+        sock.sendall(one)
+        first = one_response(sock)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        second = one_response(sock)
+    assert b"connection: close" not in first.lower() and second.startswith(b"HTTP/1.1 200"), (first, second)
+
+
+def one_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def test_a_client_that_never_reads_is_closed_as_slow_and_the_node_goes_on(hostile: Hostile) -> None:
     """A viewer of b3 that stops reading while a host publishes there until the node counts a slow close: its
     connection ends (a 4008 close frame when its socket drained within the grace, else a reset), and the healthy
