@@ -34,6 +34,9 @@ own httptools protocol bounds neither.
   read therefore never get past the inbound backlog, and nothing is answered once the
   connection is closed (what follows a close is parsed only to find the peer's close
   frame);
+* answers a protocol violation (1002, 1007, 1009) with its close frame, then drops the client's input for
+  a bounded while (``LINGER_S`` / ``LINGER_BYTES``) before closing, so that the close frame is not
+  destroyed by the reset a close with unread input causes;
 * bounds control frames: pings and pongs count against a per-connection bucket
   (``ws_control_rate`` / ``ws_control_burst``: beyond, close 1008), and a ping is not
   answered while the peer leaves more than ``transport_high_water`` bytes unread
@@ -61,8 +64,8 @@ if TYPE_CHECKING:
     from livehub.settings import Settings
 
 RAW_EXTENSION = "livehub.raw"
-LINGER_S = 2.0  # a refused HTTP connection's input is drained for at most this long ...
-LINGER_BYTES = 1 << 20  # ... and this many bytes, then closed
+LINGER_S = 2.0  # a refused HTTP request's or a failed websocket's input is drained for at most this long ...
+LINGER_BYTES = 1 << 20  # ... and this many bytes, then the connection is closed
 
 
 def configure(settings: Settings) -> None:
@@ -108,6 +111,7 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
     pending = b""  # the unparsed rest of a read, kept while frames are held (see the module docstring)
     frame_left = 0  # bytes of a frame whose start was already handed to the parser
     control: TokenBucket | None = None
+    dropped: int | None = None  # bytes dropped since the client broke the protocol (None: it did not)
     high_water: ClassVar[int] = 65_536
     shutdown_batch: ClassVar[int] = 500
     shutdown_interval_s: ClassVar[float] = 0.05
@@ -197,7 +201,36 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
     def _holding(self) -> bool:
         return (self.sink_paused or self.read_paused) and not self.close_sent
 
+    def handle_parser_exception(self) -> None:
+        """The client broke the protocol (1002, 1007, 1009 ...): send the close frame, then read and drop what
+        it still sends for a bounded while before closing (:meth:`_drop`).  Closing at once with its input
+        unread would reset the connection, and the reset can destroy the close frame before it is read."""
+        closing = self.conn.close_sent
+        code, reason = (closing.code, closing.reason) if closing is not None else (errors.CLOSE_INTERNAL, "")
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.dropped = 0
+        self.pending, self.frame_left = b"", 0
+        if self.read_paused or self.sink_paused:
+            self.read_paused = self.sink_paused = False
+            self.transport.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(LINGER_S, self.transport.close)
+
+    def _drop(self, data: bytes) -> None:
+        assert self.dropped is not None
+        self.dropped += len(data)
+        if self.dropped > LINGER_BYTES:
+            self.transport.close()
+
     def data_received(self, data: bytes) -> None:
+        if self.dropped is not None:  # failed: the input is no longer parsed
+            self._drop(data)
+            return
         if not self.handshake_initiated:  # the HTTP request uvicorn replays on upgrade
             super().data_received(data)
             if not self.handshake_initiated and self.conn.handshake_exc is not None:
@@ -232,6 +265,9 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
             pos = end
 
     def _receive(self, chunk: bytes) -> None:
+        if self.dropped is not None:
+            self._drop(chunk)
+            return
         self.conn.receive_data(chunk)
         if self.conn.parser_exc is not None:
             self.handle_parser_exception()

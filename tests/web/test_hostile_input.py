@@ -532,6 +532,18 @@ def test_an_oversized_request_head_is_answered_431_and_closed(
     assert b"connection: close" in answer.lower()
 
 
+def test_an_upgrade_the_websocket_layer_refuses_is_answered_and_closed(hostile: Hostile) -> None:
+    """Within ``http_max_header_bytes`` but past what the websocket layer parses (more than 128 headers): its
+    own refusal (431) reaches the client and the connection ends, instead of hanging unanswered."""
+    tried("oversized headers")
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(200))
+    token = viewer_token("h").encode()
+    head = (b"GET /ws?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" % token)  # fmt: skip
+    answer = http_raw(hostile.server, head + many + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+
+
 def test_a_request_head_within_the_bound_is_served(hostile: Hostile) -> None:
     head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + b"v" * 12_000 + b"\r\nConnection: close\r\n\r\n"
     assert http_raw(hostile.server, head).startswith(b"HTTP/1.1 200")

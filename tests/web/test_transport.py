@@ -8,7 +8,9 @@ them), nothing touches a socket and no test waits on a clock.
 * pings and pongs count against a per-connection bucket (beyond it: close 1008), and a ping is not answered
   while the peer leaves more than the high-water mark unread;
 * when the peer does not answer a close in time, the socket is closed after what was written if the kernel
-  took all of it (close frame included), and aborted otherwise.
+  took all of it (close frame included), and aborted otherwise;
+* a client that breaks the protocol gets its close frame, and what it still sends is dropped unparsed for a
+  bounded while before the socket is closed.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ class Transport(RecordingTransport):
     def abort(self) -> None:
         super().abort()
         self.closing = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.calls.append("write_eof")
 
 
 @pytest.fixture
@@ -271,3 +279,19 @@ def test_a_close_unanswered_in_time_aborts_when_the_peer_left_bytes_unread(proto
     timer.cancel()
     proto._close_grace_over()
     assert "abort" in transport(proto).calls and "close" not in transport(proto).calls
+
+
+def test_a_protocol_violation_sends_its_close_then_drains_the_input_before_closing(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    too_big = bytes([0x82, 0xFF]) + (2**40).to_bytes(8, "big") + b"mask"  # a binary frame declaring 1 TiB
+    proto.data_received(too_big + b"x" * 1000)
+    assert written_close_codes(proto) == [1009]
+    assert "write_eof" in transport(proto).calls and "close" not in transport(proto).calls, (
+        "closing with the client's input unread resets the connection under the close frame"
+    )
+    proto.data_received(client_frame(Opcode.PING, b"p") * 100)  # dropped, never parsed nor answered
+    assert written_close_codes(proto) == [1009] and len(transport(proto).written) == 1
+    timer = proto.close_timer
+    assert timer is not None and timer._callback == transport(proto).close  # type: ignore[attr-defined]
+    timer.cancel()
