@@ -7,7 +7,7 @@ uvicorn accepts an HTTP protocol class (``http=...``) and a websocket protocol c
 peer can hold before its request is even routed: the request line and headers of one request
 (``http_max_header_bytes``: beyond, HTTP 431 and the connection is closed) and the time they take
 to arrive (``http_header_timeout_s``, from the connection's first byte or its last answered
-request: beyond, HTTP 408 and closed; a peer that sends nothing at all is closed too).  uvicorn's
+request: beyond, HTTP 408 and closed; a peer that sends nothing at all is closed without an answer).  uvicorn's
 own httptools protocol bounds neither.
 
 :class:`LivehubWebSocketProtocol` (a subclass of uvicorn's ``websockets-sansio`` implementation):
@@ -385,7 +385,10 @@ class LivehubHttpProtocol(HttpToolsProtocol):
     def _head_timeout(self) -> None:
         self.head_timer = None
         if self.in_head and not self.transport.is_closing() and self.transport.get_protocol() is self:
-            self._refuse(408, "request headers not received in time")
+            if self.head_bytes:
+                self._refuse(408, "request headers not received in time")
+            else:  # nothing sent (an idle keep-alive or preconnected socket): close without an answer to misread
+                self.transport.close()
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` and close, lingering: the answer and a FIN go out first, then what the peer still
