@@ -32,8 +32,8 @@ own httptools protocol bounds neither.
   the rest of the read stays unparsed (:attr:`pending`, at most one read; the socket
   is not read meanwhile) until :meth:`resume_frames`.  Thousands of frames in one TCP
   read therefore never get past the inbound backlog, and nothing is answered once the
-  connection is closed (what follows a close is parsed only to find the peer's close
-  frame);
+  connection is closed (after our close, frames are skipped by their headers alone, unparsed,
+  until the peer's close frame);
 * answers a protocol violation (1002, 1007, 1009) with its close frame, then drops the client's input for
   a bounded while (``LINGER_S`` / ``LINGER_BYTES``) before closing, so that the close frame is not
   destroyed by the reset a close with unread input causes;
@@ -110,6 +110,7 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
     sink_paused = False
     pending = b""  # the unparsed rest of a read, kept while frames are held (see the module docstring)
     frame_left = 0  # bytes of a frame whose start was already handed to the parser
+    skip_left = 0  # bytes of a frame being skipped unparsed (after our close)
     control: TokenBucket | None = None
     dropped: int | None = None  # bytes dropped since the client broke the protocol (None: it did not)
     high_water: ClassVar[int] = 65_536
@@ -211,7 +212,7 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.dropped = 0
-        self.pending, self.frame_left = b"", 0
+        self.pending, self.frame_left, self.skip_left = b"", 0, 0
         if self.read_paused or self.sink_paused:
             self.read_paused = self.sink_paused = False
             self.transport.resume_reading()
@@ -243,7 +244,10 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _parse(self, data: bytes) -> None:
         pos, size = 0, len(data)
-        if self.frame_left:
+        if self.skip_left:
+            pos = min(self.skip_left, size)
+            self.skip_left -= pos
+        elif self.frame_left:
             pos = min(self.frame_left, size)
             self.frame_left -= pos
             self._receive(data if pos == size else data[:pos])
@@ -258,6 +262,13 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.pending = data[pos:]
                 return
             end = pos + length
+            if self.close_sent and data[pos] & 0x0F != 0x8:
+                # closing: only the peer's close frame matters; the rest is skipped unparsed (cheap, so a
+                # flood sent after the close costs next to nothing until the grace ends)
+                if end > size:
+                    self.skip_left = end - size
+                pos = end
+                continue
             if end > size:
                 self.frame_left = end - size
                 end = size

@@ -295,3 +295,19 @@ def test_a_protocol_violation_sends_its_close_then_drains_the_input_before_closi
     timer = proto.close_timer
     assert timer is not None and timer._callback == transport(proto).close  # type: ignore[attr-defined]
     timer.cancel()
+
+
+def test_after_our_close_a_flood_is_skipped_unparsed_until_the_peers_close_reply(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    proto.close_with(4008, "slow consumer: reconnect and resume")
+    fed: list[int] = []
+    receive = proto.conn.receive_data
+    proto.conn.receive_data = lambda data: fed.append(len(data)) or receive(data)  # type: ignore[method-assign]
+    flood = b"".join(client_frame(Opcode.PING, b"p" * 100) for _ in range(2000)) + text(1) * 500
+    reply = client_frame(Opcode.CLOSE, (4008).to_bytes(2, "big"))
+    wire = flood + reply
+    for i in range(0, len(wire), 1000):  # frames split across reads, too
+        proto.data_received(wire[i : i + 1000])
+    assert sum(fed) == len(reply), "only the close reply reaches the websocket parser"
+    assert proto.close_timer is None and "close" in transport(proto).calls
