@@ -34,7 +34,7 @@ from livehub.settings import Settings, load_settings
 from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
-from livehub.web.transport import LivehubWebSocketProtocol
+from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
 STATIC = Path(__file__).parent / "web" / "static"
@@ -97,9 +97,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
             raise
         print(f"livehub: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
-    LivehubWebSocketProtocol.high_water = settings.transport_high_water
-    LivehubWebSocketProtocol.shutdown_batch = settings.shutdown_batch_size
-    LivehubWebSocketProtocol.shutdown_interval_s = settings.shutdown_batch_interval_s
+    configure_transport(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

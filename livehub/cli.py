@@ -157,7 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
+            http="livehub.web.transport:LivehubHttpProtocol",  # httptools, head bounded in size and time
             ws="livehub.web.transport:LivehubWebSocketProtocol",
             ws_max_size=settings.ws_max_size,
             ws_per_message_deflate=False,

@@ -64,6 +64,13 @@ class Settings:
     ws_ping_timeout_s: float = 20.0
     max_connections: int = 200_000  # per node; beyond: HTTP 503 on the upgrade
 
+    # hostile peers at the transport (livehub.web.transport; docs/operations.md, "Hostile input")
+    http_max_header_bytes: int = 16_384  # one request's line and headers; beyond: HTTP 431, connection closed
+    http_header_timeout_s: float = 10.0  # ... to arrive (from the first byte / last answer); beyond: HTTP 408, closed
+    ws_control_rate: float = 10.0  # ping/pong frames per connection per second
+    ws_control_burst: float = 20.0  # ... at once; beyond: close 1008
+    ws_close_grace_s: float = 5.0  # wait for the peer's close reply; then closed (all written) or aborted (1006)
+
     # fan-out and backpressure
     transport_high_water: int = 65_536  # kernel-side buffer beyond which a connection is "paused"
     outbound_buffer_bytes: int = 1_048_576  # per-connection backlog while paused; beyond: close 4008
@@ -232,7 +239,9 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
                  "comment_burst", "comment_room_rate", "admission_rate", "admission_burst", "sweep_interval_s",
                  "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s",
                  "host_login_rate", "host_login_burst", "identity_like_rate", "identity_like_burst",
-                 "identity_buy_rate", "identity_buy_burst", "identity_grab_rate", "identity_grab_burst"]:  # fmt: skip
+                 "identity_buy_rate", "identity_buy_burst", "identity_grab_rate", "identity_grab_burst",
+                 "http_max_header_bytes", "http_header_timeout_s", "ws_control_rate", "ws_control_burst",
+                 "ws_close_grace_s"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     _validate_jwt(s, where)

@@ -1,7 +1,16 @@
-"""uvicorn's sans-I/O websocket protocol, opened up for pre-framed writes.
+"""uvicorn's HTTP and sans-I/O websocket protocols, opened up for pre-framed writes and bounded
+against hostile peers.
 
-uvicorn accepts a websocket protocol class (``ws=...``).  This subclass of its
-``websockets-sansio`` implementation does three things:
+uvicorn accepts an HTTP protocol class (``http=...``) and a websocket protocol class (``ws=...``).
+
+:class:`LivehubHttpProtocol` (a subclass of uvicorn's ``httptools`` implementation) bounds what a
+peer can hold before its request is even routed: the request line and headers of one request
+(``http_max_header_bytes``: beyond, HTTP 431 and the connection is closed) and the time they take
+to arrive (``http_header_timeout_s``, from the connection's first byte or its last answered
+request: beyond, HTTP 408 and closed; a peer that sends nothing at all is closed without an answer).  uvicorn's
+own httptools protocol bounds neither.
+
+:class:`LivehubWebSocketProtocol` (a subclass of uvicorn's ``websockets-sansio`` implementation):
 
 * puts itself in the ASGI scope as ``scope["extensions"]["livehub.raw"]``, so
   the websocket endpoint can write complete, pre-encoded frames straight to
@@ -10,40 +19,106 @@ uvicorn accepts a websocket protocol class (``ws=...``).  This subclass of its
 * forwards the transport's flow control (``pause_writing``/``resume_writing``)
   and ``connection_lost`` to the bound :class:`livehub.hub.connection.Connection`;
 * closes a connection with an application code without waiting on the app
-  (:meth:`close_with`), aborting the socket if the peer does not finish the
-  closing handshake in time (a slow consumer must not hold memory);
+  (:meth:`close_with`); if the peer does not finish the closing handshake within
+  ``ws_close_grace_s`` the socket is closed after what was written (when all of it,
+  close frame included, reached the kernel) or aborted (when it did not: a peer
+  that stopped reading must not hold memory);
 * hands each complete client message straight to ``frame_sink`` (the
   connection's ``livehub.web.session.Session.feed``) once the endpoint has set one,
   instead of the ASGI receive queue: no queue, no future, no wake-up of the
   endpoint's await chain and no pause/resume of the socket per message.
-  Reading stops only while the sink says its backlog is full, until
-  :meth:`resume_frames`.
+* parses what one read carried one websocket frame at a time and stops as soon as
+  the sink says its backlog is full (or uvicorn paused reading for its ASGI queue):
+  the rest of the read stays unparsed (:attr:`pending`, at most one read; the socket
+  is not read meanwhile) until :meth:`resume_frames`.  Thousands of frames in one TCP
+  read therefore never get past the inbound backlog, and nothing is answered once the
+  connection is closed (after our close, frames are skipped by their headers alone, unparsed,
+  until the peer's close frame);
+* answers a protocol violation (1002, 1007, 1009) with its close frame, then drops the client's input for
+  a bounded while (``LINGER_S`` / ``LINGER_BYTES``) before closing, so that the close frame is not
+  destroyed by the reset a close with unread input causes;
+* bounds control frames: pings and pongs count against a per-connection bucket
+  (``ws_control_rate`` / ``ws_control_burst``: beyond, close 1008), and a ping is not
+  answered while the peer leaves more than ``transport_high_water`` bytes unread
+  (RFC 6455 5.5.3 lets an endpoint answer only the latest ping), so a ping flood
+  can grow neither the write buffer nor the work done per read.
 
-Pings, the handshake and the closing handshake stay uvicorn's.
+The handshake and the closing handshake stay uvicorn's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from livehub import errors
+from livehub.domain.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from livehub.hub.connection import Connection
+    from livehub.settings import Settings
 
 RAW_EXTENSION = "livehub.raw"
-CLOSE_GRACE_S = 2.0
+LINGER_S = 2.0  # a refused HTTP request's or a failed websocket's input is drained for at most this long ...
+LINGER_BYTES = 1 << 20  # ... and this many bytes, then the connection is closed
+
+
+def configure(settings: Settings) -> None:
+    """Apply the transport's settings to the protocol classes uvicorn instantiates (once per worker)."""
+    LivehubWebSocketProtocol.high_water = settings.transport_high_water
+    LivehubWebSocketProtocol.shutdown_batch = settings.shutdown_batch_size
+    LivehubWebSocketProtocol.shutdown_interval_s = settings.shutdown_batch_interval_s
+    LivehubWebSocketProtocol.control_rate = settings.ws_control_rate
+    LivehubWebSocketProtocol.control_burst = settings.ws_control_burst
+    LivehubWebSocketProtocol.close_grace_s = settings.ws_close_grace_s
+    LivehubHttpProtocol.max_header_bytes = settings.http_max_header_bytes
+    LivehubHttpProtocol.header_timeout_s = settings.http_header_timeout_s
+
+
+def frame_length(data: bytes, pos: int) -> int | None:
+    """The length (header included) of the websocket frame starting at ``data[pos]``, or None while
+    its header is incomplete (RFC 6455 section 5.2)."""
+    avail = len(data) - pos
+    if avail < 2:
+        return None
+    second = data[pos + 1]
+    size = second & 0x7F
+    head = 2
+    if size == 126:
+        if avail < 4:
+            return None
+        size = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        head = 4
+    elif size == 127:
+        if avail < 10:
+            return None
+        size = int.from_bytes(data[pos + 2 : pos + 10], "big")
+        head = 10
+    if second & 0x80:
+        head += 4
+    return head + size
 
 
 class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
     sink: Connection | None = None
     frame_sink: Callable[[str | bytes], bool] | None = None
     sink_paused = False
+    pending = b""  # the unparsed rest of a read, kept while frames are held (see the module docstring)
+    frame_left = 0  # bytes of a frame whose start was already handed to the parser
+    skip_left = 0  # bytes of a frame being skipped unparsed (after our close)
+    control: TokenBucket | None = None
+    dropped: int | None = None  # bytes dropped since the client broke the protocol (None: it did not)
     high_water: ClassVar[int] = 65_536
     shutdown_batch: ClassVar[int] = 500
     shutdown_interval_s: ClassVar[float] = 0.05
+    control_rate: ClassVar[float] = 10.0
+    control_burst: ClassVar[float] = 20.0
+    close_grace_s: ClassVar[float] = 5.0
     _draining: ClassVar[list[LivehubWebSocketProtocol]] = []
 
     def handle_connect(self, event: Any) -> None:
@@ -86,10 +161,12 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.pause_reading()
 
     def resume_frames(self) -> None:
-        """The sink has room again: read the socket again."""
+        """The sink has room again: parse what was held, then read the socket again."""
         if self.sink_paused:
             self.sink_paused = False
-            if not self.read_paused and not self.transport.is_closing():
+            if self.pending:
+                self.loop.call_soon(self._release_pending)
+            elif not self.read_paused and not self.transport.is_closing():
                 self.transport.resume_reading()
 
     def close_with(self, code: int, reason: str) -> None:
@@ -104,8 +181,153 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_sent = True
         if self.read_paused or self.sink_paused:  # read the peer's close reply, whoever paused reading
             self.read_paused = self.sink_paused = False
+            if self.pending:
+                self.loop.call_soon(self._release_pending)
+            else:
+                self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_grace_s, self._close_grace_over)
+
+    def _close_grace_over(self) -> None:
+        """The peer did not answer our close in time: close after what was written if the kernel has
+        all of it (a reader that resumes later still gets the close frame), else drop it all."""
+        self.close_timer = None
+        if self.transport.is_closing():
+            return
+        if self.transport.get_write_buffer_size() == 0:
+            self.transport.close()
+        else:
+            self.transport.abort()
+
+    # ---- reading: one frame at a time, holding the rest while the sink is full ----------------
+    def _holding(self) -> bool:
+        return (self.sink_paused or self.read_paused) and not self.close_sent
+
+    def handle_parser_exception(self) -> None:
+        """The client broke the protocol (1002, 1007, 1009 ...): send the close frame, then read and drop what
+        it still sends for a bounded while before closing (:meth:`_drop`).  Closing at once with its input
+        unread would reset the connection, and the reset can destroy the close frame before it is read."""
+        closing = self.conn.close_sent
+        code, reason = (closing.code, closing.reason) if closing is not None else (errors.CLOSE_INTERNAL, "")
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.dropped = 0
+        self.pending, self.frame_left, self.skip_left = b"", 0, 0
+        if self.read_paused or self.sink_paused:
+            self.read_paused = self.sink_paused = False
             self.transport.resume_reading()
-        self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self.transport.abort)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(LINGER_S, self.transport.close)
+
+    def _drop(self, data: bytes) -> None:
+        assert self.dropped is not None
+        self.dropped += len(data)
+        if self.dropped > LINGER_BYTES:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.dropped is not None:  # failed: the input is no longer parsed
+            self._drop(data)
+            return
+        if not self.handshake_initiated:  # the HTTP request uvicorn replays on upgrade
+            super().data_received(data)
+            if not self.handshake_initiated and self.conn.handshake_exc is not None:
+                self.transport.write(b"".join(self.conn.data_to_send()))  # websockets' 4xx answer, if any
+                self.transport.close()
+            return
+        if self.pending:
+            data, self.pending = self.pending + data, b""
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        pos, size = 0, len(data)
+        if self.skip_left:
+            pos = min(self.skip_left, size)
+            self.skip_left -= pos
+        elif self.frame_left:
+            pos = min(self.frame_left, size)
+            self.frame_left -= pos
+            self._receive(data if pos == size else data[:pos])
+        while pos < size:
+            if self.transport.is_closing():
+                return
+            if self._holding():
+                self.pending = data[pos:]
+                return
+            length = frame_length(data, pos)
+            if length is None:  # a header split across reads: wait for the rest of it
+                self.pending = data[pos:]
+                return
+            end = pos + length
+            if self.close_sent and data[pos] & 0x0F != 0x8:
+                # closing: only the peer's close frame matters; the rest is skipped unparsed (cheap, so a
+                # flood sent after the close costs next to nothing until the grace ends)
+                if end > size:
+                    self.skip_left = end - size
+                pos = end
+                continue
+            if end > size:
+                self.frame_left = end - size
+                end = size
+            self._receive(data if pos == 0 and end == size else data[pos:end])
+            pos = end
+
+    def _receive(self, chunk: bytes) -> None:
+        if self.dropped is not None:
+            self._drop(chunk)
+            return
+        self.conn.receive_data(chunk)
+        if self.conn.parser_exc is not None:
+            self.handle_parser_exception()
+            return
+        self.handle_events()
+
+    def _release_pending(self) -> None:
+        if self.transport.is_closing() or self._holding():
+            return
+        data, self.pending = self.pending, b""
+        self._parse(data)
+        if not self._holding() and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    async def receive(self) -> Any:
+        message = await super().receive()
+        if self.pending and not self._holding():  # uvicorn resumed reading: parse what was held first
+            self.loop.call_soon(self._release_pending)
+        return message
+
+    # ---- control frames -----------------------------------------------------------------------
+    def _control_allowed(self) -> bool:
+        bucket = self.control
+        if bucket is None:
+            bucket = self.control = TokenBucket(self.control_rate, self.control_burst, time.monotonic())
+        if bucket.take(time.monotonic()):
+            return True
+        self.fail_policy("too many ping/pong frames")
+        return False
+
+    def fail_policy(self, reason: str) -> None:
+        """Close with 1008 from the transport, telling the bound connection (if any)."""
+        if self.sink is not None:
+            self.sink.close(errors.CLOSE_POLICY, reason)
+        else:
+            self.close_with(errors.CLOSE_POLICY, reason)
+
+    def handle_ping(self) -> None:
+        pong = self.conn.data_to_send()  # taken in any case: the sans-I/O buffer must not grow either
+        if self.close_sent or not self._control_allowed():
+            return
+        if self.transport.get_write_buffer_size() > self.high_water:
+            return  # the peer is not reading: no answer (it gets one to a later ping once it reads)
+        self.transport.write(b"".join(pong))
+
+    def handle_pong(self, event: Any) -> None:
+        if self.close_sent or not self._control_allowed():
+            return
+        super().handle_pong(event)
 
     # ---- flow control and loss --------------------------------------------------------------
     def pause_writing(self) -> None:
@@ -119,6 +341,7 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
             self.sink.on_resume()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.pending = b""
         super().connection_lost(exc)
         if self.sink is not None:
             self.sink.on_lost()
@@ -137,13 +360,154 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 async def _drain(queue: list[LivehubWebSocketProtocol]) -> None:
-    from livehub.errors import CLOSE_RESTART
-
     while queue:
         batch = queue[: LivehubWebSocketProtocol.shutdown_batch]
         del queue[: len(batch)]
         for proto in batch:
             proto.stop_keepalive()
-            proto.close_with(CLOSE_RESTART, "server restart: reconnect and resume")
+            proto.close_with(errors.CLOSE_RESTART, "server restart: reconnect and resume")
         if queue:
             await asyncio.sleep(LivehubWebSocketProtocol.shutdown_interval_s)
+
+
+class LivehubHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the request head bounded in size and in time."""
+
+    max_header_bytes: ClassVar[int] = 16_384
+    header_timeout_s: ClassVar[float] = 10.0
+    head_bytes = 0
+    in_head = True  # waiting for a request's line and headers
+    head_timer: asyncio.TimerHandle | None = None
+    lingering: int | None = None  # bytes dropped since the connection was refused (None: not refused)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def _arm_head_timer(self) -> None:
+        if self.head_timer is None:
+            self.head_timer = self.loop.call_later(self.header_timeout_s, self._head_timeout)
+
+    def _disarm_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_timeout(self) -> None:
+        self.head_timer = None
+        if self.in_head and not self.transport.is_closing() and self.transport.get_protocol() is self:
+            if self.head_bytes:
+                self._refuse(408, "request headers not received in time")
+            else:  # nothing sent (an idle keep-alive or preconnected socket): close without an answer to misread
+                self.transport.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` and close, lingering: the answer and a FIN go out first, then what the peer still
+        sends is read and dropped for at most LINGER_S / LINGER_BYTES (closing with unread input would reset
+        the connection and could destroy the answer before the peer reads it)."""
+        body = message.encode("ascii")
+        phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        head = b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
+            status, phrase, len(body))  # fmt: skip
+        self.transport.write(head + b"connection: close\r\n\r\n" + body)
+        self.linger()
+
+    def linger(self) -> None:
+        """Close after what was written, reading and dropping the peer's input meanwhile (bounded)."""
+        self._disarm_head_timer()
+        if self.lingering is not None or self.transport.is_closing():
+            return
+        self.lingering = 0
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.transport.resume_reading()  # uvicorn's flow control may have paused it under a large body
+        self.loop.call_later(LINGER_S, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering is not None:  # answered and closing: drop what still comes, for a bounded while
+            self.lingering += len(data)
+            if self.lingering > LINGER_BYTES:
+                self.transport.close()
+            return
+        if not self.in_head:
+            super().data_received(data)
+            return
+        self._arm_head_timer()  # a keep-alive connection's next request starts its own clock
+        room = self.max_header_bytes - self.head_bytes
+        if len(data) <= room:
+            self.head_bytes += len(data)
+            super().data_received(data)
+            return
+        head, rest = data[:room], data[room:]
+        self.head_bytes += len(head)
+        super().data_received(head)
+        if self.transport.is_closing():
+            return
+        upgraded = self.transport.get_protocol()
+        if upgraded is not self:  # the head ended inside this read and the connection is a websocket now
+            if isinstance(upgraded, asyncio.Protocol):
+                upgraded.data_received(rest)
+        elif self.in_head and self.head_bytes:  # still the same request's head, and it is full
+            self._refuse(431, f"request line and headers larger than {self.max_header_bytes} bytes")
+        else:  # its body, or the next pipelined request (bounded in turn)
+            self.data_received(rest)
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self._disarm_head_timer()
+        before = self.cycle
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not before and _has_body(self.headers):
+            cycle.transport = _EarlyAnswerCloses(self, cycle)  # type: ignore[assignment]
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.in_head = True
+        self.head_bytes = 0
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
+class _EarlyAnswerCloses:
+    """The transport as the response cycle of a request with a body sees it: an answer that starts before the
+    body was read in full (413 for a body over the cap, 401 before reading it ...) says ``connection: close``
+    and ends in a lingering close (:meth:`LivehubHttpProtocol.linger`): the unread rest of the body must not
+    be parsed as the next request, and closing with it unread would reset the connection under the answer."""
+
+    def __init__(self, proto: LivehubHttpProtocol, cycle: Any) -> None:
+        self._proto = proto
+        self._transport = proto.transport
+        self._cycle = cycle
+        self._early = False
+        self._head_seen = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def write(self, data: bytes) -> None:
+        if not self._head_seen and not data.startswith(b"HTTP/1.1 100 "):
+            self._head_seen = True
+            if self._cycle.more_body:  # the request's body is still arriving
+                self._early = True
+                self._cycle.keep_alive = False
+                if b"\r\nconnection: close\r\n" not in data.lower():
+                    data = data[:-2] + b"connection: close\r\n\r\n"
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._early:
+            self._proto.linger()
+        else:
+            self._transport.close()

@@ -210,3 +210,52 @@ def test_the_peers_close_reply_cancels_livehubs_grace_timer_and_closes(proto: Li
     proto.handle_close(Frame(Opcode.CLOSE, b"\x03\xf0"))
     assert timer.cancelled(), "handle_close no longer cancels close_timer: every slow consumer would be aborted"
     assert proto.close_timer is None and "close" in proto.transport.calls  # type: ignore[attr-defined]
+
+
+# ---- what the hostile-input bounds build on (livehub.web.transport) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("data_received", ["self", "data"]),
+        ("handle_ping", ["self"]),
+        ("handle_pong", ["self", "event"]),
+        ("receive", ["self"]),
+    ],
+)
+def test_websocket_methods_the_bounds_override_keep_their_parameters(method: str, expected: list[str]) -> None:
+    func = getattr(WebSocketsSansIOProtocol, method, None)
+    assert func is not None and params(func) == expected, f"WebSocketsSansIOProtocol.{method}"
+
+
+def test_a_new_protocol_has_the_handshake_state_the_bounds_read(proto: LivehubWebSocketProtocol) -> None:
+    assert proto.handshake_initiated is False, ".handshake_initiated (set by handle_connect)"
+    assert proto.conn.handshake_exc is None, "ServerProtocol.handshake_exc"
+    assert proto.conn.parser_exc is None, "ServerProtocol.parser_exc"
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("connection_made", ["self", "transport"]),
+        ("connection_lost", ["self", "exc"]),
+        ("data_received", ["self", "data"]),
+        ("on_headers_complete", ["self"]),
+        ("on_message_complete", ["self"]),
+    ],
+)
+def test_httptools_protocol_methods_livehub_overrides_keep_their_parameters(method: str, expected: list[str]) -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    func = getattr(HttpToolsProtocol, method, None)
+    assert func is not None and params(func) == expected, f"HttpToolsProtocol.{method}"
+
+
+def test_the_httptools_response_cycle_has_the_state_livehub_reads_and_writes() -> None:
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+    source = inspect.getsource(RequestResponseCycle)
+    for attr in ("self.transport = transport", "self.more_body = True", "self.keep_alive = keep_alive",
+                 "self.transport.close()"):  # fmt: skip
+        assert attr in source, f"RequestResponseCycle: {attr!r}"

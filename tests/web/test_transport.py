@@ -1,0 +1,313 @@
+"""livehub.web.transport's bounds against hostile peers, on a protocol object that was never connected: a
+recording stand-in is its transport, client frames are built as bytes in memory (masked, as a client sends
+them), nothing touches a socket and no test waits on a clock.
+
+* what one TCP read carries is parsed one frame at a time and the rest is held, unparsed, as soon as the sink
+  says its backlog is full, and handed over in order once it has room;
+* nothing that follows a close in the same read reaches the sink;
+* pings and pongs count against a per-connection bucket (beyond it: close 1008), and a ping is not answered
+  while the peer leaves more than the high-water mark unread;
+* when the peer does not answer a close in time, the socket is closed after what was written if the kernel
+  took all of it (close frame included), and aborted otherwise;
+* a client that breaks the protocol gets its close frame, and what it still sends is dropped unparsed for a
+  bounded while before the socket is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
+
+from livehub.web.transport import LivehubWebSocketProtocol, frame_length
+from tests.web.test_uvicorn_internals import RecordingTransport, open_handshake
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:  # never called: nothing connects
+    raise AssertionError("the ASGI app must not run in a transport unit test")
+
+
+class Transport(RecordingTransport):
+    """The recording transport, with a write buffer the test sets and a closing state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffered = 0
+        self.closing = False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        super().close()
+        self.closing = True
+
+    def abort(self) -> None:
+        super().abort()
+        self.closing = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.calls.append("write_eof")
+
+
+@pytest.fixture
+def proto() -> Iterator[LivehubWebSocketProtocol]:
+    loop = asyncio.new_event_loop()
+    try:
+        config = Config(app=_app, ws="livehub.web.transport:LivehubWebSocketProtocol", log_config=None)
+        config.load()
+        p = LivehubWebSocketProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        p.transport = Transport()  # type: ignore[assignment]
+        open_handshake(p)
+        p.handshake_initiated = p.handshake_complete = True
+        yield p
+    finally:
+        loop.close()
+
+
+def transport(p: LivehubWebSocketProtocol) -> Transport:
+    t = p.transport
+    assert isinstance(t, Transport)
+    return t
+
+
+def run_soon(p: LivehubWebSocketProtocol) -> None:
+    """Run the callbacks the protocol scheduled with call_soon."""
+    p.loop.run_until_complete(asyncio.sleep(0))
+
+
+def client_frame(opcode: Opcode, payload: bytes, fin: bool = True) -> bytes:
+    return Frame(opcode, payload, fin=fin).serialize(mask=True, extensions=[])
+
+
+def text(i: int) -> bytes:
+    return client_frame(Opcode.TEXT, b'{"type":"ping","id":%d}' % i)
+
+
+class Sink:
+    """A frame sink whose backlog is full after ``room`` frames, until :meth:`drain`."""
+
+    def __init__(self, room: int) -> None:
+        self.got: list[str | bytes] = []
+        self.room = room
+
+    def __call__(self, message: str | bytes) -> bool:
+        self.got.append(message)
+        self.room -= 1
+        return self.room > 0
+
+    def drain(self, room: int) -> None:
+        self.room = room
+
+
+def written_close_codes(p: LivehubWebSocketProtocol) -> list[int]:
+    out = b"".join(transport(p).written)
+    codes = []
+    i = 0
+    while i < len(out):
+        n = frame_length(out, i)
+        assert n is not None
+        if out[i] & 0x0F == Opcode.CLOSE:
+            codes.append(int.from_bytes(out[i + 2 : i + 4], "big"))
+        i += n
+    return codes
+
+
+# ---- one read, many frames ------------------------------------------------------------------------------
+
+
+def test_a_read_carrying_more_frames_than_the_sink_takes_is_held_unparsed_and_not_read_further(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    sink = Sink(room=3)
+    proto.frame_sink = sink
+    frames = [text(i) for i in range(5000)]
+    proto.data_received(b"".join(frames))
+    assert len(sink.got) == 3, "frames were handed over after the sink said its backlog was full"
+    assert "pause_reading" in transport(proto).calls
+    assert proto.pending == b"".join(frames[3:]), "the rest of the read stays as bytes, from the next frame on"
+
+
+def test_held_frames_reach_the_sink_in_order_once_it_has_room_again(proto: LivehubWebSocketProtocol) -> None:
+    sink = Sink(room=2)
+    proto.frame_sink = sink
+    proto.data_received(b"".join(text(i) for i in range(7)))
+    while proto.sink_paused or proto.pending:
+        sink.drain(room=2)
+        proto.resume_frames()
+        run_soon(proto)
+    assert sink.got == [f'{{"type":"ping","id":{i}}}' for i in range(7)]
+    assert transport(proto).calls[-1] == "resume_reading", "reading resumes once nothing is held"
+
+
+def test_nothing_after_a_close_in_the_same_read_reaches_the_sink(proto: LivehubWebSocketProtocol) -> None:
+    got: list[str | bytes] = []
+
+    def sink(message: str | bytes) -> bool:
+        got.append(message)
+        if len(got) == 2:
+            proto.close_with(1008, "too many bad frames")
+        return True
+
+    proto.frame_sink = sink
+    proto.data_received(b"".join(text(i) for i in range(1000)))
+    assert len(got) == 2
+    assert written_close_codes(proto) == [1008]
+    if proto.close_timer is not None:
+        proto.close_timer.cancel()
+
+
+def test_the_peers_close_reply_held_behind_a_full_sink_is_still_read_after_our_close(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    sink = Sink(room=1)
+    proto.frame_sink = sink
+    proto.data_received(text(0) + text(1) + client_frame(Opcode.CLOSE, (1000).to_bytes(2, "big")))
+    assert proto.sink_paused and proto.pending
+    proto.close_with(4008, "slow consumer: reconnect and resume")
+    run_soon(proto)
+    assert len(sink.got) == 1
+    assert proto.close_timer is None and "close" in transport(proto).calls, "the close reply completes the close"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payloads=st.lists(st.binary(max_size=300), min_size=1, max_size=12),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=12),
+)
+def test_frames_split_anywhere_across_reads_arrive_whole_and_in_order(payloads: list[bytes], cuts: list[int]) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        config = Config(app=_app, ws="livehub.web.transport:LivehubWebSocketProtocol", log_config=None)
+        config.load()
+        p = LivehubWebSocketProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        p.transport = Transport()  # type: ignore[assignment]
+        open_handshake(p)
+        p.handshake_initiated = p.handshake_complete = True
+        got: list[str | bytes] = []
+        p.frame_sink = lambda message: got.append(message) is None
+        wire = b""
+        for payload in payloads:  # each message in two fragments, to cross frame and message boundaries
+            half = len(payload) // 2
+            wire += client_frame(Opcode.BINARY, payload[:half], fin=False) + client_frame(Opcode.CONT, payload[half:])
+        points = sorted({c % (len(wire) + 1) for c in cuts} | {0, len(wire)})
+        for a, b in itertools.pairwise(points):
+            p.data_received(wire[a:b])
+        assert got == payloads
+        assert not p.pending and p.frame_left == 0
+    finally:
+        loop.close()
+
+
+def test_frame_length_reads_the_three_length_forms_and_the_mask_bit() -> None:
+    assert frame_length(client_frame(Opcode.TEXT, b"x" * 5), 0) == 2 + 4 + 5
+    assert frame_length(client_frame(Opcode.TEXT, b"x" * 300), 0) == 4 + 4 + 300
+    assert frame_length(client_frame(Opcode.BINARY, b"x" * 70_000), 0) == 10 + 4 + 70_000
+    assert frame_length(b"\x81", 0) is None and frame_length(b"\x81\xfe\x01", 0) is None
+
+
+# ---- control frames -------------------------------------------------------------------------------------
+
+
+def test_pings_beyond_the_control_burst_close_the_connection_with_1008(proto: LivehubWebSocketProtocol) -> None:
+    burst = int(LivehubWebSocketProtocol.control_burst)
+    proto.data_received(b"".join(client_frame(Opcode.PING, b"p") for _ in range(burst * 50)))
+    out = b"".join(transport(proto).written)
+    pongs = [i for i in range(len(out)) if out[i : i + 3] == b"\x8a\x01p"]
+    assert len(pongs) == burst, f"{len(pongs)} pongs for a burst of {burst}"
+    assert written_close_codes(proto) == [1008]
+    assert proto.close_sent
+    assert proto.queue.get_nowait()["code"] == 1008
+    if proto.close_timer is not None:
+        proto.close_timer.cancel()
+
+
+def test_a_ping_is_not_answered_while_the_peer_leaves_more_than_the_high_water_mark_unread(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    transport(proto).buffered = LivehubWebSocketProtocol.high_water + 1
+    proto.data_received(client_frame(Opcode.PING, b"p"))
+    assert transport(proto).written == []
+    assert proto.conn.data_to_send() == [], "the pong must not wait in the sans-I/O buffer either"
+    transport(proto).buffered = 0
+    proto.data_received(client_frame(Opcode.PING, b"q"))
+    assert b"".join(transport(proto).written) == b"\x8a\x01q"
+
+
+def test_unsolicited_pongs_count_against_the_control_bucket_too(proto: LivehubWebSocketProtocol) -> None:
+    burst = int(LivehubWebSocketProtocol.control_burst)
+    proto.data_received(b"".join(client_frame(Opcode.PONG, b"") for _ in range(burst + 1)))
+    assert written_close_codes(proto) == [1008]
+    if proto.close_timer is not None:
+        proto.close_timer.cancel()
+
+
+# ---- the end of a close ---------------------------------------------------------------------------------
+
+
+def test_a_close_unanswered_in_time_ends_in_a_graceful_close_when_everything_was_written(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    proto.close_with(4008, "slow consumer: reconnect and resume")
+    timer = proto.close_timer
+    assert timer is not None
+    assert timer._callback == proto._close_grace_over  # type: ignore[attr-defined]
+    timer.cancel()
+    proto._close_grace_over()  # the grace is over (run now instead of waiting for it)
+    assert "close" in transport(proto).calls and "abort" not in transport(proto).calls
+
+
+def test_a_close_unanswered_in_time_aborts_when_the_peer_left_bytes_unread(proto: LivehubWebSocketProtocol) -> None:
+    proto.close_with(4008, "slow consumer: reconnect and resume")
+    transport(proto).buffered = 70_000
+    timer = proto.close_timer
+    assert timer is not None
+    timer.cancel()
+    proto._close_grace_over()
+    assert "abort" in transport(proto).calls and "close" not in transport(proto).calls
+
+
+def test_a_protocol_violation_sends_its_close_then_drains_the_input_before_closing(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    too_big = bytes([0x82, 0xFF]) + (2**40).to_bytes(8, "big") + b"mask"  # a binary frame declaring 1 TiB
+    proto.data_received(too_big + b"x" * 1000)
+    assert written_close_codes(proto) == [1009]
+    assert "write_eof" in transport(proto).calls and "close" not in transport(proto).calls, (
+        "closing with the client's input unread resets the connection under the close frame"
+    )
+    proto.data_received(client_frame(Opcode.PING, b"p") * 100)  # dropped, never parsed nor answered
+    assert written_close_codes(proto) == [1009] and len(transport(proto).written) == 1
+    timer = proto.close_timer
+    assert timer is not None and timer._callback == transport(proto).close  # type: ignore[attr-defined]
+    timer.cancel()
+
+
+def test_after_our_close_a_flood_is_skipped_unparsed_until_the_peers_close_reply(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    proto.close_with(4008, "slow consumer: reconnect and resume")
+    fed: list[int] = []
+    receive = proto.conn.receive_data
+    proto.conn.receive_data = lambda data: fed.append(len(data)) or receive(data)  # type: ignore[method-assign]
+    flood = b"".join(client_frame(Opcode.PING, b"p" * 100) for _ in range(2000)) + text(1) * 500
+    reply = client_frame(Opcode.CLOSE, (4008).to_bytes(2, "big"))
+    wire = flood + reply
+    for i in range(0, len(wire), 1000):  # frames split across reads, too
+        proto.data_received(wire[i : i + 1000])
+    assert sum(fed) == len(reply), "only the close reply reaches the websocket parser"
+    assert proto.close_timer is None and "close" in transport(proto).calls
