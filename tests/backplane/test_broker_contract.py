@@ -108,6 +108,16 @@ async def test_subscribed_channels_get_every_later_event_in_order(h: Harness) ->
     assert all(isinstance(body_of(e)["ts"], int) for e in events)
 
 
+async def test_concurrent_first_subscribes_of_a_fresh_broker_all_confirm_and_all_deliver(h: Harness) -> None:
+    # a crowd joining a fresh node subscribes several channels at once; each must confirm
+    channels = [f"c{i}" for i in range(8)]
+    await asyncio.wait_for(asyncio.gather(*(h.broker.subscribe(c) for c in channels)), timeout=8)
+
+    for c in channels:
+        await h.broker.publish(c, "pin", {})
+    await h.until(lambda: all(len(h.events(c)) == 1 for c in channels), "one event per channel")
+
+
 async def test_a_channel_never_subscribed_delivers_nothing(h: Harness) -> None:
     await h.broker.subscribe("main")
 
@@ -208,6 +218,14 @@ async def test_a_state_op_replaces_the_previous_value(h: Harness) -> None:
 
 
 # ---- history ---------------------------------------------------------------------------------------------
+
+
+async def test_positions_are_the_latest_epoch_and_offset_and_none_for_an_unknown_channel(h: Harness) -> None:
+    epoch, _ = await h.broker.publish("main", "pin", {})
+    await h.broker.publish("main", "pin", {})
+
+    assert await h.broker.positions(["main", "never"]) == [(epoch, 2), None]
+    assert await h.broker.positions(["never"]) == [None]  # reading created nothing
 
 
 async def test_history_returns_exactly_the_events_after_the_given_offset(h: Harness) -> None:
