@@ -153,3 +153,29 @@ async def test_a_replay_keeps_each_channels_offset_order_when_publish_times_are_
 
     assert [m["offset"] for m in missed if m["ch"] == "b1"] == [1, 2, 3]
     assert sorted(m["ch"] for m in missed) == ["b1", "b1", "b1", "main"]
+
+
+async def test_a_join_that_meets_a_broker_failure_answers_unavailable_and_leaves_no_half_state(
+    festival: Festival,
+) -> None:
+    recovery, hub, broker, stats = await setup(festival)
+    real_snapshot = broker.snapshot
+
+    async def failing_snapshot(channel: str) -> object:
+        raise ConnectionError("redis went away")
+
+    broker.snapshot = failing_snapshot  # type: ignore[method-assign]
+    conn, raw = connect(hub, stats)
+    with pytest.raises(LivehubError) as failed:
+        await recovery.join(conn, "b1", None)
+
+    assert failed.value.code == errors.UNAVAILABLE
+    assert conn.venue is None and conn.channels == ()
+    assert all(hub.count(c) == 0 for c in ("main", "b1", "room:b1"))
+    assert sent(raw.data) == []
+    assert stats.join_failures == 1
+
+    broker.snapshot = real_snapshot  # type: ignore[method-assign]
+    await recovery.join(conn, "b1", None)  # the retry joins for real
+    assert conn.venue == "b1" and hub.count("b1") == 1
+    assert sent(raw.data)[0]["type"] == "snapshot"
