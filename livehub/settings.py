@@ -42,6 +42,12 @@ class Settings:
     redis_pool_size: int = 64  # Redis connections per node; more concurrent commands wait
     redis_pool_timeout_s: float = 5.0  # ... at most this long, then "unavailable"
     redis_script_connections: int = 2  # script batches in flight at once (livehub.store.scripts); others wait and merge
+    # reliability (livehub.store.client, livehub.hub.gapfill): every Redis call is bounded
+    redis_socket_timeout_s: float = 5.0  # an answer from Redis, counted from the call; past it: "unavailable"
+    redis_connect_timeout_s: float = 2.0  # opening a connection to Redis
+    redis_health_check_s: float = 10.0  # a pooled connection idle this long is PINGed before use
+    redis_retries: int = 2  # retries of a command whose connection was lost (backoff 0.05 s .. 1 s)
+    position_check_interval_s: float = 5.0  # compare each subscribed channel's position with Redis
     token_ttl_s: int = 86_400
 
     # websocket wire
@@ -192,9 +198,12 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     for name in ["inbound_rate", "inbound_burst", "online_interval_s", "stock_interval_s", "comment_rate",
                  "comment_burst", "comment_room_rate", "admission_rate", "admission_burst", "sweep_interval_s",
-                 "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s"]:  # fmt: skip
+                 "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s", "redis_socket_timeout_s",
+                 "redis_connect_timeout_s", "redis_health_check_s", "position_check_interval_s"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if s.redis_retries < 0:
+        raise SettingsError(f"{where('redis_retries')}: setting 'redis_retries' must be >= 0")
     if not s.gc_full_interval_s >= 0:
         raise SettingsError(f"{where('gc_full_interval_s')}: setting 'gc_full_interval_s' must be >= 0")
     if s.max_frame_bytes > s.ws_max_size:

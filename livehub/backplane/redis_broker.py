@@ -62,7 +62,7 @@ class RedisBroker:
         self._deliver = deliver
         self._on_reconnect = on_reconnect
         self._pubsub = self.pubsub_redis.pubsub()
-        await self._pubsub.connect()  # the node's one pub/sub connection, taken now
+        await self._pubsub.connect()  # type: ignore[no-untyped-call]  # the node's one pub/sub connection, now
         self._reader = asyncio.create_task(self._read_loop(), name="livehub-pubsub-reader")
 
     async def close(self) -> None:
@@ -113,8 +113,9 @@ class RedisBroker:
                 if not lost:
                     log.warning("pub/sub connection lost (%s); reconnecting", exc)
                 lost = True
-                with contextlib.suppress(Exception):
-                    await pubsub.connection.disconnect()  # type: ignore[union-attr]
+                if pubsub.connection is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.connection.disconnect()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue

@@ -121,6 +121,20 @@ class Hub:
             ch.offset = item.offset
         self._queue(ch, item)
 
+    async def check_positions(self) -> None:
+        """Compare every channel's delivered position with Redis; fill or resync (see OrderGuard.check)."""
+        await self.order.check(self.channels, self._background)
+
+    def positions_lost(self) -> None:
+        """The backplane reconnected: events published meanwhile never came; check now."""
+        self._background(self._check_quietly())
+
+    async def _check_quietly(self) -> None:
+        try:
+            await self.check_positions()
+        except Exception as exc:  # Redis still down: the periodic check tries again
+            log.warning("position check after a reconnect failed: %r", exc)
+
     def broadcast_volatile(self, channel: str, key: str, message: dict[str, Any]) -> None:
         """A node-local latest-value update (online count, likes, stock) for a channel's audience."""
         ch = self.channels.get(channel)

@@ -9,7 +9,11 @@ its own atomic script; batching changes only how they travel.  A batch costs one
 (hiredis packs each command in C), one read per answer without a per-answer timeout, and one
 deadline for the whole batch (the client's ``socket_timeout``, else 5 s): the per-command
 costs of a redis-py pipeline (pool checkout, argument encoding in Python, one timeout per
-answer) were most of livehub's CPU per buy.  A failed batch closes its connection (it may
+answer) were most of livehub's CPU per buy.  Each call's answer is bounded by that timeout
+counted from the moment it was *submitted*, not sent: a batch's deadline is its oldest call's
+submission plus the timeout, so during a Redis stall a call queued behind an in-flight batch
+fails with the rest by its own deadline instead of waiting for that batch to fail and then for
+its own.  A failed batch closes its connection (it may
 hold unread answers) and fails its calls; the connection reconnects on its next batch.
 More than ``MAX_QUEUED`` waiting calls fail at once with :class:`BatchQueueFull`.  An answer
 of NOSCRIPT (Redis lost its script cache) runs that call again through the script object,
@@ -33,7 +37,7 @@ MAX_BATCH = 256  # script calls per pipeline; more wait for the next one
 MAX_QUEUED = 10_000  # calls waiting for a free connection; past this, a call fails at once (unavailable)
 DEFAULT_TIMEOUT_S = 5.0
 
-Call = tuple[AsyncScript, list[Any], list[Any], "asyncio.Future[Any]"]
+Call = tuple[AsyncScript, list[Any], list[Any], "asyncio.Future[Any]", float]  # ..., submitted at (loop time)
 
 
 class BatchQueueFull(RedisError):
@@ -64,7 +68,7 @@ class Batcher:
             raise BatchQueueFull(f"{len(self._pending)} script calls already wait for Redis")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((script, keys, args, fut))
+        self._pending.append((script, keys, args, fut, loop.time()))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start_flush)
@@ -95,8 +99,8 @@ class Batcher:
         self.batches += 1
         results: list[Any] = []
         try:
-            packed = b"".join([pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a, _ in batch])
-            async with asyncio.timeout(self._timeout_s):
+            packed = b"".join([pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a, _, _ in batch])
+            async with asyncio.timeout_at(batch[0][4] + self._timeout_s):  # the oldest call's deadline
                 await conn.send_packed_command(packed, check_health=False)
                 for _ in batch:
                     try:
@@ -108,13 +112,13 @@ class Batcher:
             failure: BaseException = exc
             if isinstance(exc, TimeoutError):  # asyncio's deadline; callers answer RedisError as "unavailable"
                 failure = RedisError(f"no answer from Redis within {self._timeout_s} s")
-            for *_, fut in batch:
+            for *_, fut, _ in batch:
                 if not fut.done():
                     fut.set_exception(failure)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (script, keys, args, fut), result in zip(batch, results, strict=True):
+        for (script, keys, args, fut, _), result in zip(batch, results, strict=True):
             if fut.done():  # the caller gave up (cancelled)
                 continue
             if isinstance(result, NoScriptError):  # Redis lost its script cache: EVALSHA again after a load
