@@ -23,7 +23,7 @@ from tests.conftest import LivehubProcess, free_port, host_token, http_json, vie
 
 # short bounds so that faults show within seconds (docs/operations.md has the defaults)
 FAULT_ENV = {
-    "LIVEHUB_REDIS_SOCKET_TIMEOUT_S": "2",
+    "LIVEHUB_REDIS_SOCKET_TIMEOUT_S": "3",
     "LIVEHUB_REDIS_CONNECT_TIMEOUT_S": "1",
     "LIVEHUB_REDIS_HEALTH_CHECK_S": "1",
     "LIVEHUB_REDIS_POOL_TIMEOUT_S": "2",
@@ -53,7 +53,7 @@ class OwnRedis:
 
     def start(self, timeout: float = 10.0) -> OwnRedis:
         args = [_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
-                "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always", "--maxclients", "2000"]  # fmt: skip
+                "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always"]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -136,7 +136,10 @@ async def sale_state(server: LivehubProcess, sale_id: str) -> dict[str, Any]:
 
 async def viewer(server: LivehubProcess, venue: str = "b1", user: str | None = None) -> Client:
     client = await Client.connect(server.ws, viewer_token(user or "u-" + uuid.uuid4().hex[:8]), venue=venue)
-    await client.wait_for("snapshot", timeout=15)
+    try:
+        await client.wait_for("snapshot", timeout=15)
+    except Exception as exc:
+        raise AssertionError(f"no snapshot ({exc!r}); the node's log:\n{server.log()[-1500:]}") from exc
     return client
 
 

@@ -41,9 +41,11 @@ async def hosts_driving(server: LivehubProcess, stop: asyncio.Event, hosts: int 
                 await new_sale(server, venue, stock=5)
                 status = 201
             elif n % 4 == 1 and venue != "main":
-                status, _ = await api("POST", f"{server.http}/api/venues/{venue}/cards", {"sku": f"{venue}-sku1"}, token)
+                card = {"sku": f"{venue}-sku1"}
+                status, _ = await api("POST", f"{server.http}/api/venues/{venue}/cards", card, token)
             elif n % 4 == 2 and venue == "main":
-                status, _ = await api("POST", f"{server.http}/api/venues/main/cta", {"target": "b1", "text": "go"}, token)
+                cta = {"target": "b1", "text": "go"}
+                status, _ = await api("POST", f"{server.http}/api/venues/main/cta", cta, token)
             else:
                 status, _ = await publish(server, venue, "announcement", {"n": n})
             statuses[status] = statuses.get(status, 0) + 1
