@@ -82,16 +82,19 @@ class OrderGuard:
         with another event) is delivered anyway.  Channels that have delivered nothing, with
         only volatile traffic, or in a gap fill already, are skipped."""
         assert self.broker is not None
-        names = [name for name, ch in channels.items() if ch.epoch is not None and not ch.filling and len(ch)]
-        if not names:
+        known = {name: ch.epoch for name, ch in channels.items() if ch.epoch is not None and not ch.filling and len(ch)}
+        if not known:
             return
+        names = list(known)
         positions = await self.broker.positions(names)
         for name, position in zip(names, positions, strict=True):
             ch = channels.get(name)
-            if ch is None or ch.epoch is None or ch.filling:
+            # (events keep arriving during the read: a channel may be further than what was read,
+            # never a reason to resync; one that changed epoch meanwhile was handled by delivery)
+            if ch is None or ch.epoch is None or ch.filling or ch.epoch != known[name]:
                 continue
             self.stats.position_checks += 1
-            if position is None or position[0] != ch.epoch or position[1] < ch.offset:
+            if position is None or position[0] != ch.epoch:
                 log.warning("channel %s: history changed under this node (%s, now %s): resync",
                             name, (ch.epoch, ch.offset), position)  # fmt: skip
                 self.resync(ch, None)

@@ -52,6 +52,8 @@ def pubsub_client(redis: Redis) -> Redis:
     """A client of its own for the node's one pub/sub connection (same server and bounds), so
     that commands holding every pooled connection can never keep the subscriber waiting."""
     pool = redis.connection_pool
-    own = BlockingConnectionPool(connection_class=pool.connection_class, max_connections=2, timeout=5.0,
-                                 **pool.connection_kwargs)  # fmt: skip
+    # no health check: its PING would be read by the subscribe that sent it while the broker's
+    # reader reads the same connection (the reader notices a lost connection by itself)
+    kwargs = {**pool.connection_kwargs, "health_check_interval": 0}
+    own = BlockingConnectionPool(connection_class=pool.connection_class, max_connections=2, timeout=5.0, **kwargs)
     return Redis(connection_pool=own)
