@@ -82,19 +82,25 @@ class OrderGuard:
         with another event) is delivered anyway.  Channels that have delivered nothing, with
         only volatile traffic, or in a gap fill already, are skipped."""
         assert self.broker is not None
-        known = {name: ch.epoch for name, ch in channels.items() if ch.epoch is not None and not ch.filling and len(ch)}
+        known = {
+            name: (ch.epoch, ch.offset)
+            for name, ch in channels.items()
+            if ch.epoch is not None and not ch.filling and len(ch)
+        }
         if not known:
             return
         names = list(known)
         positions = await self.broker.positions(names)
         for name, position in zip(names, positions, strict=True):
             ch = channels.get(name)
-            # (events keep arriving during the read: a channel may be further than what was read,
-            # never a reason to resync; one that changed epoch meanwhile was handled by delivery)
-            if ch is None or ch.epoch is None or ch.filling or ch.epoch != known[name]:
+            epoch, offset = known[name]
+            # (events keep arriving during the read: the node may be further than what was read;
+            # what it had delivered *before* the read is what Redis cannot be behind of. A channel
+            # whose epoch changed meanwhile was handled by its delivery)
+            if ch is None or ch.epoch is None or ch.filling or ch.epoch != epoch:
                 continue
             self.stats.position_checks += 1
-            if position is None or position[0] != ch.epoch:
+            if position is None or position[0] != epoch or position[1] < offset:  # lost, new epoch, rewound
                 log.warning("channel %s: history changed under this node (%s, now %s): resync",
                             name, (ch.epoch, ch.offset), position)  # fmt: skip
                 self.resync(ch, None)
