@@ -66,7 +66,7 @@ class Node:
         self.pubsub_redis: Redis | None = pubsub_client(redis) if broker is None else None
         self.broker: Broker = broker or RedisBroker(
             redis, keys, history_size=s.history_size, ttl_s=s.history_ttl_s,
-            subscribe_timeout_s=s.redis_socket_timeout_s, pubsub_redis=self.pubsub_redis,
+            subscribe_timeout_s=2 * s.redis_socket_timeout_s, pubsub_redis=self.pubsub_redis,
         )  # fmt: skip
         self.hub = Hub(self.stats, join_buffer_max=s.join_buffer_max, fanout_slice=s.fanout_slice,
                        observe_latency=latency.observe)  # fmt: skip
