@@ -287,3 +287,34 @@ async def test_history_trimmed_past_the_position_is_not_recoverable(
     assert await h.broker.history("main", epoch, 1, 1000) is None
     recent = await h.broker.history("main", epoch, 295, 1000)
     assert [e.offset for e in recent or []] == [296, 297, 298, 299, 300]
+
+
+# ---- the Redis subscriber's reconnect ----------------------------------------------------------------------
+
+
+async def test_the_redis_subscriber_reconnects_by_itself_resubscribes_and_reports_it(
+    redis_url: str, redis: Any, keys: Any
+) -> None:
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    name = "lh-test-" + uuid.uuid4().hex[:8]
+    pubsub_redis = aioredis.Redis.from_url(redis_url, client_name=name)
+    broker = RedisBroker(redis, keys, ttl_s=600, pubsub_redis=pubsub_redis)
+    harness = Harness(broker)
+    reconnects: list[int] = []
+    await broker.start(harness.deliver, lambda: reconnects.append(1))
+    try:
+        await broker.subscribe("main")
+        for client in await redis.client_list():
+            if client.get("name") == name:
+                await redis.client_kill_filter(_id=client["id"])  # the pub/sub connection drops
+        await harness.until(lambda: bool(reconnects), "the reconnect to be reported")
+
+        await broker.publish("main", "after", {})
+        await harness.until(lambda: len(harness.events("main")) == 1, "an event after the reconnect")
+        assert broker.reconnects == 1
+    finally:
+        await broker.close()
+        await pubsub_redis.aclose()
