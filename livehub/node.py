@@ -67,6 +67,7 @@ class Node:
         self.broker: Broker = broker or RedisBroker(
             redis, keys, history_size=s.history_size, ttl_s=s.history_ttl_s,
             subscribe_timeout_s=2 * s.redis_socket_timeout_s, pubsub_redis=self.pubsub_redis,
+            health_check_s=s.redis_health_check_s, pong_timeout_s=s.redis_socket_timeout_s,
         )  # fmt: skip
         self.hub = Hub(self.stats, join_buffer_max=s.join_buffer_max, fanout_slice=s.fanout_slice,
                        observe_latency=latency.observe)  # fmt: skip

@@ -39,11 +39,14 @@ log = logging.getLogger("livehub.backplane.redis_broker")
 class RedisBroker:
     def __init__(
         self, redis: Redis, keys: Keys, *, history_size: int = 2000, ttl_s: int = 86_400,
-        subscribe_timeout_s: float = 5.0, pubsub_redis: Redis | None = None,
+        subscribe_timeout_s: float = 5.0, pubsub_redis: Redis | None = None, health_check_s: float = 0.0,
+        pong_timeout_s: float = 5.0,
     ) -> None:  # fmt: skip
         self.redis = redis
         self.pubsub_redis = pubsub_redis or redis
         self.subscribe_timeout_s = subscribe_timeout_s
+        self.health_check_s = health_check_s  # silent this long: PING; no PONG in pong_timeout_s: lost
+        self.pong_timeout_s = pong_timeout_s
         self.keys = keys
         self.scripts = Scripts(redis)
         self.history_size = history_size
@@ -103,16 +106,22 @@ class RedisBroker:
     async def _read_loop(self) -> None:
         assert self._pubsub is not None
         pubsub = self._pubsub
+        loop = asyncio.get_running_loop()
         backoff = 0.05
         lost = False
+        last_seen = loop.time()
+        ping_sent: float | None = None
         while not self._closing:
             try:
+                if self.health_check_s and not lost and pubsub.subscribed:
+                    ping_sent = await self._check_alive(pubsub, last_seen, ping_sent, loop.time())
                 msg = await pubsub.get_message(timeout=1.0)
                 backoff = 0.05
             except (RedisError, OSError, TimeoutError) as exc:
                 if not lost:
-                    log.warning("pub/sub connection lost (%s); reconnecting", exc)
+                    log.warning("pub/sub connection lost (%r); reconnecting", exc)
                 lost = True
+                ping_sent = None
                 if pubsub.connection is not None:
                     with contextlib.suppress(Exception):
                         await pubsub.connection.disconnect()
@@ -125,17 +134,35 @@ class RedisBroker:
                 log.info("pub/sub connection back; checking channel positions")
                 if self._on_reconnect is not None:
                     self._on_reconnect()
+                last_seen = loop.time()
             if msg is None:
                 continue
+            last_seen = loop.time()
             kind = msg["type"]
             raw_channel = msg["channel"]
             name = raw_channel.decode() if isinstance(raw_channel, bytes) else str(raw_channel)
             if kind == "message":
                 self._on_message(name, msg["data"])
+            elif kind == "pong":
+                ping_sent = None
             elif kind == "subscribe":
                 fut = self._confirm.get(name)
                 if fut is not None and not fut.done():
                     fut.set_result(None)
+
+    async def _check_alive(self, pubsub: PubSub, last_seen: float, ping_sent: float | None, now: float) -> float | None:
+        """A connection silent for ``health_check_s`` gets a PING; no PONG within ``pong_timeout_s``
+        means it is dead (a stalled Redis, a partition without a reset): raise, and the reader
+        reconnects (and the hub checks its channels' positions) as soon as Redis answers again."""
+        if ping_sent is not None:
+            if now - ping_sent > self.pong_timeout_s:
+                raise TimeoutError(f"no PONG on the pub/sub connection within {self.pong_timeout_s} s")
+            return ping_sent
+        if now - last_seen < self.health_check_s:
+            return None
+        async with asyncio.timeout(self.pong_timeout_s), self._lock:
+            await pubsub.ping()
+        return now
 
     def _on_message(self, name: str, data: bytes) -> None:
         if self._deliver is None or not name.startswith(self._prefix):

@@ -109,6 +109,8 @@ async def test_redis_paused_for_ten_seconds_buys_answer_unavailable_in_time_and_
         assert (await buy(buyers[1], sale["sale_id"]))["status"] == "ok"
         state = await sale_state(b, sale["sale_id"])
         assert state["balanced"] and state["reserved"] == 2
+        # the subscribers saw no PONG during the stall, reconnected and checked their positions
+        assert all("pub/sub connection back" in s.log() for s in (a, b))
     finally:
         redis_server.resume()
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
