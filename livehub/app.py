@@ -16,7 +16,6 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,6 +30,7 @@ from livehub.errors import LivehubError, error_body
 from livehub.node import Node
 from livehub.services.host_login import HostLogin
 from livehub.settings import Settings, load_settings
+from livehub.store.client import redis_client
 from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
@@ -103,10 +103,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not settings.redis_url:
             raise RuntimeError("LIVEHUB_REDIS_URL is not set (the CLI starts an embedded Redis and sets it)")
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=settings.redis_pool_size, timeout=settings.redis_pool_timeout_s
-        )
-        redis = aioredis.Redis(connection_pool=pool)
+        redis = redis_client(settings)
         node = Node(settings, festival, redis)
         app.state.node = node
         await node.start()

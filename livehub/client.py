@@ -193,18 +193,39 @@ class Client:
         data: dict[str, Any] = frame.get("data", {})
         return data
 
-    async def join(self, venue: str, resume: bool = False) -> dict[str, Any]:
+    async def join(self, venue: str, resume: bool = False, attempts: int = 5) -> dict[str, Any]:
+        """Join ``venue`` (from the last positions with ``resume``); returns the snapshot.
+
+        A join answered ``unavailable`` (Redis unreachable: the server kept no half state) is
+        retried, with a growing pause, up to ``attempts`` times in all."""
         msg: dict[str, Any] = {"type": "join", "venue": venue}
         if resume and self.positions:
             msg["since"] = {c: list(p) for c, p in self.positions.items()}
-        return await self.request(msg)
+        for attempt in range(attempts):
+            try:
+                return await self.request(dict(msg))
+            except ClientError as exc:
+                if exc.code != "unavailable" or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    async def resume(self) -> dict[str, Any]:
-        """Reconnect and rejoin the venue from the last positions; returns the snapshot."""
+    async def resume(self, attempts: int = 5) -> dict[str, Any]:
+        """Reconnect and rejoin the venue from the last positions; returns the snapshot.
+
+        A refused connection (the node is gone) or a join answered ``unavailable`` is retried,
+        with a growing pause, up to ``attempts`` times in all."""
         await self.close()
-        await self._open(None)
+        for attempt in range(attempts):
+            try:
+                await self._open(None)
+                break
+            except OSError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
         assert self.venue is not None
-        return await self.join(self.venue, resume=True)
+        return await self.join(self.venue, resume=True, attempts=attempts)
 
     async def close(self) -> None:
         if self.ws is not None:

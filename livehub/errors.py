@@ -48,6 +48,7 @@ CLOSE_POLICY = 1008  # too many bad frames in a row
 CLOSE_TOO_BIG = 1009  # frame above ws_max_size (sent by the websocket layer)
 CLOSE_INTERNAL = 1011
 CLOSE_RESTART = 1012  # node shutting down: reconnect (to another node) and resume
+CLOSE_TRY_AGAIN = 1013  # the join of the URL's venue failed (Redis unavailable): reconnect later
 CLOSE_UNAUTHORIZED = 4001  # bad token on connect
 CLOSE_FORBIDDEN = 4003  # the handshake's Origin is not an allowed origin (livehub.web.edge)
 CLOSE_NOT_FOUND = 4004  # unknown venue on connect

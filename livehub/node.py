@@ -40,6 +40,7 @@ from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
+from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
@@ -63,7 +64,13 @@ class Node:
         self.stats = Stats()
         self.heap = HeapPolicy(settings.gc_full_interval_s)
         latency = event_latency_histogram()
-        self.broker: Broker = broker or RedisBroker(redis, keys, history_size=s.history_size, ttl_s=s.history_ttl_s)
+        # the node's one pub/sub connection has a client of its own (livehub.store.client)
+        self.pubsub_redis: Redis | None = pubsub_client(redis) if broker is None else None
+        self.broker: Broker = broker or RedisBroker(
+            redis, keys, history_size=s.history_size, ttl_s=s.history_ttl_s,
+            subscribe_timeout_s=2 * s.redis_socket_timeout_s, pubsub_redis=self.pubsub_redis,
+            health_check_s=s.redis_health_check_s, pong_timeout_s=s.redis_socket_timeout_s,
+        )  # fmt: skip
         self.hub = Hub(self.stats, join_buffer_max=s.join_buffer_max, fanout_slice=s.fanout_slice,
                        observe_latency=latency.observe)  # fmt: skip
         self.metrics = Metrics(self.id, self.stats, self.hub, self.heap, latency)
@@ -100,8 +107,8 @@ class Node:
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.broker.start(self._deliver)
         self.hub.attach(self.broker)
+        await self.broker.start(self._deliver, self.hub.positions_lost)
         self.signals.start()
         await self.jobs.start()
         self.heap.start()
@@ -120,6 +127,8 @@ class Node:
                              self.settings.shutdown_batch_size, self.settings.shutdown_batch_interval_s)  # fmt: skip
         await self.signals.stop()
         await self.broker.close()
+        if self.pubsub_redis is not None:
+            await self.pubsub_redis.aclose()
 
     def _deliver(self, channel: str, item: Event | Volatile) -> None:
         if isinstance(item, Volatile) and not self.signals.filter(channel, item):

@@ -43,9 +43,15 @@ class Settings:
     redis_pool_size: int = 64  # Redis connections per node; more concurrent commands wait
     redis_pool_timeout_s: float = 5.0  # ... at most this long, then "unavailable"
     redis_script_connections: int = 2  # script batches in flight at once (livehub.store.scripts); others wait and merge
+    # reliability (livehub.store.client, livehub.hub.gapfill): every Redis call is bounded
+    redis_socket_timeout_s: float = 5.0  # an answer from Redis, counted from the call; past it: "unavailable"
+    redis_connect_timeout_s: float = 2.0  # opening a connection to Redis
+    redis_health_check_s: float = 10.0  # a pooled connection idle this long is PINGed before use
+    redis_retries: int = 2  # retries of a command whose connection was lost (backoff 0.05 s .. 1 s)
+    position_check_interval_s: float = 5.0  # compare each subscribed channel's position with Redis
     token_ttl_s: int = 86_400
 
-    # tokens (JWT; docs/operations.md "Security: tokens and roles")
+    # tokens (JWT; docs/operations.md "Security", "Tokens and roles")
     jwt_algorithm: str = "HS256"  # platform tokens: HS256 (shared secret), RS256 or ES256 (public key / JWKS)
     jwt_public_key: str = ""  # RS256/ES256: PEM text, or the path of a PEM file
     jwt_jwks_url: str = ""  # RS256/ES256: the platform's JWKS (keys by kid), fetched and cached
@@ -104,7 +110,7 @@ class Settings:
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
 
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
-    # "Security: limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
+    # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
     # (comments: comment_rate / comment_burst above, per identity over all its connections)
     identity_like_rate: float = 20.0  # likes/s (the sum of the frames' n) per identity
     identity_like_burst: float = 100.0  # >= like_max_per_frame, so one full frame always fits
@@ -237,13 +243,16 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     for name in ["inbound_rate", "inbound_burst", "online_interval_s", "stock_interval_s", "comment_rate",
                  "comment_burst", "comment_room_rate", "admission_rate", "admission_burst", "sweep_interval_s",
-                 "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s",
+                 "leaderboard_interval_s", "reconcile_interval_s", "redis_pool_timeout_s", "redis_socket_timeout_s",
+                 "redis_connect_timeout_s", "redis_health_check_s", "position_check_interval_s",
                  "host_login_rate", "host_login_burst", "identity_like_rate", "identity_like_burst",
                  "identity_buy_rate", "identity_buy_burst", "identity_grab_rate", "identity_grab_burst",
                  "http_max_header_bytes", "http_header_timeout_s", "ws_control_rate", "ws_control_burst",
                  "ws_close_grace_s"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if s.redis_retries < 0:
+        raise SettingsError(f"{where('redis_retries')}: setting 'redis_retries' must be >= 0")
     _validate_jwt(s, where)
     if not s.gc_full_interval_s >= 0:
         raise SettingsError(f"{where('gc_full_interval_s')}: setting 'gc_full_interval_s' must be >= 0")

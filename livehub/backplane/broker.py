@@ -17,13 +17,15 @@ epoch.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from livehub.protocol.events import Event, Volatile
 
 Deliver = Callable[[str, Event | Volatile], None]
+Reconnected = Callable[[], None]  # the subscriber's connection came back: events may have been missed
+Position = tuple[str, int]  # (epoch, offset) of a channel's latest event
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ def new_epoch() -> str:
 
 
 class Broker(Protocol):
-    async def start(self, deliver: Deliver) -> None: ...
+    async def start(self, deliver: Deliver, on_reconnect: Reconnected | None = None) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -65,6 +67,10 @@ class Broker(Protocol):
 
     async def snapshot(self, channel: str) -> Snapshot:
         """The channel's position and state, read atomically (creates the epoch if new)."""
+
+    async def positions(self, channels: Sequence[str]) -> list[Position | None]:
+        """Each channel's current (epoch, offset), read without creating anything; None for a
+        channel Redis does not know (never published, or its history was lost)."""
 
     async def history(self, channel: str, epoch: str, after: int, limit: int) -> list[Event] | None:
         """Events after ``after`` in ``epoch``, at most ``limit``; None if not recoverable

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from livehub.backplane.broker import Deliver, Snapshot, StateOp, new_epoch
+from livehub.backplane.broker import Deliver, Position, Reconnected, Snapshot, StateOp, new_epoch
 from livehub.protocol.events import Event, Volatile, event_body
 
 
@@ -39,7 +40,7 @@ class MemoryBroker:
             ch = self._channels[name] = _MemoryChannel(self.history_size)
         return ch
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver, on_reconnect: Reconnected | None = None) -> None:
         self._deliver = deliver
 
     async def close(self) -> None:
@@ -76,6 +77,13 @@ class MemoryBroker:
     async def snapshot(self, channel: str) -> Snapshot:
         ch = self._channel(channel)
         return Snapshot(ch.epoch, ch.offset, {k: orjson.loads(v) for k, v in ch.state.items()})
+
+    async def positions(self, channels: Sequence[str]) -> list[Position | None]:
+        out: list[Position | None] = []
+        for name in channels:
+            ch = self._channels.get(name)
+            out.append(None if ch is None else (ch.epoch, ch.offset))
+        return out
 
     async def history(self, channel: str, epoch: str, after: int, limit: int) -> list[Event] | None:
         ch = self._channel(channel)

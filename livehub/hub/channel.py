@@ -21,8 +21,8 @@ Item = Event | Volatile
 
 class Channel:
     __slots__ = (
-        "departed", "epoch", "fanning", "filling", "held", "joining", "name", "offset", "pending", "pending_keys",
-        "ready", "release", "subs",
+        "departed", "epoch", "fanning", "filling", "floors", "held", "joining", "name", "offset", "pending",
+        "pending_keys", "ready", "release", "subs",
     )  # fmt: skip
 
     def __init__(self, name: str) -> None:
@@ -39,6 +39,9 @@ class Channel:
         self.held: list[Item] = []
         self.fanning = False  # a batch is being written slice by slice (Hub._write_slices)
         self.departed: set[Connection] = set()  # left the channel while it was fanning: skipped
+        # live connections whose snapshot is ahead of what this node delivered: events up to their
+        # floor offset are skipped for them (the snapshot covers them); dropped once delivered past
+        self.floors: dict[Connection, int] = {}
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.subs) + len(self.joining)

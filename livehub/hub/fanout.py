@@ -121,6 +121,20 @@ class Hub:
             ch.offset = item.offset
         self._queue(ch, item)
 
+    async def check_positions(self) -> None:
+        """Compare every channel's delivered position with Redis; fill or resync (see OrderGuard.check)."""
+        await self.order.check(self.channels, self._background)
+
+    def positions_lost(self) -> None:
+        """The backplane reconnected: events published meanwhile never came; check now."""
+        self._background(self._check_quietly())
+
+    async def _check_quietly(self) -> None:
+        try:
+            await self.check_positions()
+        except Exception as exc:  # Redis still down: the periodic check tries again
+            log.warning("position check after a reconnect failed: %r", exc)
+
     def broadcast_volatile(self, channel: str, key: str, message: dict[str, Any]) -> None:
         """A node-local latest-value update (online count, likes, stock) for a channel's audience."""
         ch = self.channels.get(channel)
@@ -166,12 +180,14 @@ class Hub:
                     ts = item.publish_ts()
                     if ts:
                         self.observe_latency((now - ts) / 1000.0)
+        floors = self._apply_floors(ch, items) if ch.floors else None
         jobs: list[Job] = []
         for index, codec in enumerate(CODECS):
             subs = ch.subs[index]
             if subs:
                 data = items[0].frame(codec) if n == 1 else b"".join([item.frame(codec) for item in items])
-                jobs.append((data, list(subs)))  # the audience now: who joins later has it in its join buffer
+                audience = list(subs) if floors is None else [c for c in subs if c not in floors]
+                jobs.append((data, audience))  # the audience now: who joins later has it in its join buffer
         if ch.joining:
             for conn, buffer in list(ch.joining.items()):
                 buffer.extend(items)
@@ -179,6 +195,20 @@ class Hub:
                     conn.close(errors.CLOSE_SLOW, "join buffer overflow: reconnect and resume")
         if jobs:
             self._write_slices(ch, items, jobs, 0, 0)
+
+    def _apply_floors(self, ch: Channel, items: list[Item]) -> set[Connection]:
+        """Connections whose snapshot is ahead of this node get the batch without the events it
+        covers; returns them (not in the common audience).  Floors reached are dropped."""
+        held = set(ch.floors)
+        for conn, floor in list(ch.floors.items()):
+            keep = [i for i in items if not isinstance(i, Event) or i.offset > floor]
+            if keep and (conn.paused or conn.backlog):
+                conn.send_items(keep)
+            elif keep:
+                conn.send(b"".join([i.frame(conn.codec) for i in keep]))
+            if floor <= ch.offset:
+                del ch.floors[conn]
+        return held
 
     def _write_slices(self, ch: Channel, items: list[Item], jobs: list[Job], job: int, start: int) -> None:
         """Write the batch to at most ``fanout_slice`` connections, then yield to the loop and go on.

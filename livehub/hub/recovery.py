@@ -8,13 +8,16 @@ both read the same broker snapshots as a join.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from livehub import errors
 from livehub.backplane.broker import Broker, Snapshot
 from livehub.domain.roles import channels_of, venue_or_404
 from livehub.domain.topology import Festival
+from livehub.errors import LivehubError
 from livehub.hub.connection import Connection
 from livehub.hub.fanout import Hub
 from livehub.hub.stats import Stats
@@ -68,17 +71,28 @@ class Recovery:
         channels = channels_of(self.festival, conn.identity, venue)
         venue_channels = self.festival.channels_for(venue)
         conn.venue = venue
-        await self.hub.begin_join(conn, channels)
-        snaps: list[Snapshot] = list(await asyncio.gather(*(self.broker.snapshot(c) for c in venue_channels)))
-        replays: dict[str, list[Event]] = {}
-        recovered = False
-        if since is not None and all(c in since for c in venue_channels):
-            results = await asyncio.gather(
-                *(self.broker.history(c, since[c][0], since[c][1], self.replay_max) for c in venue_channels)
-            )
-            if all(r is not None for r in results):
-                recovered = True
-                replays = {c: r for c, r in zip(venue_channels, results, strict=True) if r is not None}
+        try:
+            await self.hub.begin_join(conn, channels)
+            snaps: list[Snapshot] = list(await asyncio.gather(*(self.broker.snapshot(c) for c in venue_channels)))
+            replays: dict[str, list[Event]] = {}
+            recovered = False
+            if since is not None and all(c in since for c in venue_channels):
+                results = await asyncio.gather(
+                    *(self.broker.history(c, since[c][0], since[c][1], self.replay_max) for c in venue_channels)
+                )
+                if all(r is not None for r in results):
+                    recovered = True
+                    replays = {c: r for c, r in zip(venue_channels, results, strict=True) if r is not None}
+        except Exception as exc:
+            # no half state: a failed join is in no channel and no venue (not counted online);
+            # the client is told to retry (Redis down, a subscribe that timed out, ...)
+            self.hub.leave(conn)
+            conn.venue = None
+            if isinstance(exc, LivehubError):
+                raise
+            self.stats.join_failures += 1
+            log.warning("join of %s to %s failed: %r", conn.id, venue, exc)
+            raise errors.storage_unavailable() from exc
         if since is not None:
             if recovered:
                 self.stats.recovery_replayed += 1
@@ -98,7 +112,9 @@ class Recovery:
         first = conn.codec.frame(message)
         if recovered:
             # the missed events of all channels, each channel in offset order, merged by publish time
-            missed = sorted((e for c in venue_channels for e in replays[c]), key=Event.publish_ts)
+            # (a merge, never a sort: events published in one millisecond through two nodes have
+            # publish times out of offset order, and a client keeping its last offset drops the late one)
+            missed = heapq.merge(*(replays[c] for c in venue_channels), key=Event.publish_ts)
             first += b"".join(e.frame(conn.codec) for e in missed)
         conn.send(first)
         for c, snap in zip(venue_channels, snaps, strict=True):

@@ -7,8 +7,8 @@ from __future__ import annotations
 class Stats:
     __slots__ = (
         "batched_writes", "bytes_sent", "coalesced", "connections_total", "dropped", "events_in",
-        "frames_sent", "gaps_filled", "inbound_errors", "recovery_fresh", "recovery_replayed",
-        "resyncs", "slow_closes", "writes",
+        "frames_sent", "gaps_filled", "inbound_errors", "join_failures", "position_checks", "recovery_fresh",
+        "recovery_replayed", "resyncs", "slow_closes", "writes",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -26,6 +26,8 @@ class Stats:
         self.resyncs = 0
         self.inbound_errors = 0
         self.connections_total = 0
+        self.join_failures = 0  # joins that met a Redis failure (answered unavailable, no half state)
+        self.position_checks = 0  # channel positions compared with Redis (livehub.hub.gapfill)
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}

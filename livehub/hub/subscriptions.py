@@ -8,6 +8,13 @@ Joining is race-free: a joining connection is registered (and its channel subscr
 broker) *before* its snapshot or history is read (:meth:`Subscriptions.begin_join`); what
 arrives meanwhile waits in a per-connection join buffer, filled by the fan-out, and is
 released, deduplicated by offset, when the join completes (:meth:`Subscriptions.finish_join`).
+
+The snapshot is read on another Redis connection than the subscription, so it can cover an
+event this node has not received yet: such a connection goes live with a *floor* (its
+snapshot's offset) and the fan-out skips it for events up to the floor (``Channel.floors``);
+the floor goes once the node delivered past it.  The first connection to go live gives the
+channel its starting position (when no other is still joining), so the periodic position
+check (:meth:`livehub.hub.gapfill.OrderGuard.check`) can see events missed on a quiet channel.
 """
 
 from __future__ import annotations
@@ -97,6 +104,14 @@ class Subscriptions:
             conn.send(b"".join(parts))
             if conn.closed:  # that send overflowed its backlog: the connection is gone already
                 return
+        if epoch:
+            if ch.epoch is None:
+                ch.floors[conn] = offset
+                if not ch.joining:  # nobody still joining could need an event below this
+                    ch.epoch, ch.offset = epoch, min(ch.floors.values())
+                    ch.floors = {c: f for c, f in ch.floors.items() if f > ch.offset}
+            elif ch.epoch == epoch and (ch.offset < offset or ch.pending):
+                ch.floors[conn] = offset  # (events queued, not yet fanned out, may be in the snapshot)
         ch.subs[conn.codec_index][conn] = None
 
     def leave(self, conn: Connection) -> None:
@@ -106,6 +121,7 @@ class Subscriptions:
                 continue
             ch.subs[conn.codec_index].pop(conn, None)
             ch.joining.pop(conn, None)
+            ch.floors.pop(conn, None)
             if ch.fanning:  # not in the rest of the broadcast being written, even if it rejoins meanwhile
                 ch.departed.add(conn)
             if not len(ch) and ch.release is None and self._loop is not None:

@@ -32,6 +32,8 @@ _COUNTERS = {
     "resyncs": "Channels resynchronised after their history changed",
     "inbound_errors": "Error frames sent for bad client frames",
     "connections_total": "Websocket connections accepted",
+    "join_failures": "Joins that failed on Redis (answered unavailable; the connection is in no venue)",
+    "position_checks": "Channel positions compared with Redis by the periodic position check",
 }
 
 

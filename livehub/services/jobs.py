@@ -10,7 +10,10 @@
   ``sale_retention_s`` later: ``SaleStore.retire``), and once they have expired it leaves its
   venue's sales;
 * the guide leaderboard, pushed to connected hosts;
-* the reconciler: settles store holds and coupon locks a crashed node left between two steps.
+* the reconciler: settles store holds and coupon locks a crashed node left between two steps;
+* the position check (every ``position_check_interval_s``): each subscribed channel's position
+  against Redis (``Hub.check_positions``: fill from history or resync), and the store index
+  re-built when Redis lost it (restarted empty: every buy would otherwise be a warehouse delivery).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class CommerceJobs:
         self.jobs.start(s.sweep_interval_s, self.sweep, "sweeper")
         self.jobs.start(s.leaderboard_interval_s, self.push_leaderboard, "leaderboard")
         self.jobs.start(s.reconcile_interval_s, self.reconcile, "reconcile")
+        self.jobs.start(s.position_check_interval_s, self.check_positions, "positions")
 
     async def stop(self) -> None:
         await self.jobs.stop()
@@ -135,6 +139,13 @@ class CommerceJobs:
         self.retired.pop(spec.sale_id, None)
         self.stock.pop(spec.sale_id, None)
         self.admission.forget(spec.sale_id)
+
+    async def check_positions(self) -> None:
+        """Channels behind Redis or in another epoch (livehub.hub.gapfill); the store index if Redis lost it."""
+        await self.hub.check_positions()
+        count = await self.stores.ensure_loaded(self.node_id)
+        if count is not None:
+            log.warning("the store index was missing in Redis (restarted empty?): re-indexed %d stores", count)
 
     async def reconcile(self) -> None:
         """Settle store holds and coupon locks a crashed node left between two steps."""

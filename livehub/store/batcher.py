@@ -9,8 +9,14 @@ its own atomic script; batching changes only how they travel.  A batch costs one
 (hiredis packs each command in C), one read per answer without a per-answer timeout, and one
 deadline for the whole batch (the client's ``socket_timeout``, else 5 s): the per-command
 costs of a redis-py pipeline (pool checkout, argument encoding in Python, one timeout per
-answer) were most of livehub's CPU per buy.  A failed batch closes its connection (it may
+answer) were most of livehub's CPU per buy.  Each call's answer is bounded by that timeout
+counted from the moment it was *submitted*, not sent: a batch's deadline is its oldest call's
+submission plus the timeout, so during a Redis stall a call queued behind an in-flight batch
+fails with the rest by its own deadline instead of waiting for that batch to fail and then for
+its own.  A failed batch closes its connection (it may
 hold unread answers) and fails its calls; the connection reconnects on its next batch.
+A connection idle longer than the pool's ``health_check_interval`` is PINGed before its next
+batch (a connection from before a Redis restart is replaced, not used to fail a batch).
 More than ``MAX_QUEUED`` waiting calls fail at once with :class:`BatchQueueFull`.  An answer
 of NOSCRIPT (Redis lost its script cache) runs that call again through the script object,
 which loads the script first.
@@ -19,6 +25,7 @@ which loads the script first.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -27,13 +34,16 @@ from hiredis import pack_command
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+log = logging.getLogger("livehub.store.batcher")
 
 MAX_BATCH = 256  # script calls per pipeline; more wait for the next one
 MAX_QUEUED = 10_000  # calls waiting for a free connection; past this, a call fails at once (unavailable)
 DEFAULT_TIMEOUT_S = 5.0
 
-Call = tuple[AsyncScript, list[Any], list[Any], "asyncio.Future[Any]"]
+Call = tuple[AsyncScript, list[Any], list[Any], "asyncio.Future[Any]", float]  # ..., submitted at (loop time)
 
 
 class BatchQueueFull(RedisError):
@@ -50,6 +60,9 @@ class Batcher:
         kwargs = dict(pool.connection_kwargs)
         self._timeout_s = kwargs.get("socket_timeout") or DEFAULT_TIMEOUT_S
         kwargs["socket_timeout"] = None  # one deadline per batch instead (see the module docstring)
+        # our own health check: a connection idle this long is PINGed before its next batch
+        self._health_s = float(kwargs.pop("health_check_interval", 0) or 0)
+        self._last_used: dict[AbstractConnection, float] = {}
         self._conn_class: Callable[..., AbstractConnection] = pool.connection_class
         self._conn_kwargs = kwargs
         self._idle: list[AbstractConnection] = []
@@ -64,7 +77,7 @@ class Batcher:
             raise BatchQueueFull(f"{len(self._pending)} script calls already wait for Redis")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((script, keys, args, fut))
+        self._pending.append((script, keys, args, fut, loop.time()))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start_flush)
@@ -95,26 +108,39 @@ class Batcher:
         self.batches += 1
         results: list[Any] = []
         try:
-            packed = b"".join([pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a, _ in batch])
-            async with asyncio.timeout(self._timeout_s):
-                await conn.send_packed_command(packed, check_health=False)
-                for _ in batch:
+            packed = b"".join([pack_command(("EVALSHA", s.sha, len(k), *k, *a)) for s, k, a, _, _ in batch])
+            async with asyncio.timeout_at(batch[0][4] + self._timeout_s):  # the oldest call's deadline
+                await self._check_health(conn)
+                for attempt in (1, 2):
                     try:
-                        results.append(await conn.read_response(timeout=math.inf))
-                    except ResponseError as exc:  # an error answer: the connection is still in step
-                        results.append(exc)
+                        await conn.send_packed_command(packed, check_health=False)
+                        for _ in batch:
+                            try:
+                                results.append(await conn.read_response(timeout=math.inf))
+                            except ResponseError as exc:  # an error answer: the connection is still in step
+                                results.append(exc)
+                        break
+                    except (RedisConnectionError, ConnectionError) as exc:
+                        # closed before a single answer: a connection left from before a Redis restart
+                        # (the new server never saw the batch). Once more on a new connection, within
+                        # the same deadline; the scripts are idempotent per request, so even a batch the
+                        # old server ran before dying answers "duplicate" then
+                        if results or attempt == 2:
+                            raise
+                        log.info("script connection lost before any answer (%s): sending the batch again", exc)
+                        await conn.disconnect(nowait=True)
         except BaseException as exc:
             await conn.disconnect(nowait=True)  # it may hold answers nobody will read
             failure: BaseException = exc
             if isinstance(exc, TimeoutError):  # asyncio's deadline; callers answer RedisError as "unavailable"
                 failure = RedisError(f"no answer from Redis within {self._timeout_s} s")
-            for *_, fut in batch:
+            for *_, fut, _ in batch:
                 if not fut.done():
                     fut.set_exception(failure)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (script, keys, args, fut), result in zip(batch, results, strict=True):
+        for (script, keys, args, fut, _), result in zip(batch, results, strict=True):
             if fut.done():  # the caller gave up (cancelled)
                 continue
             if isinstance(result, NoScriptError):  # Redis lost its script cache: EVALSHA again after a load
@@ -123,6 +149,20 @@ class Batcher:
                 fut.set_exception(result)
             else:
                 fut.set_result(result)
+
+    async def _check_health(self, conn: AbstractConnection) -> None:
+        """A connection idle longer than the health-check interval may be left over from before a
+        Redis restart: PING it first, and on a lost connection connect again (the batch then goes
+        on the new one) instead of failing the batch's calls."""
+        now = asyncio.get_running_loop().time()
+        last, self._last_used[conn] = self._last_used.get(conn), now
+        if not self._health_s or last is None or now - last < self._health_s or not conn.is_connected:
+            return
+        try:
+            await conn.send_command("PING", check_health=False)
+            await conn.read_response(timeout=math.inf)
+        except (ConnectionError, OSError, RedisConnectionError):
+            await conn.disconnect(nowait=True)
 
     def _reload(self, script: AsyncScript, keys: list[Any], args: list[Any], fut: asyncio.Future[Any]) -> None:
         async def again() -> None:
@@ -144,4 +184,5 @@ class Batcher:
         for conn in self._all:
             await conn.disconnect()
         self._all.clear()
+        self._last_used.clear()
         self._idle.clear()

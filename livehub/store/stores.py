@@ -112,6 +112,23 @@ class StoreIndex:
             await self._redis.delete(marker)
             raise
 
+    async def ensure_loaded(self, owner: str) -> int | None:
+        """Index the stores again when Redis lost them (an empty restart, a flush): the marker or
+        a brand's GEO key missing.  The count when this call indexed them, else None."""
+        marker = self._keys.stores_loaded(self.festival.id)
+        brands = sorted({store.brand for store in self.festival.stores.values()})
+        if not brands:
+            return None
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.exists(marker)
+            pipe.exists(self._keys.brand_stores(brands[0]))
+            has_marker, has_index = await pipe.execute()
+        if has_marker and has_index:
+            return None
+        if has_marker:  # a marker without its index (keys lost, marker restored): index again
+            await self._redis.delete(marker)
+        return await self.load_once(owner)
+
     async def stores_with_holds(self) -> list[str]:
         """Ids of the festival's stores holding units for unpaid reservations (one pipelined round trip)."""
         stores = list(self.festival.stores)

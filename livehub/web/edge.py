@@ -1,5 +1,5 @@
 """The websocket's edge checks, made once per connection before it joins the hub (docs/operations.md,
-"Security: limits at the edge"):
+"Security", "Limits at the edge"):
 
 * **Origin.**  A browser sends the page's origin with the handshake; it must be one of
   ``allowed_origins`` (comma-separated; empty: the same host as the request's ``Host`` header;

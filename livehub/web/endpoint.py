@@ -75,7 +75,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     try:
         conn.send_message(welcome(conn.id, node.id, identity.sub, identity.role, now_ms()))
         if venue is not None:
-            await session.run_command(Command("join", None, {"venue": venue, "since": None}))
+            try:
+                await session.run_command(Command("join", None, {"venue": venue, "since": None}))
+            except errors.LivehubError as exc:  # the join left no half state: say why, ask for a reconnect
+                session.fail(exc, None)
+                conn.close(errors.CLOSE_TRY_AGAIN, "join failed: reconnect later")
         raw.frame_sink = session.feed  # from now on frames go straight to the session (see Session)
         while not conn.closed:
             message = await ws.receive()  # frames that came during the join; then only the disconnect

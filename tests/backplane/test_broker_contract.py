@@ -108,6 +108,16 @@ async def test_subscribed_channels_get_every_later_event_in_order(h: Harness) ->
     assert all(isinstance(body_of(e)["ts"], int) for e in events)
 
 
+async def test_concurrent_first_subscribes_of_a_fresh_broker_all_confirm_and_all_deliver(h: Harness) -> None:
+    # a crowd joining a fresh node subscribes several channels at once; each must confirm
+    channels = [f"c{i}" for i in range(8)]
+    await asyncio.wait_for(asyncio.gather(*(h.broker.subscribe(c) for c in channels)), timeout=8)
+
+    for c in channels:
+        await h.broker.publish(c, "pin", {})
+    await h.until(lambda: all(len(h.events(c)) == 1 for c in channels), "one event per channel")
+
+
 async def test_a_channel_never_subscribed_delivers_nothing(h: Harness) -> None:
     await h.broker.subscribe("main")
 
@@ -210,6 +220,14 @@ async def test_a_state_op_replaces_the_previous_value(h: Harness) -> None:
 # ---- history ---------------------------------------------------------------------------------------------
 
 
+async def test_positions_are_the_latest_epoch_and_offset_and_none_for_an_unknown_channel(h: Harness) -> None:
+    epoch, _ = await h.broker.publish("main", "pin", {})
+    await h.broker.publish("main", "pin", {})
+
+    assert await h.broker.positions(["main", "never"]) == [(epoch, 2), None]
+    assert await h.broker.positions(["never"]) == [None]  # reading created nothing
+
+
 async def test_history_returns_exactly_the_events_after_the_given_offset(h: Harness) -> None:
     positions = [await h.broker.publish("main", "pin", {"i": i}) for i in range(6)]
     epoch = positions[0][0]
@@ -269,3 +287,34 @@ async def test_history_trimmed_past_the_position_is_not_recoverable(
     assert await h.broker.history("main", epoch, 1, 1000) is None
     recent = await h.broker.history("main", epoch, 295, 1000)
     assert [e.offset for e in recent or []] == [296, 297, 298, 299, 300]
+
+
+# ---- the Redis subscriber's reconnect ----------------------------------------------------------------------
+
+
+async def test_the_redis_subscriber_reconnects_by_itself_resubscribes_and_reports_it(
+    redis_url: str, redis: Any, keys: Any
+) -> None:
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    name = "lh-test-" + uuid.uuid4().hex[:8]
+    pubsub_redis = aioredis.Redis.from_url(redis_url, client_name=name)
+    broker = RedisBroker(redis, keys, ttl_s=600, pubsub_redis=pubsub_redis)
+    harness = Harness(broker)
+    reconnects: list[int] = []
+    await broker.start(harness.deliver, lambda: reconnects.append(1))
+    try:
+        await broker.subscribe("main")
+        for client in await redis.client_list():
+            if client.get("name") == name:
+                await redis.client_kill_filter(_id=client["id"])  # the pub/sub connection drops
+        await harness.until(lambda: bool(reconnects), "the reconnect to be reported")
+
+        await broker.publish("main", "after", {})
+        await harness.until(lambda: len(harness.events("main")) == 1, "an event after the reconnect")
+        assert broker.reconnects == 1
+    finally:
+        await broker.close()
+        await pubsub_redis.aclose()

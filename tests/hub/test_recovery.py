@@ -129,3 +129,53 @@ async def test_the_venue_snapshot_reads_positions_state_and_counters_of_the_venu
     assert snap["counters"]["b2"] == {"online": 2}
     with pytest.raises(LivehubError):
         await recovery.venue_snapshot("nowhere")
+
+
+async def test_a_replay_keeps_each_channels_offset_order_when_publish_times_are_out_of_order(
+    festival: Festival,
+) -> None:
+    # two nodes publishing in the same millisecond: their clocks order the events differently
+    from livehub.protocol.events import Event
+
+    recovery, hub, broker, stats = await setup(festival)
+    epoch = (await broker.snapshot("b1")).epoch
+    main_epoch = (await broker.snapshot("main")).epoch
+    for n in range(3):
+        await broker.publish("b1", "tick", {"n": n})
+    await broker.publish("main", "tick", {})
+    history = broker._channels["b1"].history
+    stamps = [1000, 1002, 1001]  # offset 3 stamped before offset 2 by another node's clock
+    for i, event in enumerate(list(history)):
+        history[i] = Event("b1", epoch, event.offset, b'{"kind":"tick","data":{},"ts":%d}' % stamps[i])
+    conn, raw = connect(hub, stats)
+    await recovery.join(conn, "b1", {"main": (main_epoch, 0), "b1": (epoch, 0)})
+    _, *missed = sent(raw.data)
+
+    assert [m["offset"] for m in missed if m["ch"] == "b1"] == [1, 2, 3]
+    assert sorted(m["ch"] for m in missed) == ["b1", "b1", "b1", "main"]
+
+
+async def test_a_join_that_meets_a_broker_failure_answers_unavailable_and_leaves_no_half_state(
+    festival: Festival,
+) -> None:
+    recovery, hub, broker, stats = await setup(festival)
+    real_snapshot = broker.snapshot
+
+    async def failing_snapshot(channel: str) -> object:
+        raise ConnectionError("redis went away")
+
+    broker.snapshot = failing_snapshot  # type: ignore[method-assign]
+    conn, raw = connect(hub, stats)
+    with pytest.raises(LivehubError) as failed:
+        await recovery.join(conn, "b1", None)
+
+    assert failed.value.code == errors.UNAVAILABLE
+    assert conn.venue is None and conn.channels == ()
+    assert all(hub.count(c) == 0 for c in ("main", "b1", "room:b1"))
+    assert sent(raw.data) == []
+    assert stats.join_failures == 1
+
+    broker.snapshot = real_snapshot  # type: ignore[method-assign]
+    await recovery.join(conn, "b1", None)  # the retry joins for real
+    assert conn.venue == "b1" and hub.count("b1") == 1
+    assert sent(raw.data)[0]["type"] == "snapshot"

@@ -213,3 +213,61 @@ async def test_cancelling_one_join_does_not_fail_another_join_of_the_same_channe
 
     assert outcome is None
     assert hub.count(CH) == 1  # c only: the cancelled joiner left
+
+
+# ---- a snapshot ahead of the node ---------------------------------------------------------------------------
+
+
+async def test_a_snapshot_covering_an_event_the_node_has_not_received_yet_is_never_followed_by_that_event() -> None:
+    # the snapshot is read on another connection than the subscription: it can be ahead
+    hub, broker, stats = await start_hub()
+    live, live_raw = connect(hub, stats, "live")
+    await join(hub, broker, live)
+    joiner, joiner_raw = connect(hub, stats, "joiner")
+    await hub.begin_join(joiner, (CH,))
+
+    await broker.publish(CH, "a", 1)  # published; not yet delivered to this node
+    snap = await broker.snapshot(CH)
+    hub.finish_join(joiner, CH, (snap.epoch, snap.offset))
+    await broker.publish(CH, "b", 2)
+    await settle()
+
+    assert snap.offset == 1
+    assert offsets(joiner_raw) == [2]
+    assert offsets(live_raw) == [1, 2]
+
+
+async def test_a_snapshot_covering_an_event_queued_for_the_next_flush_is_never_followed_by_it() -> None:
+    hub, broker, stats = await start_hub()
+    live, live_raw = connect(hub, stats, "live")
+    await join(hub, broker, live)
+    joiner, joiner_raw = connect(hub, stats, "joiner")
+    await hub.begin_join(joiner, (CH,))
+
+    await broker.publish(CH, "a", 1)
+    await asyncio.sleep(0)  # delivered to the hub, queued: the flush runs on the next turn
+    snap = await broker.snapshot(CH)
+    hub.finish_join(joiner, CH, (snap.epoch, snap.offset))
+    await settle()
+
+    assert offsets(joiner_raw) == []
+    assert offsets(live_raw) == [1]
+
+
+async def test_first_joiners_snapshot_ahead_of_the_node_skip_what_it_covers_and_a_later_one_misses_nothing() -> None:
+    hub, broker, stats = await start_hub()
+    early, early_raw = connect(hub, stats, "early")
+    late, late_raw = connect(hub, stats, "late")
+    await hub.begin_join(early, (CH,))
+    await hub.begin_join(late, (CH,))
+    early_snap = await broker.snapshot(CH)  # offset 0
+    await broker.publish(CH, "a", 1)  # not delivered yet
+    late_snap = await broker.snapshot(CH)  # offset 1
+    hub.finish_join(late, CH, (late_snap.epoch, late_snap.offset))
+    await settle()
+    hub.finish_join(early, CH, (early_snap.epoch, early_snap.offset))
+    await broker.publish(CH, "b", 2)
+    await settle()
+
+    assert offsets(late_raw) == [2]
+    assert offsets(early_raw) == [1, 2]

@@ -246,3 +246,34 @@ async def test_stale_store_holds_no_reservation_explains_are_released_and_live_o
     paid = await sales.pay(rid, now_ms=T0 + 2_000)
     assert paid.code is PayCode.PAID and await idx.holds_of("near") == {}
     assert await idx.stock_of("near", "sku1") == 0
+
+
+async def _flush_prefix(redis: aioredis.Redis, keys: Keys) -> None:
+    """What an empty Redis restart does to this festival's keys."""
+    found = [k async for k in redis.scan_iter(match=f"{keys.prefix}:*")]
+    if found:
+        await redis.delete(*found)
+
+
+async def test_stores_lost_by_an_empty_redis_restart_are_indexed_again_and_route_to_a_store(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    idx = StoreIndex(redis, keys, Scripts(redis), festival("near", "other"))
+    assert await idx.load_once("n1") == 2
+    assert await idx.ensure_loaded("n1") is None  # indexed: nothing to do
+
+    await _flush_prefix(redis, keys)
+    assert (await idx.route("b1", "sku1", 1, ORIGIN, "h0")).mode == "delivery"  # what every buy became
+
+    assert await idx.ensure_loaded("n2") == 2
+    assert await idx.ensure_loaded("n1") is None
+    assert (await idx.route("b1", "sku1", 1, ORIGIN, "h1")).store_id == "near"
+
+
+async def test_a_marker_left_without_its_index_is_indexed_again(redis: aioredis.Redis, keys: Keys) -> None:
+    idx = StoreIndex(redis, keys, Scripts(redis), festival("near"))
+    await idx.load_once("n1")
+    await redis.delete(keys.brand_stores("b1"))
+
+    assert await idx.ensure_loaded("n1") == 1
+    assert (await idx.route("b1", "sku1", 1, ORIGIN, "h1")).store_id == "near"

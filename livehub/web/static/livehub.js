@@ -530,6 +530,18 @@ export class LiveClient extends EventTarget {
     if (since) msg.since = since;
     return this.request(msg).catch((err) => {
       if (this.joinId === id) this.joinId = null;
+      if (err?.code === "unavailable" && this.ws) {
+        // the server kept nothing of this join (Redis unreachable): reconnect with backoff and join again
+        const ws = this.ws;
+        this.ws = null;
+        try {
+          ws.close();
+        } catch {
+          /* ignore */
+        }
+        this.onClose(1013, "join unavailable");
+        return null;
+      }
       if (err?.code !== "disconnected") this.emit("error", { ...err, context: "join" });
       return null;
     });
