@@ -66,13 +66,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(errors.http_error(exc.status_code, exc.detail), exc.status_code)
 
 
+def _what(request: Request) -> str:
+    """``GET /path`` of a request, ``WEBSOCKET /ws`` of a websocket (its handlers get a WebSocket,
+    which has no ``method``: starlette runs them and sends nothing for that scope)."""
+    return f"{request.scope.get('method', 'WEBSOCKET')} {request.url.path}"
+
+
 async def _redis_down(request: Request, exc: Exception) -> Response:
-    log.warning("request %s %s: redis failed: %s", request.method, request.url.path, exc)
+    log.warning("request %s: redis failed: %s", _what(request), exc)
     return _error(errors.storage_unavailable(), 503)
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
-    log.exception("request %s %s failed", request.method, request.url.path, exc_info=exc)
+    log.exception("request %s failed", _what(request), exc_info=exc)
     return _error(exc, 500)
 
 
