@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -44,10 +45,16 @@ def test_a_venues_sales_sell_its_brands_products_and_the_main_venue_any() -> Non
 
 
 def test_host_logins_come_from_the_local_config_the_main_venues_host_first() -> None:
-    codes, hosts = _from_config(SMALL_CONFIG)
+    codes, hosts = _from_config(SMALL_CONFIG, "host-main=main-key")  # the file holds only hashes
     assert hosts[0].host == "host-main" and hosts[0].key == "main-key" and hosts[0].venue == "main"
     assert {h.host for h in hosts} == {"host-main", "host-b1", "host-b2", "host-b3"}
+    assert all(h.key is None for h in hosts[1:])  # no key known: minted with LIVEHUB_SECRET, or no host
     assert "g-b1-1" in codes["b1"]
+
+
+def test_a_demo_festival_file_gives_its_plaintext_host_keys() -> None:
+    _, hosts = _from_config(str(Path(SMALL_CONFIG).parent / "festival.toml"))
+    assert hosts[0].host == "host-main" and hosts[0].key
 
 
 def test_host_logins_and_share_codes_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
