@@ -30,6 +30,7 @@ FAULT_ENV = {
     "LIVEHUB_POSITION_CHECK_INTERVAL_S": "1",
     "LIVEHUB_SWEEP_INTERVAL_S": "0.5",
     "LIVEHUB_ONLINE_INTERVAL_S": "0.5",
+    "LIVEHUB_MAX_CONNECTIONS_PER_IP": "100000",  # every test client is 127.0.0.1 (crowds of hundreds)
 }
 
 
