@@ -172,6 +172,28 @@ def http_json(method: str, url: str, body: object = None, token: str | None = No
         return e.code, orjson.loads(e.read() or b"{}")
 
 
+async def api(method: str, url: str, body: object = None, token: str | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """:func:`http_json` from a test's event loop (in a worker thread)."""
+    import asyncio
+
+    return await asyncio.to_thread(http_json, method, url, body, token)
+
+
+async def new_sale(server: LivehubProcess, venue: str = "b1", **fields: object) -> dict:  # type: ignore[type-arg]
+    """A flash sale of the venue's first product, open now for 10 minutes (``fields`` override), by its host."""
+    body = {"sku": f"{venue}-sku1", "stock": 10, "price_cents": 9900, "per_user_limit": 1, "starts_in_s": 0,
+            "duration_s": 600, "sale_id": f"s-{uuid.uuid4().hex[:10]}", **fields}  # fmt: skip
+    status, out = await api("POST", f"{server.http}/api/venues/{venue}/sales", body, host_token(f"host-{venue}", venue))
+    assert status == 201, out
+    return out["sale"]  # type: ignore[no-any-return]
+
+
+async def sale_state(server: LivehubProcess, sale_id: str) -> dict:  # type: ignore[type-arg]
+    status, out = await api("GET", f"{server.http}/api/sales/{sale_id}")
+    assert status == 200, out
+    return out
+
+
 def payment_callback(server: LivehubProcess, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:  # type: ignore[type-arg]
     """POST a payment provider's callback (``body`` as is, with ``headers``) to ``server``."""
     import orjson

@@ -15,14 +15,13 @@ import asyncio
 import hmac
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from livehub import errors
-from livehub.domain.ratelimit import TokenBucket
+from livehub.domain.quotas import KeyedBuckets
 from livehub.domain.topology import Festival, Host
 from livehub.errors import LivehubError
 from livehub.settings import Settings
@@ -53,29 +52,6 @@ def key_matches(host: Host | None, key: str, demo: bool) -> bool:
     return False
 
 
-class KeyedLimiter:
-    """One token bucket per key (host id, IP), at most ``max_keys`` of them.
-
-    Full: the least recently used bucket is forgotten (that key starts again with a full burst).
-    """
-
-    def __init__(self, rate: float, burst: float, max_keys: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self.rate, self.burst, self.max_keys, self.clock = rate, burst, max_keys, clock
-        self.buckets: OrderedDict[str, TokenBucket] = OrderedDict()
-
-    def take(self, key: str) -> bool:
-        now = self.clock()
-        bucket = self.buckets.get(key)
-        if bucket is None:
-            bucket = self.buckets[key] = TokenBucket(self.rate, self.burst, now)
-            while len(self.buckets) > self.max_keys:
-                self.buckets.popitem(last=False)
-        else:
-            self.buckets.move_to_end(key)
-        return bucket.take(now)
-
-
 class HostLogin:
     """Host logins of one node."""
 
@@ -83,17 +59,19 @@ class HostLogin:
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.festival = festival
         self.demo = settings.demo
-        self.limiter = KeyedLimiter(settings.host_login_rate, settings.host_login_burst,
-                                    settings.host_login_tracked, clock)  # fmt: skip
+        self.clock = clock
+        # per host id and per IP; full: the least recently used key is forgotten (a full burst again)
+        self.limiter = KeyedBuckets(settings.host_login_rate, settings.host_login_burst, settings.host_login_tracked)
 
     async def login(self, host_id: str, key: str, client_ip: str) -> Host:
         """The host ``key`` logs in; ``unauthorized`` for an unknown host or a wrong key, ``rate_limited``."""
         host = self.festival.hosts.get(host_id)
         # unknown ids share one bucket: made-up ids cannot crowd the real hosts' buckets out
-        by_host = self.limiter.take("host:" + host_id if host is not None else "host:?")
-        by_ip = self.limiter.take("ip:" + client_ip)
-        if not (by_host and by_ip):
-            raise LivehubError(errors.RATE_LIMITED, "too many host logins: retry later")
+        now = self.clock()
+        wait = max(self.limiter.take("host:" + host_id if host is not None else "host:?", now),
+                   self.limiter.take("ip:" + client_ip, now))  # fmt: skip
+        if wait:
+            raise errors.rate_limited("too many host logins: retry later", wait)
         if not await asyncio.to_thread(key_matches, host, key, self.demo) or host is None:
             log.info("host login refused for %r from %s", host_id[:64], client_ip)
             raise LivehubError(errors.UNAUTHORIZED, "unknown host or wrong key")

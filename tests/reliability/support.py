@@ -19,7 +19,10 @@ from typing import Any
 
 from livehub.client import Client
 from livehub.runtime.embedded_redis import redis_server_binary
-from tests.conftest import LivehubProcess, free_port, host_token, http_json, viewer_token
+from tests.conftest import LivehubProcess, free_port, host_token, viewer_token
+from tests.conftest import api as api  # re-exported for the fault tests
+from tests.conftest import new_sale as new_sale
+from tests.conftest import sale_state as sale_state
 
 # short bounds so that faults show within seconds (docs/operations.md has the defaults)
 FAULT_ENV = {
@@ -112,27 +115,9 @@ def kill_node(server: LivehubProcess) -> None:
         proc.wait(timeout=10)
 
 
-async def api(method: str, url: str, body: object = None, token: str | None = None) -> tuple[int, dict[str, Any]]:
-    return await asyncio.to_thread(http_json, method, url, body, token)
-
-
 async def publish(server: LivehubProcess, venue: str, kind: str, data: Any) -> tuple[int, dict[str, Any]]:
     return await api("POST", f"{server.http}/api/venues/{venue}/events", {"kind": kind, "data": data},
                      host_token(f"host-{venue}", venue))  # fmt: skip
-
-
-async def new_sale(server: LivehubProcess, venue: str = "b1", stock: int = 10, **fields: Any) -> dict[str, Any]:
-    body = {"sku": f"{venue}-sku1", "stock": stock, "price_cents": 9900, "per_user_limit": 1, "starts_in_s": 0,
-            "duration_s": 600, "sale_id": f"s-{uuid.uuid4().hex[:8]}", **fields}  # fmt: skip
-    status, out = await api("POST", f"{server.http}/api/venues/{venue}/sales", body, host_token(f"host-{venue}", venue))
-    assert status == 201, out
-    return out["sale"]  # type: ignore[no-any-return]
-
-
-async def sale_state(server: LivehubProcess, sale_id: str) -> dict[str, Any]:
-    status, out = await api("GET", f"{server.http}/api/sales/{sale_id}")
-    assert status == 200, out
-    return out
 
 
 async def viewer(server: LivehubProcess, venue: str = "b1", user: str | None = None) -> Client:

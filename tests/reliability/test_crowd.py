@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,15 +15,6 @@ from tests.reliability.support import OwnRedis, api, new_sale, node, publish, vi
 pytestmark = pytest.mark.asyncio
 
 VENUES = ("main", "b1", "b2", "b3")
-
-
-@pytest.fixture
-def redis_server() -> Iterator[OwnRedis]:
-    server = OwnRedis().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def hosts_driving(server: LivehubProcess, stop: asyncio.Event, hosts: int = 12) -> dict[int, int]:

@@ -7,7 +7,7 @@ import asyncio
 import signal
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,15 +19,6 @@ from tests.reliability.support import OwnRedis, kill_node, new_sale, node, publi
 pytestmark = pytest.mark.asyncio
 
 FINAL = {"ok", "duplicate", "sold_out", "limit_reached"}
-
-
-@pytest.fixture
-def redis_server() -> Iterator[OwnRedis]:
-    server = OwnRedis().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Buyer:

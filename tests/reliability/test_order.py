@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,15 +14,6 @@ from tests.conftest import viewer_token
 from tests.reliability.support import OwnRedis, node, publish
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def redis_server() -> Iterator[OwnRedis]:
-    server = OwnRedis().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_a_resume_while_two_nodes_publish_at_once_replays_each_channel_in_offset_order(

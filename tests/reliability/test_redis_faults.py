@@ -33,15 +33,6 @@ SOCKET_TIMEOUT_S = float(FAULT_ENV["LIVEHUB_REDIS_SOCKET_TIMEOUT_S"])
 
 
 @pytest.fixture
-def redis_server() -> Iterator[OwnRedis]:
-    server = OwnRedis().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def aof_redis() -> Iterator[OwnRedis]:
     server = OwnRedis(aof=True).start()
     try:

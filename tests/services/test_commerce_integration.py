@@ -13,28 +13,18 @@ import pytest
 
 from livehub.client import Client, ClientError
 from livehub.services.payments import signed_headers
-from tests.conftest import PAYMENT_SECRET, LivehubProcess, host_token, http_json, viewer_token
+from tests.conftest import (
+    PAYMENT_SECRET,
+    LivehubProcess,
+    api,
+    host_token,
+    new_sale,
+    sale_state,
+    viewer_token,
+)
 
 pytestmark = pytest.mark.asyncio
 _ids = itertools.count()
-
-
-async def api(method: str, url: str, body: object = None, token: str | None = None) -> tuple[int, dict[str, Any]]:
-    return await asyncio.to_thread(http_json, method, url, body, token)
-
-
-async def new_sale(server: LivehubProcess, venue: str = "b1", **fields: Any) -> dict[str, Any]:
-    body = {"sku": f"{venue}-sku1", "stock": 10, "price_cents": 9900, "per_user_limit": 1, "starts_in_s": 0,
-            "duration_s": 600, "sale_id": f"s{next(_ids)}-{uuid.uuid4().hex[:6]}", **fields}  # fmt: skip
-    status, out = await api("POST", f"{server.http}/api/venues/{venue}/sales", body, host_token(f"host-{venue}", venue))
-    assert status == 201, out
-    return out["sale"]  # type: ignore[no-any-return]
-
-
-async def sale_state(server: LivehubProcess, sale_id: str) -> dict[str, Any]:
-    status, out = await api("GET", f"{server.http}/api/sales/{sale_id}")
-    assert status == 200, out
-    return out
 
 
 async def buyer(server: LivehubProcess, user: str, venue: str = "b1", guide: str | None = None) -> Client:

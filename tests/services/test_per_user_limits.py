@@ -10,8 +10,7 @@ import uuid
 from typing import Any
 
 from livehub.client import Client
-from tests.conftest import LivehubProcess, host_token, viewer_token
-from tests.services.test_commerce_integration import api, new_sale, sale_state
+from tests.conftest import LivehubProcess, api, host_token, new_sale, sale_state, viewer_token
 
 CONNECTIONS = 12  # six per node: within the per-identity connection limit (8 per node) and buy burst (10)
 

@@ -14,8 +14,7 @@ import pytest
 
 from livehub import errors
 from livehub.client import Client, ClientError
-from tests.conftest import HUB_ENV, LivehubProcess, running, viewer_token
-from tests.services.test_commerce_integration import api, new_sale
+from tests.conftest import HUB_ENV, LivehubProcess, api, new_sale, running, viewer_token
 
 BURST = 3
 CONNECTIONS = 8  # max_connections_per_identity
