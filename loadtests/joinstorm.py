@@ -6,7 +6,8 @@ Each round starts the reference server (loadtests/reference_server.py) and ``liv
 (config/small.toml, its own Redis), both through loadtests/_targets.py, and opens ``--viewers``
 websockets to each as fast as the client can (at most ``--window`` handshakes in flight):
 
-* reference: a viewer has joined when its upgrade is accepted (the reference sends nothing);
+* reference: a viewer has joined when its upgrade is accepted (the reference sends nothing; with
+  ``--reference-publishes`` it broadcasts the same events as livehub's host meanwhile);
 * livehub: a viewer has joined when its ``snapshot`` arrived (``/ws?venue=<v>``, anonymous, most
   viewers on the main venue, the rest spread over the brand venues, as a festival would be).
   Meanwhile a host publishes ``--publish-rate`` events per second on the main venue, and every
@@ -17,7 +18,8 @@ websockets to each as fast as the client can (at most ``--window`` handshakes in
 It prints, per target, joins/s (joined viewers / time from the first connect to the last join),
 failed handshakes (refused, reset, not 101, closed before joining), the server CPU per join
 (utime+stime of the server's processes from /proc, Redis apart), then the ratio livehub /
-reference; the median over rounds.  Every process it starts is stopped by PID; each storm is
+reference; the median over rounds.  The server is pinned to core 0, this client and livehub's
+Redis to core 1 (``--no-pin``: nothing pinned).  Every process it starts is stopped by PID; each storm is
 bounded by ``--timeout``.
 """
 
@@ -25,16 +27,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 import uvloop
 
-from loadtests._targets import CLK_TCK, LivehubTarget, ReferenceTarget, Target, proc_cpu_ticks
+from loadtests._targets import CLK_TCK, LivehubTarget, ReferenceTarget, Target, proc_cpu_ticks, stop_pid
 from loadtests._wsclient import (
     OP_BINARY,
     OP_CLOSE,
@@ -155,6 +162,7 @@ class JoinViewer(asyncio.Protocol):
 
     def _message(self, payload: bytes) -> None:
         if not self.want_snapshot:
+            self.storm.events += 1  # the reference's broadcasts: counted, nothing to check
             return
         msg = orjson.loads(payload)
         kind = msg.get("type")
@@ -240,22 +248,50 @@ async def http_json(target: Target, path: str) -> Any:
     return orjson.loads(raw.split(b"\r\n\r\n", 1)[1])
 
 
-async def run_target(target: Target, n: int, window: int, publish_rate: float, timeout: float) -> dict[str, Any]:
+def start_py_spy(target: Target, out: str) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server for the storm (collapsed stacks in ``out``), or None if absent."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if target.proc is None or not Path(exe).exists():
+        return None
+    cmd = [exe, "record", "--pid", str(target.proc.pid), "--format", "raw", "--rate", "200", "-o", out, "--nonblocking"]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_py_spy(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        try:
+            proc.wait(10.0)
+        except subprocess.TimeoutExpired:
+            stop_pid(proc.pid)
+
+
+async def run_target(target: Target, n: int, window: int, publish_rate: float, timeout: float,
+                     py_spy: str | None = None, reference_publishes: bool = False) -> dict[str, Any]:  # fmt: skip
     is_livehub = isinstance(target, LivehubTarget)
     paths = venue_paths(n) if is_livehub else target.viewer_paths(n)
     viewers: list[JoinViewer] = []
-    publisher = target.publisher() if is_livehub and publish_rate > 0 else None
+    publisher = target.publisher() if publish_rate > 0 and (is_livehub or reference_publishes) else None
     try:
         if publisher is not None:
             await publisher.open()
             publisher.start(publish_rate)
+        spy = start_py_spy(target, py_spy) if py_spy and is_livehub else None
+        if spy is not None:
+            await asyncio.sleep(1.0)  # attached
         cpu0 = server_ticks(target)
-        result = await storm(target, paths, window, is_livehub, timeout, viewers)
-        cpu1 = server_ticks(target)
+        client0 = os.times()
+        try:
+            result = await storm(target, paths, window, is_livehub, timeout, viewers)
+        finally:
+            cpu1 = server_ticks(target)
+            client1 = os.times()
+            stop_py_spy(spy)
         if publisher is not None:
             await asyncio.sleep(0.5)  # a few events after the last join
             await publisher.stop()
         checked = 0
+        closed_after_join = result.closed_after_join  # (before the viewers are closed below)
         if is_livehub:
             await asyncio.sleep(1.0)  # the last events reach everyone
             final = (await http_json(target, "/api/venues/main"))["channels"]["main"]["offset"]
@@ -275,10 +311,11 @@ async def run_target(target: Target, n: int, window: int, publish_rate: float, t
     for t in joined:
         per_second[int(t - result.opened_at)] = per_second.get(int(t - result.opened_at), 0) + 1
     return {
-        "joined": len(joined), "failed": result.failed, "closed_after_join": result.closed_after_join,
+        "joined": len(joined), "failed": result.failed, "closed_after_join": closed_after_join,
         "joins_per_s": len(joined) / span if joined else 0.0, "seconds": span,
         "cpu_ms_per_join": (cpu1[0] - cpu0[0]) * 1000 / CLK_TCK / max(1, len(joined)),
         "redis_cpu_ms_per_join": (cpu1[1] - cpu0[1]) * 1000 / CLK_TCK / max(1, len(joined)),
+        "client_cpu": (client1.user + client1.system - client0.user - client0.system) / span if joined else 0.0,
         "events": result.events, "checked": checked, "errors": result.errors,
         "per_second": [per_second.get(s, 0) for s in range(int(span) + 1)] if joined else [],
     }  # fmt: skip
@@ -289,17 +326,21 @@ async def main_async(args: argparse.Namespace) -> int:
     options = {"livehub_config": args.config, "venue": "main"}
     for round_no in range(args.rounds):
         for cls in (ReferenceTarget, LivehubTarget):
-            target = cls(host="127.0.0.1", server_core=None, aux_core=None, codec="json", options=options)
+            server_core, aux_core = (None, None) if args.no_pin else (0, 1)
+            target = cls(host="127.0.0.1", server_core=server_core, aux_core=aux_core, codec="json", options=options)
             try:
                 target.start()
                 await asyncio.sleep(1.0)  # the node's startup work (GC freeze, first jobs) done
-                row = await run_target(target, args.viewers, args.window, args.publish_rate, args.timeout)
+                spy = f"{args.py_spy}.{round_no + 1}" if args.py_spy else None
+                row = await run_target(target, args.viewers, args.window, args.publish_rate, args.timeout, spy,
+                                       args.reference_publishes)  # fmt: skip
             finally:
                 target.stop()
             rows[target.name].append(row)
             print(f"round {round_no + 1} {target.name:9}: {row['joins_per_s']:7.0f} joins/s  "
                   f"{row['joined']} joined, {row['failed']} failed, {row['closed_after_join']} closed after, "
                   f"server {row['cpu_ms_per_join']:.3f} ms CPU/join (redis {row['redis_cpu_ms_per_join']:.3f}), "
+                  f"client {row['client_cpu']:.0%} of a core, "
                   f"{row['events']} events, {row['checked']} checked, errors {row['errors'] or 'none'}; "
                   f"per second {row['per_second']}", flush=True)  # fmt: skip
     ref = statistics.median(r["joins_per_s"] for r in rows["reference"])
@@ -326,8 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish-rate", type=float, default=4.0, help="events/s on the main venue during the storm")
     parser.add_argument("--timeout", type=float, default=60.0, help="bound of one storm, seconds")
     parser.add_argument("--config", default="config/small.toml")
+    parser.add_argument("--reference-publishes", action="store_true",
+                        help="the reference broadcasts the same events during its storm (default: accepts only)")
+    parser.add_argument("--py-spy", metavar="FILE", help="record livehub with py-spy: FILE.<round>, collapsed stacks")
+    parser.add_argument("--no-pin", action="store_true", help="pin nothing (default: server core 0, rest core 1)")
     args = parser.parse_args(argv)
     raise_nofile_limit()
+    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {1})  # the client (this process) and Redis on core 1, the server on core 0
     return uvloop.run(main_async(args))
 
 
