@@ -1,6 +1,9 @@
 """The join protocol: subscribe a connection to a venue and send its snapshot, or resume it
 exactly from the client's positions (docs/architecture.md, "Order and recovery").
 
+Joins share snapshot reads (:class:`SharedSnapshots`): a join storm costs one read per channel
+each time the channel moves on, not one per joiner.
+
 Also the HTTP read of a venue's snapshot, and how channel state is presented to clients;
 both read the same broker snapshots as a join.
 """
