@@ -67,6 +67,8 @@ class Subscriptions:
             if ch.ready is None:
                 ch.ready = asyncio.ensure_future(self.broker.subscribe(name))
             waits.append(ch.ready)
+        if all(w.done() and not w.cancelled() and w.exception() is None for w in waits):
+            return  # every channel subscribed already (the common join): nothing to wait for
         try:
             # shielded: cancelling one joiner must not cancel the subscription others wait on
             await asyncio.gather(*(asyncio.shield(w) for w in waits))

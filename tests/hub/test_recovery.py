@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from livehub import errors
-from livehub.backplane.broker import StateOp
+from livehub.backplane.broker import Snapshot, StateOp
 from livehub.backplane.memory import MemoryBroker
 from livehub.config import load_festival
 from livehub.domain.tokens import Identity
@@ -23,6 +23,7 @@ from livehub.hub.stats import Stats
 from livehub.protocol.codec import CODECS, JSON
 from tests.fakes import FakeRaw
 from tests.fakes import messages as sent
+from tests.hub.support import until
 
 SMALL = Path(__file__).resolve().parents[2] / "config" / "small.toml"
 
@@ -179,3 +180,175 @@ async def test_a_join_that_meets_a_broker_failure_answers_unavailable_and_leaves
     await recovery.join(conn, "b1", None)  # the retry joins for real
     assert conn.venue == "b1" and hub.count("b1") == 1
     assert sent(raw.data)[0]["type"] == "snapshot"
+
+
+# ---- the shared snapshot (SharedSnapshots) ------------------------------------------------------------
+
+
+class CountingBroker(MemoryBroker):
+    """A MemoryBroker that counts snapshot reads and can hold them: a held read has taken its
+    snapshot (as Redis answers at once) but is returned only when the test releases it."""
+
+    def __init__(self) -> None:
+        super().__init__(1000)
+        self.reads: list[str] = []
+        self.hold: asyncio.Event | None = None
+
+    async def snapshot(self, channel: str) -> Snapshot:
+        self.reads.append(channel)
+        snap = await super().snapshot(channel)
+        if self.hold is not None:
+            await self.hold.wait()
+        return snap
+
+
+async def counting_setup(festival: Festival) -> tuple[Recovery, Hub, CountingBroker, Stats]:
+    stats = Stats()
+    hub = Hub(stats, release_delay_s=0.01)
+    broker = CountingBroker()
+    await broker.start(hub.deliver)
+    hub.attach(broker)
+    return Recovery(festival, broker, hub, stats, replay_max=50), hub, broker, stats
+
+
+def events_after_snapshot(raw: FakeRaw, channel: str) -> tuple[int, list[int]]:
+    """The snapshot's offset of ``channel`` and the offsets of the channel's events after it."""
+    snapshot, *rest = sent(raw.data)
+    assert snapshot["type"] == "snapshot"
+    return snapshot["channels"][channel]["offset"], [m["offset"] for m in rest if m.get("ch") == channel]
+
+
+async def test_joins_of_one_loop_turn_share_one_snapshot_read_per_channel(festival: Festival) -> None:
+    recovery, hub, broker, stats = await counting_setup(festival)
+    await broker.publish("b1", "card.pinned", {}, (StateOp("card", {"sku": "b1-sku1"}),))
+    joins = [connect(hub, stats, f"c{i}") for i in range(5)]
+    await asyncio.gather(*(recovery.join(conn, "b1", None) for conn, _ in joins))
+
+    assert sorted(broker.reads) == ["b1", "main"]
+    snapshots = [sent(raw.data)[0] for _, raw in joins]
+    assert all(s["channels"] == snapshots[0]["channels"] for s in snapshots)
+    assert all(s["state"] == {"main": {}, "b1": {"card": {"sku": "b1-sku1"}}} for s in snapshots)
+    assert recovery.snapshots.reads == 2 and recovery.snapshots.shared == 8
+
+
+async def test_a_join_while_the_node_is_where_the_last_snapshot_was_reads_nothing(festival: Festival) -> None:
+    recovery, hub, broker, stats = await counting_setup(festival)
+    first, first_raw = connect(hub, stats, "c1")
+    await recovery.join(first, "main", None)
+    await broker.publish("main", "tick", {})
+    await settle()  # the node delivered offset 1: the first snapshot (offset 0) no longer serves
+    second, second_raw = connect(hub, stats, "c2")
+    await recovery.join(second, "main", None)
+    third, third_raw = connect(hub, stats, "c3")
+    await recovery.join(third, "main", None)
+
+    assert broker.reads == ["main", "main"]  # the third join took the second's snapshot
+    assert events_after_snapshot(second_raw, "main") == (1, [])
+    assert events_after_snapshot(third_raw, "main") == (1, [])
+    await broker.publish("main", "tick", {})
+    await settle()
+    assert [events_after_snapshot(raw, "main") for raw in (first_raw, second_raw, third_raw)] == [
+        (0, [1, 2]), (1, [2]), (1, [2])
+    ]  # fmt: skip
+
+
+async def test_a_join_after_an_event_the_node_delivered_sees_the_new_offset_and_state(festival: Festival) -> None:
+    recovery, hub, broker, stats = await counting_setup(festival)
+    first, _ = connect(hub, stats, "c1")
+    await recovery.join(first, "main", None)
+    await broker.publish("main", "cohost.started", {}, (StateOp("cohost", {"active": True}),))
+    await settle()
+    late, late_raw = connect(hub, stats, "c2")
+    await recovery.join(late, "main", None)
+
+    snapshot = sent(late_raw.data)[0]
+    assert snapshot["channels"]["main"]["offset"] == 1 and snapshot["state"]["main"] == {"cohost": {"active": True}}
+
+
+async def test_a_read_begun_before_a_joiner_registered_is_not_shared_once_the_node_moved_past_it(
+    festival: Festival,
+) -> None:
+    recovery, hub, broker, stats = await counting_setup(festival)
+    warm, _ = connect(hub, stats, "warm")
+    await recovery.join(warm, "main", None)
+    await broker.publish("main", "tick", {})
+    await settle()  # the node holds the channel at offset 1: warm's snapshot no longer serves
+    broker.hold = asyncio.Event()
+    early, early_raw = connect(hub, stats, "early")
+    early_join = asyncio.ensure_future(recovery.join(early, "main", None))
+    await until(lambda: broker.reads == ["main", "main"], "the early joiner's read")  # it read offset 1
+    await broker.publish("main", "tick", {})
+    await settle()  # the node delivered offset 2 (into the early joiner's buffer) ...
+    late, late_raw = connect(hub, stats, "late")
+    late_join = asyncio.ensure_future(recovery.join(late, "main", None))
+    await settle()  # ... before the late joiner registered and found the early read in flight
+    broker.hold.set()
+    await asyncio.gather(early_join, late_join)
+    await broker.publish("main", "tick", {})
+    await settle()
+
+    assert events_after_snapshot(early_raw, "main") == (1, [2, 3])
+    assert events_after_snapshot(late_raw, "main") == (2, [3])  # a read of its own: offset 1 would miss 2
+    assert broker.reads == ["main", "main", "main"]
+
+
+async def test_joiners_waiting_on_a_shared_read_that_fails_are_all_answered_unavailable(festival: Festival) -> None:
+    recovery, hub, broker, stats = await counting_setup(festival)
+    real_snapshot = broker.snapshot
+    broker.hold = asyncio.Event()
+
+    async def failing_snapshot(channel: str) -> Snapshot:
+        await real_snapshot(channel)
+        raise ConnectionError("redis went away")
+
+    broker.snapshot = failing_snapshot  # type: ignore[method-assign]
+    joins = [connect(hub, stats, f"c{i}") for i in range(3)]
+    pending = [asyncio.ensure_future(recovery.join(conn, "main", None)) for conn, _ in joins]
+    await settle()
+    broker.hold.set()
+    results = await asyncio.gather(*pending, return_exceptions=True)
+
+    assert [r.code for r in results if isinstance(r, LivehubError)] == [errors.UNAVAILABLE] * 3
+    assert broker.reads == ["main"] and hub.count("main") == 0
+    broker.snapshot = real_snapshot  # type: ignore[method-assign]
+    broker.hold = None
+    await recovery.join(joins[0][0], "main", None)  # nothing of the failed read is kept
+    assert broker.reads == ["main", "main"] and sent(joins[0][1].data)[0]["type"] == "snapshot"
+
+
+async def test_joins_interleaved_with_publishes_get_every_later_event_exactly_once(festival: Festival) -> None:
+    # a seeded random interleaving of joins (their reads held and released at random), publishes
+    # and loop turns: every joiner's events follow its snapshot without a gap or a duplicate
+    import random
+
+    rng = random.Random(10)
+    for _ in range(20):
+        recovery, hub, broker, stats = await counting_setup(festival)
+        joined: list[tuple[str, FakeRaw]] = []
+        pending: list[asyncio.Future[None]] = []
+        for step in range(40):
+            action = rng.random()
+            if action < 0.35:
+                venue = rng.choice(("main", "b1"))
+                conn, raw = connect(hub, stats, f"c{step}")
+                joined.append((venue, raw))
+                pending.append(asyncio.ensure_future(recovery.join(conn, venue, None)))
+            elif action < 0.6:
+                await broker.publish(rng.choice(("main", "b1")), "tick", {})
+            elif action < 0.75:
+                if broker.hold is None:
+                    broker.hold = asyncio.Event()
+                else:  # the held reads answer
+                    broker.hold.set()
+                    broker.hold = None
+            for _ in range(rng.randrange(3)):
+                await asyncio.sleep(0)
+        if broker.hold is not None:
+            broker.hold.set()
+        await asyncio.gather(*pending)
+        await settle()
+        final = {c: (await broker.snapshot(c)).offset for c in ("main", "b1")}
+        for venue, raw in joined:
+            for channel in {"main", venue}:
+                offset, events = events_after_snapshot(raw, channel)
+                assert events == list(range(offset + 1, final[channel] + 1)), (channel, offset, events)

@@ -3,8 +3,9 @@ livehub.web.transport's frame_sink):
 frames are handled one after the other in the order sent, answered once each, a full inbound backlog stops the
 reading of the socket instead of failing anything, and a text frame that is not UTF-8 closes with 1007.
 
-Redis is held with CLIENT PAUSE WRITE while a test's frames arrive: the node's join reads its snapshot with a
-script, which Redis then leaves unanswered until CLIENT UNPAUSE, so the frames sent after a ``join`` reach the node
+Redis is held with CLIENT PAUSE WRITE while a test's frames arrive: a join whose channel moved on since the node's
+last snapshot (``snapshot_outdated``: joins share snapshots, livehub.hub.recovery) reads a new one with a script,
+which Redis then leaves unanswered until CLIENT UNPAUSE, so the frames sent after a ``join`` reach the node
 while the join still runs, without depending on timing.
 """
 
@@ -23,7 +24,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from livehub.client import Client
-from tests.conftest import HUB_ENV, LivehubProcess, connect_viewer, running, viewer_token
+from tests.conftest import HUB_ENV, LivehubProcess, connect_viewer, host_token, http_json, running, viewer_token
 
 pytestmark = pytest.mark.asyncio
 
@@ -37,6 +38,23 @@ async def joins_held(admin: aioredis.Redis) -> AsyncIterator[None]:
         yield
     finally:
         await admin.client_unpause()
+
+
+async def snapshot_outdated(server: LivehubProcess, venue: str) -> None:
+    """Make the node deliver an event on ``venue``'s channel past its last snapshot, so that the next join of the
+    venue reads Redis (and waits while Redis is paused) instead of sharing that snapshot."""
+    watcher = await connect_viewer(server)
+    try:
+        await watcher.join(venue)
+        host = "host-main" if venue == "main" else f"host-{venue}"
+        event = {"kind": "announcement", "data": {"text": "x"}}
+        url = f"{server.http}/api/venues/{venue}/events"
+        status, _ = await asyncio.to_thread(http_json, "POST", url, event, host_token(host, venue))
+        assert status == 200
+        while (await watcher.next(10)).get("type") != "event":
+            pass
+    finally:
+        await watcher.close()
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +121,7 @@ def expected_answer(frame: dict[str, Any]) -> tuple[str, Any]:
 async def test_a_comment_and_a_like_sent_right_after_a_join_are_handled_after_it(
     livehub_server: LivehubProcess, redis: aioredis.Redis
 ) -> None:
+    await snapshot_outdated(livehub_server, "b1")
     client = await connect_viewer(livehub_server)
     try:
         async with joins_held(redis):
@@ -122,6 +141,7 @@ async def test_more_frames_than_the_inbound_backlog_are_answered_once_each_in_se
     livehub_server: LivehubProcess, redis: aioredis.Redis
 ) -> None:
     frames = run_of_frames(38)  # more than inbound_backlog (32), within the inbound burst (40) with the last ping
+    await snapshot_outdated(livehub_server, "b1")
     client = await connect_viewer(livehub_server)
     try:
         async with joins_held(redis):
@@ -140,6 +160,7 @@ async def test_a_long_run_of_frames_over_a_tiny_backlog_is_all_answered_in_order
     roomy_server: LivehubProcess, redis: aioredis.Redis
 ) -> None:
     frames = run_of_frames(240)  # 20 joins: the backlog of 4 fills and drains again and again
+    await snapshot_outdated(roomy_server, "b1")
     client = await connect_viewer(roomy_server)
     try:
         async with joins_held(redis):
@@ -157,6 +178,7 @@ async def test_frames_beyond_the_inbound_rate_while_a_join_runs_get_rate_limited
     livehub_server: LivehubProcess, redis: aioredis.Redis
 ) -> None:
     frames = [{"type": "join", "venue": "b2", "id": 0}] + [{"type": "ping", "id": i} for i in range(1, 60)]
+    await snapshot_outdated(livehub_server, "b2")
     client = await connect_viewer(livehub_server)
     try:
         async with joins_held(redis):
