@@ -73,7 +73,7 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_CONFIG = str(ROOT / "config" / "small.toml")
-SECRET = "test-secret-" + uuid.uuid4().hex[:8]
+SECRET = "test-secret-" + uuid.uuid4().hex  # >= 32 bytes: PyJWT warns on shorter HMAC keys
 PAYMENT_SECRET = "test-payment-secret-" + uuid.uuid4().hex[:8]  # never the token secret
 
 
