@@ -15,7 +15,9 @@ transport runs the endpoint's clean-up when the connection ends.
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -30,6 +32,7 @@ from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
 from livehub.protocol.frames import welcome
 from livehub.web import edge
+from livehub.web.edge import Ticket
 from livehub.web.session import Session
 from livehub.web.transport import RAW_EXTENSION
 
@@ -77,14 +80,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     conn.guide = guide.id if guide is not None else None
     node.hub.add(conn)
     session = Session(node, conn, ticket.key)
-
-    def end() -> None:  # however the connection ends, once
-        raw.frame_sink = None
-        ticket.release()
-        session.stop()
-        node.hub.remove(conn)
-        conn.closed = True
-
+    end = functools.partial(_end, node, conn, session, ticket, raw)  # however the connection ends, once
     handed_over = False
     try:
         conn.send_message(welcome(conn.id, node.id, identity.sub, identity.role, now_ms()))
@@ -107,3 +103,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     finally:
         if not handed_over:
             end()
+
+
+def _end(node: Node, conn: Connection, session: Session, ticket: Ticket, raw: Any) -> None:
+    """A connection's clean-up (a partial, not a closure: it is kept for as long as the connection lives)."""
+    raw.frame_sink = None
+    ticket.release()
+    session.stop()
+    node.hub.remove(conn)
+    conn.closed = True
