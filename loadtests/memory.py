@@ -103,8 +103,7 @@ class MemoryLivehubTarget(LivehubTarget):
             return []
         if self.workers == 1:
             return [self.proc.pid]
-        kids = descendants(self.proc.pid)
-        return [p for p in kids if not proc_comm(p).startswith("redis-server") and p not in self.extra_pids]
+        return [p for p in descendants(self.proc.pid) if is_worker(p)]
 
     def viewer_paths(self, n: int) -> list[str]:
         from livehub.domain.tokens import mint
@@ -116,6 +115,15 @@ class MemoryLivehubTarget(LivehubTarget):
             venue = self.venues[i % len(self.venues)]
             paths.append(f"/ws?venue={venue}&token={mint(self.secret, sub=f'u{i}')}")
         return paths
+
+
+def is_worker(pid: int) -> bool:
+    """A uvicorn worker among the server's descendants (not Redis, not multiprocessing's resource tracker)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return not proc_comm(pid).startswith("redis-server") and b"resource_tracker" not in cmdline
 
 
 class MemoryReferenceTarget(ReferenceTarget):
