@@ -47,7 +47,7 @@ class RawSocket(Protocol):
 
 class Connection:
     __slots__ = (
-        "backlog", "backlog_bytes", "channels", "closed", "codec", "codec_index", "ctx", "guide", "id",
+        "backlog", "backlog_bytes", "channels", "closed", "codec", "codec_index", "guide", "id",
         "identity", "latest", "limit", "on_close", "paused", "raw", "stats", "venue", "write",
     )  # fmt: skip
 
@@ -72,7 +72,6 @@ class Connection:
         self.channels: tuple[str, ...] = ()
         self.guide: str | None = None
         self.on_close: Callable[[Connection], None] | None = None
-        self.ctx: dict[str, Any] = {}
         raw.bind(self)
 
     # ---- sending (synchronous, never awaits) ----------------------------------

@@ -6,11 +6,18 @@ After the handshake livehub sends ``welcome`` and, when the URL names a
 venue, the venue's ``snapshot``; then live frames.  Client frames are parsed
 by livehub.protocol.commands; every failure becomes an ``error`` frame (the connection
 stays), except the documented closes (livehub.errors).
+
+Once the frames that came during the join are fed to the session, the endpoint hands the
+connection over to the transport (``LivehubWebSocketProtocol.hand_over``) and returns: an idle
+viewer holds no task and no parked await chain, only its protocol, Connection and Session; the
+transport runs the endpoint's clean-up when the connection ends.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -25,6 +32,7 @@ from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
 from livehub.protocol.frames import welcome
 from livehub.web import edge
+from livehub.web.edge import Ticket
 from livehub.web.session import Session
 from livehub.web.transport import RAW_EXTENSION
 
@@ -72,6 +80,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     conn.guide = guide.id if guide is not None else None
     node.hub.add(conn)
     session = Session(node, conn, ticket.key)
+    end = functools.partial(_end, node, conn, session, ticket, raw)  # however the connection ends, once
+    handed_over = False
     try:
         conn.send_message(welcome(conn.id, node.id, identity.sub, identity.role, now_ms()))
         if venue is not None:
@@ -82,14 +92,23 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 conn.close(errors.CLOSE_TRY_AGAIN, "join failed: reconnect later")
         raw.frame_sink = session.feed  # from now on frames go straight to the session (see Session)
         while not conn.closed:
-            message = await ws.receive()  # frames that came during the join; then only the disconnect
+            if raw.hand_over(end):  # nothing queued: this coroutine ends, the transport calls end() (see transport)
+                handed_over = True
+                return
+            message = await ws.receive()  # frames that came during the join, or the disconnect
             if message["type"] != "websocket.receive":
                 break
             text = message.get("text")
             session.feed(text if text is not None else (message.get("bytes") or b""))
     finally:
-        raw.frame_sink = None
-        ticket.release()
-        session.stop()
-        node.hub.remove(conn)
-        conn.closed = True
+        if not handed_over:
+            end()
+
+
+def _end(node: Node, conn: Connection, session: Session, ticket: Ticket, raw: Any) -> None:
+    """A connection's clean-up (a partial, not a closure: it is kept for as long as the connection lives)."""
+    raw.frame_sink = None
+    ticket.release()
+    session.stop()
+    node.hub.remove(conn)
+    conn.closed = True

@@ -12,6 +12,7 @@ livehub.services.buying, for the websocket and HTTP alike.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -36,6 +37,11 @@ log = logging.getLogger("livehub.web.session")
 IMMEDIATE = frozenset({"ping", "like", "leave"})  # answered without an await
 
 
+@functools.lru_cache(maxsize=8)  # one per distinct settings: every connection of a node shares it
+def _limits(max_frame_bytes: int, comment_max_chars: int, like_max_per_frame: int) -> Limits:
+    return Limits(max_frame_bytes, comment_max_chars, like_max_per_frame)
+
+
 class Session:
     """One connection's inbound side: rate limit, parse, dispatch, answer.
 
@@ -45,21 +51,24 @@ class Session:
     in a task; frames that arrive while a task runs wait in a backlog of at most
     ``inbound_backlog`` frames, and while the backlog is full the transport stops reading the
     socket (TCP backpressure on that one client).
+
+    An idle connection holds no more than this object: the backlog exists only while frames wait,
+    the rate bucket from the connection's first frame on (a bucket starts full, so one made at the
+    first frame answers exactly as one made at the handshake), the parse limits are the node's.
     """
 
     __slots__ = ("backlog", "conn", "errors", "inbound", "limits", "loop", "max_backlog", "node", "task", "who")
 
     def __init__(self, node: Node, conn: Connection, who: str) -> None:
         s = node.settings
-        now = time.monotonic()
         self.node = node
         self.conn = conn
         self.who = who  # whom the per-identity limits count (livehub.domain.quotas.identity_key, via web.edge)
-        self.limits = Limits(s.max_frame_bytes, s.comment_max_chars, s.like_max_per_frame)
-        self.inbound = TokenBucket(s.inbound_rate, s.inbound_burst, now)
+        self.limits = _limits(s.max_frame_bytes, s.comment_max_chars, s.like_max_per_frame)
+        self.inbound: TokenBucket | None = None  # made at the first frame
         self.errors = 0
         self.task: asyncio.Task[None] | None = None
-        self.backlog: deque[str | bytes] = deque()
+        self.backlog: deque[str | bytes] | None = None  # frames waiting behind the running task (None: none)
         self.max_backlog = s.inbound_backlog
         self.loop = asyncio.get_running_loop()
 
@@ -69,8 +78,11 @@ class Session:
         if self.conn.closed:
             return True
         if self.task is not None:
-            self.backlog.append(payload)
-            return len(self.backlog) < self.max_backlog
+            backlog = self.backlog
+            if backlog is None:
+                backlog = self.backlog = deque()
+            backlog.append(payload)
+            return len(backlog) < self.max_backlog
         self._handle_in_order(payload)
         return True
 
@@ -81,29 +93,32 @@ class Session:
                 self.task = self.loop.create_task(work)
                 self.task.add_done_callback(self._finished)
                 return
-            if self.conn.closed:  # e.g. closed with 1008 by the frame just handled: drop the rest unhandled
-                self.backlog.clear()
-                return
-            if not self.backlog:
+            if self.conn.closed or not self.backlog:  # closed (e.g. 1008 by the frame just handled): drop the rest
+                self.backlog = None
                 return
             payload = self.backlog.popleft()
 
     def _finished(self, _: asyncio.Task[None]) -> None:
         self.task = None
         if self.conn.closed:
-            self.backlog.clear()
+            self.backlog = None
         elif self.backlog:
             self._handle_in_order(self.backlog.popleft())
-            if len(self.backlog) < self.max_backlog:
+            if self.backlog is None or len(self.backlog) < self.max_backlog:
                 self.conn.raw.resume_frames()
 
     def _start(self, payload: str | bytes) -> Coroutine[Any, Any, None] | None:
         """Parse and answer what needs no await; the rest comes back as a coroutine to run."""
         rid = None
         try:
-            if not self.inbound.take(time.monotonic()):
+            now = time.monotonic()
+            bucket = self.inbound
+            if bucket is None:
+                s = self.node.settings
+                bucket = self.inbound = TokenBucket(s.inbound_rate, s.inbound_burst, now)
+            if not bucket.take(now):
                 rid = request_id(payload, self.conn.codec, self.limits)  # its answer carries its id
-                raise errors.rate_limited("too many frames: slow down", self.inbound.wait_s())
+                raise errors.rate_limited("too many frames: slow down", bucket.wait_s())
             command = parse(payload, self.conn.codec, self.limits)
             rid = command.id
             check_command(command.type, self.conn.identity, self.node.festival)  # the role table
@@ -124,7 +139,7 @@ class Session:
     def stop(self) -> None:
         """The connection is gone: drop the waiting frames; a running command finishes (its answer
         goes nowhere, exactly as when a client disconnects after sending), so no buy is cut in half."""
-        self.backlog.clear()
+        self.backlog = None
 
     def _failed(self, exc: Exception, request_id: Any) -> None:
         if isinstance(exc, RedisError):

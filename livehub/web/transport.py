@@ -42,6 +42,13 @@ own httptools protocol bounds neither.
   answered while the peer leaves more than ``transport_high_water`` bytes unread
   (RFC 6455 5.5.3 lets an endpoint answer only the latest ping), so a ping flood
   can grow neither the write buffer nor the work done per read.
+* lets the endpoint *hand the connection over* once it joined (:meth:`hand_over`): the ASGI
+  app returns, its task and its await chain (the starlette stack, the ``WebSocket``, uvicorn's
+  receive queue and send gate, the handshake's request, response and scope) are freed, and the
+  connection lives on as this protocol, its ``Connection`` and its ``Session`` alone; the first
+  disconnect uvicorn would have queued for the app runs the endpoint's clean-up instead
+  (docs/performance.md, "Memory per idle viewer": most of an idle viewer's memory was that
+  parked await chain).
 
 The handshake and the closing handshake stay uvicorn's.
 """
@@ -51,9 +58,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from livehub import errors
@@ -102,6 +110,47 @@ def frame_length(data: bytes, pos: int) -> int | None:
     if second & 0x80:
         head += 4
     return head + size
+
+
+class _HandedOver:
+    """uvicorn's ASGI receive queue once the endpoint handed the connection over: nothing is kept (no app
+    reads it any more); the first ``websocket.disconnect`` put in it runs the endpoint's clean-up on the
+    next loop turn, as the endpoint's own ``await receive()`` would have."""
+
+    __slots__ = ("loop", "on_end")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_end: Callable[[], None]) -> None:
+        self.loop = loop
+        self.on_end: Callable[[], None] | None = on_end
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.disconnect" and self.on_end is not None:
+            on_end, self.on_end = self.on_end, None
+            self.loop.call_soon(on_end)
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+
+class _NoSends:
+    """uvicorn's ``writable`` Event (the gate of the app's ``send``) once no app can send any more."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+    def is_set(self) -> bool:
+        return True
+
+
+_NO_SENDS = _NoSends()
 
 
 class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -168,6 +217,40 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.loop.call_soon(self._release_pending)
             elif not self.read_paused and not self.transport.is_closing():
                 self.transport.resume_reading()
+
+    def hand_over(self, on_end: Callable[[], None]) -> bool:
+        """The endpoint is done with ASGI: if nothing waits in the receive queue, keep the connection open after
+        the app returns, run ``on_end`` (once) when it ends, drop what only the app needed, and return True.
+        False (something is queued, the app must read it first): nothing changed."""
+        if not self.queue.empty() or self.disconnected:
+            return False
+        self.queue = cast(Any, _HandedOver(self.loop, on_end))
+        self.writable = cast(Any, _NO_SENDS)
+        for name in ("scope", "request", "response"):  # the handshake's: read only until the accept
+            self.__dict__.pop(name, None)
+        return True
+
+    @property
+    def handed_over(self) -> bool:
+        return isinstance(self.queue, _HandedOver)
+
+    async def run_asgi(self) -> None:
+        """uvicorn's ``run_asgi``, except that an app that handed the connection over leaves it open."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.close_timer is None and not self.handed_over:
+            self.transport.close()
 
     def close_with(self, code: int, reason: str) -> None:
         if self.close_sent or self.transport.is_closing():

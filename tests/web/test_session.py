@@ -2,6 +2,9 @@
 frames, then practically none) and a small ``max_errors``: a rate-limited request is answered by its id, and
 once the connection is closed for too many errors nothing more it sent is handled, even frames that came in
 the same TCP read.
+
+And, without I/O, what an idle connection's Session holds: no backlog and no rate bucket until frames
+come, the backlog gone again once its frames are handled.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from livehub.client import Client
+from livehub.config import load_festival
+from livehub.domain.tokens import Identity
+from livehub.hub.connection import Connection
+from livehub.hub.stats import Stats
+from livehub.protocol.codec import CODECS, JSON
+from livehub.settings import Settings
+from livehub.web.session import Session
 from tests.conftest import HUB_ENV, LivehubProcess, connect_viewer, host_token, running, viewer_token
+from tests.fakes import FakeRaw, messages
 
 pytestmark = pytest.mark.asyncio
 
@@ -118,3 +129,49 @@ async def test_a_signal_nested_deeper_than_the_node_re_encodes_is_a_bad_request_
     assert (first["type"], first["code"], first["id"], first.get("details")) == (
         "error", "bad_request", "s", {"field": "data", "type": "signal"})  # fmt: skip
     assert (second["type"], second["id"]) == ("reply", "p")
+
+
+# ---- an idle connection's Session, without I/O -----------------------------------------------------------
+
+
+class StandInNode:
+    """What a Session reads of its node; ``buy`` answers once ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self.festival = load_festival("config/small.toml")
+        self.stats = Stats()
+        self.release = asyncio.Event()
+        self.commands = {"buy": self.buy}
+
+    async def buy(self, conn: Connection, cmd: Any) -> dict[str, Any]:
+        await self.release.wait()
+        return {"bought": cmd.id}
+
+
+def idle_session() -> tuple[Session, StandInNode, FakeRaw]:
+    node, raw = StandInNode(), FakeRaw()
+    conn = Connection("c1", JSON, CODECS.index(JSON), Identity("u1", "viewer"), raw, 1 << 20, node.stats)
+    return Session(node, conn, "u1"), node, raw  # type: ignore[arg-type]
+
+
+async def test_an_idle_session_holds_no_backlog_and_no_rate_bucket_until_frames_come() -> None:
+    session, _, raw = idle_session()
+    assert session.backlog is None and session.inbound is None
+    assert session.feed('{"type":"ping","id":1}')
+    assert [m["id"] for m in messages(raw.data)] == [1]
+    assert session.inbound is not None, "the bucket exists from the first frame on"
+    assert session.backlog is None, "a frame handled at once never waits"
+
+
+async def test_frames_behind_a_running_command_wait_in_order_and_their_backlog_is_gone_once_handled() -> None:
+    session, node, raw = idle_session()
+    session.feed('{"type":"buy","id":"b1","sale":"s1","qty":1}')
+    session.feed('{"type":"ping","id":2}')
+    session.feed('{"type":"ping","id":3}')
+    assert session.backlog is not None and len(session.backlog) == 2 and raw.writes == []
+    node.release.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert [m["id"] for m in messages(raw.data)] == ["b1", 2, 3]
+    assert session.task is None and session.backlog is None

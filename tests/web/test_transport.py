@@ -311,3 +311,74 @@ def test_after_our_close_a_flood_is_skipped_unparsed_until_the_peers_close_reply
         proto.data_received(wire[i : i + 1000])
     assert sum(fed) == len(reply), "only the close reply reaches the websocket parser"
     assert proto.close_timer is None and "close" in transport(proto).calls
+
+
+# ---- the hand-over: an idle connection without its ASGI app ------------------------------------------------
+
+
+def run_app(p: LivehubWebSocketProtocol, app: Any) -> None:
+    """Run ``app`` as uvicorn runs the ASGI app of the connection (``run_asgi``), to its end."""
+    p.app = app
+    p.scope = {"type": "websocket", "extensions": {}}  # type: ignore[typeddict-item]
+    p.loop.run_until_complete(p.run_asgi())
+
+
+def test_an_app_that_handed_the_connection_over_returns_and_the_connection_stays_open(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    handed: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        handed.append(proto.hand_over(lambda: None))
+
+    run_app(proto, app)
+    assert handed == [True] and "close" not in transport(proto).calls
+
+
+def test_an_app_that_returns_without_handing_over_closes_the_connection(proto: LivehubWebSocketProtocol) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    run_app(proto, app)
+    assert "close" in transport(proto).calls
+
+
+def test_nothing_is_handed_over_while_the_asgi_queue_holds_a_message_for_the_app(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    proto.queue.put_nowait({"type": "websocket.receive", "text": "came during the join"})
+    assert not proto.hand_over(lambda: None)
+    assert isinstance(proto.queue, asyncio.Queue) and proto.queue.qsize() == 1
+
+
+def test_after_the_hand_over_frames_reach_the_sink_and_the_first_disconnect_runs_the_clean_up_once(
+    proto: LivehubWebSocketProtocol,
+) -> None:
+    sink = Sink(room=10)
+    proto.frame_sink = sink
+    ended: list[str] = []
+    assert proto.hand_over(lambda: ended.append("end"))
+    proto.data_received(text(1) + text(2))
+    assert sink.got == ['{"type":"ping","id":1}', '{"type":"ping","id":2}']
+    proto.close_with(4008, "slow consumer: reconnect and resume")
+    assert ended == [], "the clean-up runs on the next loop turn, as the endpoint's await would have"
+    run_soon(proto)
+    proto.connections.add(proto)  # as connection_made does
+    proto.connection_lost(None)
+    run_soon(proto)
+    assert ended == ["end"]
+    if proto.close_timer is not None:
+        proto.close_timer.cancel()
+
+
+def test_a_handed_over_connection_keeps_nothing_only_the_app_needed(proto: LivehubWebSocketProtocol) -> None:
+    proto.scope = {"type": "websocket", "extensions": {}}  # type: ignore[typeddict-item]
+    proto.request = proto.response = object()  # type: ignore[assignment]
+    assert proto.hand_over(lambda: None)
+    assert not isinstance(proto.queue, asyncio.Queue), "uvicorn's receive queue (~3 KiB) is dropped"
+    assert not isinstance(proto.writable, asyncio.Event), "... and the send gate (~0.8 KiB)"
+    assert not any(hasattr(proto, name) for name in ("scope", "request", "response")), "... and the handshake's"
+    proto.pause_writing()  # flow control and the loss still work on what replaced them
+    proto.resume_writing()
+    proto.connections.add(proto)  # as connection_made does
+    proto.connection_lost(None)

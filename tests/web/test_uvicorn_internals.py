@@ -123,6 +123,7 @@ def test_uvicorn_builds_the_ws_protocol_from_an_import_string_with_its_documente
         ("connection_lost", ["self", "exc"]),
         ("shutdown", ["self"]),
         ("stop_keepalive", ["self"]),
+        ("run_asgi", ["self"]),
     ],
 )
 def test_base_class_methods_livehub_overrides_or_calls_keep_their_parameters(method: str, expected: list[str]) -> None:
