@@ -57,7 +57,8 @@ class Session:
     first frame answers exactly as one made at the handshake), the parse limits are the node's.
     """
 
-    __slots__ = ("backlog", "conn", "errors", "inbound", "limits", "loop", "max_backlog", "node", "task", "who")
+    __slots__ = ("allowed", "backlog", "conn", "errors", "inbound", "limits", "loop", "max_backlog", "node", "task",
+                 "who")  # fmt: skip
 
     def __init__(self, node: Node, conn: Connection, who: str) -> None:
         s = node.settings
@@ -66,6 +67,9 @@ class Session:
         self.who = who  # whom the per-identity limits count (livehub.domain.quotas.identity_key, via web.edge)
         self.limits = _limits(s.max_frame_bytes, s.comment_max_chars, s.like_max_per_frame)
         self.inbound: TokenBucket | None = None  # made at the first frame
+        # command types the role table allowed this connection's identity (fixed for its life, and
+        # websocket commands have no target: one check per type); made at the first allowed command
+        self.allowed: set[str] | None = None
         self.errors = 0
         self.task: asyncio.Task[None] | None = None
         self.backlog: deque[str | bytes] | None = None  # frames waiting behind the running task (None: none)
@@ -121,7 +125,12 @@ class Session:
                 raise errors.rate_limited("too many frames: slow down", bucket.wait_s())
             command = parse(payload, self.conn.codec, self.limits)
             rid = command.id
-            check_command(command.type, self.conn.identity, self.node.festival)  # the role table
+            allowed = self.allowed
+            if allowed is None or command.type not in allowed:
+                check_command(command.type, self.conn.identity, self.node.festival)  # the role table
+                if allowed is None:
+                    allowed = self.allowed = set()
+                allowed.add(command.type)  # command types are the parser's (a bounded set)
             if command.type in IMMEDIATE:
                 self.run_now(command)
                 return None

@@ -175,3 +175,29 @@ async def test_frames_behind_a_running_command_wait_in_order_and_their_backlog_i
         await asyncio.sleep(0)
     assert [m["id"] for m in messages(raw.data)] == ["b1", 2, 3]
     assert session.task is None and session.backlog is None
+
+
+async def test_the_role_check_is_made_once_per_allowed_type_and_every_time_for_a_refused_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import livehub.web.session as session_module
+
+    node, raw = StandInNode(), FakeRaw()
+    anonymous = Connection("c2", JSON, CODECS.index(JSON), Identity("", "anonymous"), raw, 1 << 20, node.stats)
+    session = Session(node, anonymous, "ip 127.0.0.1")  # type: ignore[arg-type]
+    checks: list[str] = []
+    real = session_module.check_command
+
+    def counted(kind: str, identity: Identity, festival: Any) -> None:
+        checks.append(kind)
+        real(kind, identity, festival)
+
+    monkeypatch.setattr(session_module, "check_command", counted)
+    for i in range(3):
+        session.feed(f'{{"type":"ping","id":{i}}}')
+        session.feed(f'{{"type":"comment","id":"c{i}","text":"hi"}}')  # needs a verified user
+
+    assert checks == ["ping", "comment", "comment", "comment"]
+    answers = messages(raw.data)
+    assert [a["type"] for a in answers] == ["reply", "error"] * 3
+    assert {a["code"] for a in answers if a["type"] == "error"} == {"unauthorized"}
