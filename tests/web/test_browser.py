@@ -8,6 +8,7 @@ screenshots of /watch and /panel there (to look at the design).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -62,9 +63,10 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
-@pytest.fixture
-def context(browser: Browser, livehub_server: LivehubProcess) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(base_url=livehub_server.http, viewport={"width": 1280, "height": 860})
+@contextlib.contextmanager
+def page_context(browser: Browser, server: LivehubProcess) -> Iterator[BrowserContext]:
+    """A browser context on ``server``; an uncaught error in any of its pages fails the test."""
+    ctx = browser.new_context(base_url=server.http, viewport={"width": 1280, "height": 860})
     ctx.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     ctx.on("weberror", lambda e: errors.append(str(e.error)))
@@ -73,6 +75,12 @@ def context(browser: Browser, livehub_server: LivehubProcess) -> Iterator[Browse
         assert not errors, f"uncaught errors in the page: {errors}"
     finally:
         ctx.close()
+
+
+@pytest.fixture
+def context(browser: Browser, livehub_server: LivehubProcess) -> Iterator[BrowserContext]:
+    with page_context(browser, livehub_server) as ctx:
+        yield ctx
 
 
 def expect(target: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import LivehubProcess, viewer_token
-from tests.web.test_browser import WAIT_MS, browser, expect, wait_live
+from tests.web.test_browser import browser, expect, page_context, wait_live
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -20,15 +20,8 @@ __all__ = ["browser"]  # the module-scoped fixture, shared with test_browser.py
 
 @pytest.fixture
 def secure_context(browser: Browser, secure_server: LivehubProcess) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(base_url=secure_server.http, viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(WAIT_MS)
-    errors: list[str] = []
-    ctx.on("weberror", lambda e: errors.append(str(e.error)))
-    try:
+    with page_context(browser, secure_server) as ctx:
         yield ctx
-        assert not errors, f"uncaught errors in the page: {errors}"
-    finally:
-        ctx.close()
 
 
 def test_outside_demo_mode_the_watch_page_says_the_platforms_login_provides_the_token(
