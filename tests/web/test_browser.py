@@ -1,155 +1,38 @@
 """The browser pages (/watch, /panel) in a real browser: Playwright drives Debian's chromium
 against a real ``livehub serve`` process (the session's ``livehub_server``, config/small.toml).
 
-Skipped when /usr/bin/chromium (or the playwright package) is missing, unless
-LIVEHUB_REQUIRE_BROWSER=1 (CI), where that is a failure.  Set LIVEHUB_SCREENSHOT_DIR to save
-screenshots of /watch and /panel there (to look at the design).
+The shared helpers are in tests/web/browser.py, the fixtures in tests/web/conftest.py; screenshots
+of /watch and /panel are saved as test artifacts (test-artifacts/screenshots/).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import re
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.conftest import LivehubProcess, host_token, http_json
+from tests.web.browser import (
+    RECORD_LIKE_FRAMES,
+    WAIT_MS,
+    client_stats,
+    expect,
+    marker,
+    open_panel,
+    open_watch,
+    publish,
+    screenshot,
+    wait_live,
+)
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import BrowserContext, Page
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]  # fmt: skip
-REQUIRE = os.environ.get("LIVEHUB_REQUIRE_BROWSER") == "1"
-WAIT_MS = 8000
 
-
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} not found (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install playwright)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    missing = _missing()
-    if missing:
-        if REQUIRE:
-            pytest.fail(f"LIVEHUB_REQUIRE_BROWSER=1 but {missing}", pytrace=False)
-        pytest.skip(missing)
-    from playwright.sync_api import expect as pw_expect
-    from playwright.sync_api import sync_playwright
-
-    pw_expect.set_options(timeout=WAIT_MS)
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@contextlib.contextmanager
-def page_context(browser: Browser, server: LivehubProcess) -> Iterator[BrowserContext]:
-    """A browser context on ``server``; an uncaught error in any of its pages fails the test."""
-    ctx = browser.new_context(base_url=server.http, viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(WAIT_MS)
-    errors: list[str] = []
-    ctx.on("weberror", lambda e: errors.append(str(e.error)))
-    try:
-        yield ctx
-        assert not errors, f"uncaught errors in the page: {errors}"
-    finally:
-        ctx.close()
-
-
-@pytest.fixture
-def context(browser: Browser, livehub_server: LivehubProcess) -> Iterator[BrowserContext]:
-    with page_context(browser, livehub_server) as ctx:
-        yield ctx
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(target)
-
-
-def marker() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def open_watch(ctx: BrowserContext, venue: str) -> Page:
-    page = ctx.new_page()
-    page.goto(f"/watch?venue={venue}")
-    wait_live(page)
-    return page
-
-
-def wait_live(page: Page) -> None:
-    # connecting includes loading the page's module, the festival and a guest token: allow for a loaded machine
-    expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live", timeout=2 * WAIT_MS)
-
-
-def open_panel(ctx: BrowserContext, host: str, key: str) -> Page:
-    panel = ctx.new_page()
-    panel.goto("/panel")
-    panel.get_by_test_id("login-host").fill(host)
-    panel.get_by_test_id("login-key").fill(key)
-    panel.get_by_test_id("login-submit").click()
-    wait_live(panel)
-    expect(panel.get_by_test_id("panel-host")).to_contain_text(host)
-    return panel
-
-
-def publish(server: LivehubProcess, venue: str, kind: str, data: object) -> dict[str, Any]:
-    host = "host-main" if venue == "main" else f"host-{venue}"
-    status, body = http_json("POST", f"{server.http}/api/venues/{venue}/events", {"kind": kind, "data": data},
-                             host_token(host, venue))  # fmt: skip
-    assert status == 200, body
-    return body
-
-
-# an init script: every `like` frame the page sends, as [time ms, n], in window.__likes
-RECORD_LIKE_FRAMES = """{
-  const send = WebSocket.prototype.send;
-  window.__likes = [];
-  WebSocket.prototype.send = function (data) {
-    const f = JSON.parse(data);
-    if (f.type === "like") window.__likes.push([performance.now(), f.n]);
-    return send.call(this, data);
-  };
-}"""
-
-
-def client_stats(page: Page) -> dict[str, Any]:
-    stats: dict[str, Any] = page.evaluate("() => ({...window.livehub.client.stats, venue: window.livehub.client.venue,"
-                                          " last: window.livehub.client.lastSnapshot})")  # fmt: skip
-    return stats
-
-
-def screenshot(page: Page, name: str) -> None:
-    directory = os.environ.get("LIVEHUB_SCREENSHOT_DIR")
-    if directory:
-        page.evaluate("window.scrollTo(0, 0)")  # a sticky header stays on top in a full-page shot
-        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
-
-
-# ---- tests ---------------------------------------------------------------------------------------------------------
 def test_brand_viewer_sees_an_announcement_published_on_main_live(
     context: BrowserContext, livehub_server: LivehubProcess
 ) -> None:

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import LivehubProcess, viewer_token
-from tests.web.test_browser import browser, expect, page_context, wait_live
+from tests.web.browser import expect, page_context, wait_live
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
 
 pytestmark = pytest.mark.browser
-__all__ = ["browser"]  # the module-scoped fixture, shared with test_browser.py
 
 
 @pytest.fixture
