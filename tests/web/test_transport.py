@@ -213,6 +213,77 @@ def test_frames_split_anywhere_across_reads_arrive_whole_and_in_order(payloads: 
         loop.close()
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    messages=st.lists(
+        st.tuples(
+            st.sampled_from(["text", "binary"]), st.sampled_from([0, 5, 125, 126, 300, 65_535, 65_536]), st.booleans()
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=200_000), max_size=8),
+)
+def test_whole_and_fragmented_frames_of_every_length_form_mixed_arrive_whole_and_in_order(
+    messages: list[tuple[str, int, bool]], cuts: list[int]
+) -> None:
+    """Whole unfragmented frames take the transport's own path, fragments websockets' parser: mixed, split
+    anywhere across reads, the sink gets every message, typed as sent, in order."""
+    loop = asyncio.new_event_loop()
+    try:
+        config = Config(app=_app, ws="livehub.web.transport:LivehubWebSocketProtocol", log_config=None)
+        config.load()
+        p = LivehubWebSocketProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        p.transport = Transport()  # type: ignore[assignment]
+        open_handshake(p)
+        p.handshake_initiated = p.handshake_complete = True
+        got: list[str | bytes] = []
+        p.frame_sink = lambda message: got.append(message) is None
+        wire, sent = b"", []  # type: ignore[var-annotated]
+        for i, (kind, size, fragmented) in enumerate(messages):
+            # a UTF-8 body of about `size` bytes (an accented letter repeated), cut on a character boundary
+            body = (f"{i}:" + "\u00e9" * size).encode()[: max(size, 3)].decode(errors="ignore").encode()
+            opcode = Opcode.TEXT if kind == "text" else Opcode.BINARY
+            sent.append(body.decode() if kind == "text" else body)
+            if fragmented:
+                half = len(body) // 2
+                if kind == "text":  # split a text message on a character boundary
+                    half = len(body[:half].decode(errors="ignore").encode())
+                wire += client_frame(opcode, body[:half], fin=False) + client_frame(Opcode.CONT, body[half:])
+            else:
+                wire += client_frame(opcode, body)
+        points = sorted({c % (len(wire) + 1) for c in cuts} | {0, len(wire)})
+        for a, b in itertools.pairwise(points):
+            p.data_received(wire[a:b])
+        assert got == sent
+        assert not p.pending and p.frame_left == 0 and written_close_codes(p) == []
+    finally:
+        loop.close()
+
+
+def test_a_whole_text_frame_that_is_not_utf8_still_closes_with_1007(proto: LivehubWebSocketProtocol) -> None:
+    got: list[str | bytes] = []
+    proto.frame_sink = lambda message: got.append(message) is None
+    proto.data_received(client_frame(Opcode.TEXT, b"\xff\xfe") + text(1))
+    assert got == [] and written_close_codes(proto) == [1007]
+
+
+def test_a_whole_frame_over_the_size_limit_still_closes_with_1009(proto: LivehubWebSocketProtocol) -> None:
+    got: list[str | bytes] = []
+    proto.frame_sink = lambda message: got.append(message) is None
+    limit = proto.conn.max_message_size
+    assert limit is not None
+    proto.data_received(client_frame(Opcode.BINARY, b"x" * (limit + 1)) + text(1))
+    assert got == [] and written_close_codes(proto) == [1009]
+
+
+def test_an_unmasked_or_reserved_bit_frame_still_closes_with_1002(proto: LivehubWebSocketProtocol) -> None:
+    got: list[str | bytes] = []
+    proto.frame_sink = lambda message: got.append(message) is None
+    proto.data_received(Frame(Opcode.TEXT, b"hi").serialize(mask=False, extensions=[]))
+    assert got == [] and written_close_codes(proto) == [1002]
+
+
 def test_frame_length_reads_the_three_length_forms_and_the_mask_bit() -> None:
     assert frame_length(client_frame(Opcode.TEXT, b"x" * 5), 0) == 2 + 4 + 5
     assert frame_length(client_frame(Opcode.TEXT, b"x" * 300), 0) == 4 + 4 + 300
