@@ -657,7 +657,7 @@ class LivehubTarget(Target):
             "--port",
             str(self.port),
             "--workers",
-            "1",
+            str(self.options.get("livehub_workers", 1)),
         ]
         return cmd, env
 

@@ -584,6 +584,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="livehub: 'own' starts a redis-server on the client core and passes LIVEHUB_REDIS_URL; "
         "'embedded' lets livehub start its own (moved to the client core once seen)",
     )
+    p.add_argument(
+        "--livehub-workers",
+        type=int,
+        default=1,
+        choices=(1, 2, 4),
+        help="livehub serve --workers N (the viewers are spread over the workers by the kernel; with more than "
+        "one, pass --server-core -1 --client-core -1 so the workers are not all pinned to one core)",
+    )
     args = p.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
@@ -612,6 +620,7 @@ async def amain(args: argparse.Namespace) -> list[ServerRun]:
         "livehub_config": args.livehub_config,
         "livehub_exe": args.livehub_exe,
         "livehub_redis": args.livehub_redis,
+        "livehub_workers": args.livehub_workers,
     }
     for rnd in range(1, args.rounds + 1):
         seen: dict[str, int] = {}
