@@ -126,6 +126,7 @@ class Node:
         await self.hub.drain(errors.CLOSE_RESTART, "server restart: reconnect and resume",
                              self.settings.shutdown_batch_size, self.settings.shutdown_batch_interval_s)  # fmt: skip
         await self.signals.stop()
+        await self.hub.stop()
         await self.broker.close()
         if self.pubsub_redis is not None:
             await self.pubsub_redis.aclose()

@@ -260,6 +260,15 @@ class Hub:
                 self._mark_dirty(ch)
 
     # ---- lifecycle ----------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """After :meth:`drain`, before the broker closes: cancel the release timers and the background
+        fills and unsubscribes still running, and wait for them to end (none outlives the node's loop)."""
+        self.subscriptions.stop()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def drain(self, code: int, reason: str, batch: int, interval_s: float) -> None:
         """Close every connection, ``batch`` at a time (graceful shutdown: 1012)."""
         while self.connections:

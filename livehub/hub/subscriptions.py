@@ -130,6 +130,14 @@ class Subscriptions:
                 ch.release = self._loop.call_later(self.release_delay_s, self._release, name)
         conn.channels = ()
 
+    def stop(self) -> None:
+        """Shutting down: no release timer fires any more (the broker is about to close)."""
+        for ch in self.channels.values():
+            if ch.release is not None:
+                ch.release.cancel()
+                ch.release = None
+        self._loop = None  # a leave from now on schedules no release
+
     def _release(self, name: str) -> None:
         ch = self.channels.get(name)
         if ch is None or len(ch):

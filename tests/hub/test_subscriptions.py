@@ -141,6 +141,21 @@ async def test_leaving_the_last_connection_unsubscribes_after_the_release_delay(
     assert CH not in hub.channels
 
 
+async def test_a_stopped_hub_leaves_no_release_timer_and_no_background_task_behind() -> None:
+    hub, broker, stats = await start_hub(release_delay_s=0.05)
+    gone, _ = connect(hub, stats, "gone")
+    await join(hub, broker, gone)
+    hub.remove(gone)  # its channel's release is now scheduled
+    held = asyncio.Event()
+    hub._background(held.wait())  # a background task still running at shutdown (e.g. an unsubscribe)
+    await hub.stop()
+    assert not hub._tasks
+    late, _ = connect(hub, stats, "late")
+    hub.remove(late)  # a leave after the stop schedules nothing
+    await asyncio.sleep(0.15)  # well past the release delay
+    assert ("unsubscribe", CH) not in broker.calls
+
+
 async def test_rejoining_within_the_release_delay_keeps_the_subscription() -> None:
     hub, broker, stats = await start_hub(release_delay_s=0.02)
     conn, raw = connect(hub, stats, "a")
