@@ -22,6 +22,7 @@ from uvicorn.protocols.websockets import websockets_sansio_impl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from livehub.web.transport import LivehubWebSocketProtocol
@@ -158,6 +159,14 @@ def test_a_new_protocol_starts_open_and_reading(proto: LivehubWebSocketProtocol)
     assert (proto.close_sent, proto.disconnected, proto.read_paused, proto.frames) == (False, False, False, [])
     assert hasattr(proto, "close_timer"), ".close_timer (livehub sets it; handle_close cancels it)"
     assert proto.close_timer is None
+
+
+def test_websockets_server_protocol_has_the_message_state_the_transports_own_frame_path_reads() -> None:
+    """LivehubWebSocketProtocol._data_frame reads these (websockets 16 renamed cur_size / max_size to them)."""
+    conn = ServerProtocol(max_size=1000)
+    assert conn.current_size is None  # between messages
+    assert (conn.max_message_size, conn.max_fragment_size) == (1000, None)
+    assert conn.state is State.CONNECTING
 
 
 def test_websockets_server_protocol_closes_and_hands_out_bytes_as_livehub_calls_it() -> None:
