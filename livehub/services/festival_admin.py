@@ -78,6 +78,8 @@ class FestivalAdmin:
         self.edits: Edits = {}
         self._lock = asyncio.Lock()  # one rebuild or edit of this node at a time
         self.jobs = Periodic()
+        self._poke: asyncio.Task[None] | None = None  # at most one catch-up after pokes at a time
+        self._poked_again = False
 
     async def start(self) -> None:
         """Serve the latest overlay before the node accepts anyone, then keep checking its version."""
@@ -87,16 +89,24 @@ class FestivalAdmin:
 
     async def stop(self) -> None:
         await self.jobs.stop()
+        if self._poke is not None:
+            self._poke.cancel()
 
     def poked(self) -> None:
-        """Another node applied an edit (a message on ``FESTIVAL_CHANNEL``): catch up now."""
-        asyncio.get_running_loop().create_task(self._sync_logged(), name="livehub-festival-poke")
+        """Another node applied an edit (a message on ``FESTIVAL_CHANNEL``): catch up now.  Pokes
+        arriving during a catch-up make one more, never a task each."""
+        self._poked_again = True
+        if self._poke is None or self._poke.done():
+            self._poke = asyncio.get_running_loop().create_task(self._catch_up(), name="livehub-festival-poke")
 
-    async def _sync_logged(self) -> None:
-        try:
-            await self.sync()
-        except Exception as exc:  # the periodic check tries again
-            log.warning("festival catch-up after a poke failed: %s", exc)
+    async def _catch_up(self) -> None:
+        while self._poked_again:
+            self._poked_again = False
+            try:
+                await self.sync()
+            except Exception as exc:  # the periodic check tries again
+                log.warning("festival catch-up after a poke failed: %s", exc)
+                return
 
     async def sync(self) -> bool:
         """Adopt the overlay's latest version if this node serves an older one; True when it did."""

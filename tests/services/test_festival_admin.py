@@ -93,3 +93,19 @@ async def test_two_admins_claiming_one_share_code_at_once_cannot_both_apply(
     await other.admin.sync()
     assert one.admin.version == other.admin.version == 1
     assert one.admin.festival.guide_by_code("same-code") == other.admin.festival.guide_by_code("same-code")
+
+
+async def test_a_poke_makes_a_node_catch_up_without_waiting_for_its_check(nodes: tuple[AdminNode, AdminNode]) -> None:
+    one, other = nodes
+    caught_up = asyncio.Event()
+
+    def adopt(festival: Festival) -> None:
+        other.adopted.append(festival)
+        caught_up.set()
+
+    other.admin.adopt = adopt
+    await one.admin.edit({"stores": [(1, STORE)]})
+    for _ in range(3):  # pokes in a burst: one catch-up at a time
+        other.admin.poked()
+    await asyncio.wait_for(caught_up.wait(), timeout=10)
+    assert other.admin.version == 1 and "b1-new" in other.adopted[0].stores
