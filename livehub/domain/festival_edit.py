@@ -14,7 +14,8 @@ brand's GEO index and the orders already routed stay right); change the ``[festi
 (a restart with a new file does that); give a host a plaintext ``key`` outside demo mode or a
 ``key_hash_env`` / ``key_hash_file`` (the hash itself, from ``livehub hash-key``, is the edit).
 Giving a host ``key_hash`` replaces every hash it had (key rotation: the old key stops working)
-and drops a plaintext ``key``.
+and drops a plaintext ``key``; giving a store ``stock`` sets the skus it names, the others keep
+their units.
 
 CSV imports (:func:`parse_csv`) turn rows into the same edits; :func:`stage` validates a whole
 batch and answers every bad row by its line number, field and reason.  A batch applies whole or
@@ -185,6 +186,8 @@ def stage(
                 found += [RowProblem(line, name, reason, section) for name, reason in bad]
                 continue
             record = {**before, **fields} if before is not None else dict(fields)
+            if before is not None and isinstance(fields.get("stock"), dict):  # the skus it names; others kept
+                record["stock"] = {**before.get("stock", {}), **fields["stock"]}
             if section == "hosts" and "key_hash" in fields:
                 record.pop("key", None)  # a new hash replaces every key the host had
             created += before is None

@@ -58,6 +58,14 @@ def test_an_edit_changes_only_the_fields_it_names(seed: Festival) -> None:
     assert after.radius_km == 4.5 and (after.lat, after.lon, after.name) == (before.lat, before.lon, before.name)
 
 
+def test_a_stock_edit_sets_the_skus_it_names_and_keeps_the_others(seed: Festival) -> None:
+    before = dict(seed.stores["b1-s1"].stock)
+    assert len(before) >= 2
+    sku = sorted(before)[0]
+    staged = stage(seed, {}, seed, {"stores": [(1, {"id": "b1-s1", "stock": {sku: 999}})]})
+    assert staged.festival.stores["b1-s1"].stock == {**before, sku: 999}
+
+
 def test_the_overlay_of_earlier_edits_is_kept_by_a_later_one(seed: Festival) -> None:
     first = stage(seed, {}, seed, {"stores": [(1, STORE)]})
     guide = {"id": "g-new", "name": "Ann", "store": "b1-new", "brand": "b1", "share_code": "g-new-1"}
