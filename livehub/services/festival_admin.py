@@ -76,6 +76,7 @@ class FestivalAdmin:
         self.festival = seed
         self.version = 0
         self.edits: Edits = {}
+        self.unfit = False  # the stored overlay does not fit the festival file: no edits on top of it
         self._lock = asyncio.Lock()  # one rebuild or edit of this node at a time
         self.jobs = Periodic()
         self._poke: asyncio.Task[None] | None = None  # at most one catch-up after pokes at a time
@@ -121,13 +122,13 @@ class FestivalAdmin:
             except FestivalError as exc:  # cannot happen through stage(); a hand-edited overlay: keep serving
                 log.error("admin edits version %d do not fit the festival file; still serving version %d: %s",
                           version, self.version, exc)  # fmt: skip
-                self.version = version  # reported once; the next edit is validated against what is served
+                self.version, self.unfit = version, True  # reported once; edits refused until fixed
                 return False
             self._adopt(version, edits, festival)
             return True
 
     def _adopt(self, version: int, edits: Edits, festival: Festival) -> None:
-        self.version, self.edits, self.festival = version, edits, festival
+        self.version, self.edits, self.festival, self.unfit = version, edits, festival, False
         self.adopt(festival)
         log.info("festival %s: admin edits version %d: %d venues, %d hosts, %d stores, %d guides",
                  festival.id, version, len(festival.venues), len(festival.hosts), len(festival.stores),
@@ -145,6 +146,9 @@ class FestivalAdmin:
         for _ in range(RETRIES):
             await self.sync()
             async with self._lock:
+                if self.unfit:
+                    raise errors.LivehubError(errors.UNAVAILABLE, "the stored admin edits do not fit the festival "
+                                              "file: see the node's log")  # fmt: skip
                 base, edits, current = self.version, self.edits, self.festival
                 try:
                     staged = await asyncio.to_thread(stage, self.seed, edits, current, batch,

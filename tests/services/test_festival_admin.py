@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 
 from livehub import errors
 from livehub.backplane.memory import MemoryBroker
+from livehub.domain.festival import build_festival
+from livehub.domain.festival_edit import festival_doc
 from livehub.domain.topology import Festival
 from livehub.errors import LivehubError
 from livehub.services.festival_admin import FestivalAdmin
@@ -109,3 +111,21 @@ async def test_a_poke_makes_a_node_catch_up_without_waiting_for_its_check(nodes:
         other.admin.poked()
     await asyncio.wait_for(caught_up.wait(), timeout=10)
     assert other.admin.version == 1 and "b1-new" in other.adopted[0].stores
+
+
+async def test_stored_edits_that_no_longer_fit_the_file_keep_the_festival_and_refuse_edits(
+    nodes: tuple[AdminNode, AdminNode], festival: Festival
+) -> None:
+    one, other = nodes
+    await one.admin.edit({"guides": [(1, {"id": "g-x", "name": "X", "store": "b1-s1", "brand": "b1",
+                                          "share_code": "code-x"})]})  # fmt: skip
+    doc = festival_doc(festival)  # a new file without the store b1-s1 (and its own guides)
+    doc["stores"] = [s for s in doc["stores"] if s["id"] != "b1-s1"]
+    doc["guides"] = [g for g in doc["guides"] if g["store"] != "b1-s1"]
+    reduced = build_festival(doc)
+    other.admin.seed = other.admin.festival = reduced
+    assert await other.admin.sync() is False
+    assert other.admin.festival is reduced and other.adopted == []
+    with pytest.raises(LivehubError) as caught:
+        await other.admin.edit({"stores": [(1, STORE)]})
+    assert caught.value.code == errors.UNAVAILABLE
