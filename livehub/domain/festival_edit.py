@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from livehub.domain.festival import SECTIONS, FestivalError, build_festival
+from livehub.domain.schema import type_name
 from livehub.domain.topology import Festival
 
 EDITABLE = SECTIONS  # venues, hosts, brands, products, stores, guides
@@ -173,7 +174,8 @@ def stage(
         for line, fields in rows:
             record_id = fields.get(id_field)
             if not isinstance(record_id, str) or not record_id:
-                found.append(RowProblem(line, id_field, "missing required key", section))
+                reason = "missing required key" if record_id is None else f"must be an id, got {type_name(record_id)}"
+                found.append(RowProblem(line, id_field, reason, section))
                 continue
             if (section, record_id) in lines:
                 found.append(RowProblem(line, id_field, f"{record_id!r} is also on line {lines[section, record_id]}",

@@ -95,6 +95,11 @@ def test_an_id_twice_in_one_batch_names_both_lines(seed: Festival) -> None:
     assert problem == RowProblem(9, "id", "'b1-new' is also on line 2", "stores")
 
 
+def test_a_record_without_its_id_is_refused_naming_the_id_field(seed: Festival) -> None:
+    assert [(p.line, p.field, p.reason) for p in refusal(seed, "products", [(1, {"title": "x"}), (2, {"sku": 7})])] == [
+        (1, "sku", "missing required key"), (2, "sku", "must be an id, got integer")]  # fmt: skip
+
+
 def test_a_duplicate_share_code_is_the_row_that_claims_it(seed: Festival) -> None:
     taken = next(iter(seed.guides.values())).share_code
     [problem] = refusal(seed, "guides", [(4, {"id": "g-x", "name": "X", "store": "b1-s1", "brand": "b1",
