@@ -123,6 +123,8 @@ def _overlaid(seed: Festival, edits: Edits) -> tuple[dict[str, Any], dict[tuple[
     doc = festival_doc(seed)
     placed: dict[tuple[str, int], str] = {}
     for section, records in edits.items():
+        if section not in EDITABLE:  # only a hand-written overlay has one
+            raise FestivalError("admin edits", [(section, f"not a section ({', '.join(EDITABLE)})")])
         rows: list[dict[str, Any]] = doc[section]
         at = {row[ID_FIELD[section]]: i for i, row in enumerate(rows)}
         for record_id, record in records.items():

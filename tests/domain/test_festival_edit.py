@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from livehub.config import load_festival
-from livehub.domain.festival import build_festival
+from livehub.domain.festival import FestivalError, build_festival
 from livehub.domain.festival_edit import (
     EditRefused,
     RowProblem,
@@ -41,6 +41,11 @@ def test_the_festival_as_a_document_builds_the_same_festival(seed: Festival) -> 
 
 def test_no_edits_serve_the_festival_file_itself(seed: Festival) -> None:
     assert apply_edits(seed, {}) is seed
+
+
+def test_an_overlay_of_an_unknown_section_does_not_fit(seed: Festival) -> None:
+    with pytest.raises(FestivalError, match="colours: not a section"):
+        apply_edits(seed, {"colours": {"red": {"id": "red"}}})
 
 
 def test_a_new_store_is_added_to_its_brand(seed: Festival) -> None:
