@@ -34,6 +34,7 @@ from livehub.store.client import redis_client
 from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
+from livehub.web.routes_admin import routes as admin_routes
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         redis = redis_client(settings)
         node = Node(settings, festival, redis)
         app.state.node = node
+        node.festival_listeners.append(app.state.host_login.adopt)  # host logins check the latest hosts' keys
         await node.start()
         try:
             yield
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *routes_host.routes,
         *routes_buyer.routes,
         *routes_payments.routes,
+        *admin_routes,
         *(routes_demo.routes if settings.demo else []),
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -5,6 +5,9 @@
     livehub orders tail [--group G] [--from-start]
     livehub festival check [PATH]
     livehub hash-key < key.txt
+    livehub festival import stores.csv|guides.csv [--kind K] [--dry-run] [--url URL] [--token T]
+    livehub hosts add ID --venue V --name N [--url URL] [--token T] < key.txt
+    livehub hosts rotate-key ID [--url URL] [--token T] < new-key.txt
 """
 
 from __future__ import annotations
@@ -261,6 +264,125 @@ def cmd_hash_key(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- festival admin over HTTP (livehub.web.routes_admin) ----------------------------------------------
+ADMIN_URL = "http://127.0.0.1:8000"
+ADMIN_TIMEOUT_S = 300.0  # a 50,000-row import is validated in seconds; a busy node may take longer
+
+
+def _admin_call(args: argparse.Namespace, method: str, path: str, body: bytes,
+                content_type: str) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    """One admin request to ``--url`` (or LIVEHUB_ADMIN_URL) with ``--token`` (or LIVEHUB_ADMIN_TOKEN):
+    the status and the JSON answer; status 0 when the node cannot be reached."""
+    import urllib.error
+    import urllib.request
+
+    import orjson
+
+    base = (args.url or os.environ.get("LIVEHUB_ADMIN_URL") or ADMIN_URL).rstrip("/")
+    token = args.token or os.environ.get("LIVEHUB_ADMIN_TOKEN", "")
+    request = urllib.request.Request(base + path, data=body, method=method)
+    request.add_header("Content-Type", content_type)
+    request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=ADMIN_TIMEOUT_S) as response:
+            return response.status, orjson.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError:
+            return exc.code, {"message": raw[:200].decode("utf-8", "replace")}
+    except OSError as exc:
+        return 0, {"message": f"cannot reach {base}: {exc}"}
+
+
+def _admin_answer(status: int, out: dict[str, Any], what: str) -> int:
+    """Print an admin answer: 0 applied (or validated by a dry run), 1 refused (each bad row), 2 otherwise."""
+    if status == 200:
+        done = "applied" if out.get("applied") else "validated (dry run, nothing applied)"
+        again = " (this request was applied before: nothing applied again)" if out.get("duplicate") else ""
+        print(f"{what}: {done}: {out.get('created', 0)} created, {out.get('updated', 0)} updated, "
+              f"festival version {out.get('version')}{again}")  # fmt: skip
+        return 0
+    details = out.get("details") or {}
+    rows = details.get("rows") if isinstance(details, dict) else None
+    print(f"{what}: refused ({status or 'no answer'}): {out.get('message', '')}", file=sys.stderr)
+    if isinstance(rows, list):
+        for row in rows:
+            where = f"line {row.get('line')}" if row.get("line") else "file"
+            print(f"  {where}: {row.get('field') or '-'}: {row.get('reason')}", file=sys.stderr)
+        if details.get("problems", 0) > len(rows):
+            print(f"  ... and {details['problems'] - len(rows)} more", file=sys.stderr)
+    return 1 if status == 400 and rows is not None else 2
+
+
+def cmd_festival_import(args: argparse.Namespace) -> int:
+    """POST a CSV file of stores or guides to a running node (all-or-nothing; ``--dry-run`` validates)."""
+    import urllib.parse
+    import uuid
+    from pathlib import Path
+
+    path = Path(args.path)
+    kind = args.kind or path.stem.lower()
+    if kind not in ("stores", "guides"):
+        print(f"livehub: {path.name}: name the file stores.csv / guides.csv or give --kind stores|guides",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        print(f"livehub: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    request_id = args.request_id or uuid.uuid4().hex  # give it again (--request-id) to retry safely
+    query = urllib.parse.urlencode({"dry_run": "1" if args.dry_run else "0", "request_id": request_id})
+    status, out = _admin_call(args, "POST", f"/api/admin/import/{kind}?{query}", body, "text/csv")
+    return _admin_answer(status, out, f"{path.name} (request {request_id})")
+
+
+def _read_key(what: str) -> str | None:
+    key = sys.stdin.readline().rstrip("\r\n")
+    if not key or len(key) > 256 or any(c.isspace() for c in key) or not key.isprintable():
+        print(f"livehub: {what} reads one key (1-256 printable characters, no spaces) from stdin", file=sys.stderr)
+        return None
+    return key
+
+
+def cmd_hosts_add(args: argparse.Namespace) -> int:
+    """Add (or replace) a host on a running festival: the key from stdin is hashed here, only its hash is sent."""
+    import orjson
+
+    from livehub.services.host_login import hash_key
+
+    key = _read_key("hosts add")
+    if key is None:
+        return 2
+    host = {"id": args.id, "venue": args.venue, "name": args.name or args.id, "key_hash": hash_key(key)}
+    status, out = _admin_call(args, "POST", "/api/admin/festival", orjson.dumps({"hosts": [host]}),
+                              "application/json")  # fmt: skip
+    return _admin_answer(status, out, f"host {args.id}")
+
+
+def cmd_hosts_rotate_key(args: argparse.Namespace) -> int:
+    """Replace a host's keys with the new key from stdin (hashed here): the old key is refused on every node."""
+    import urllib.parse
+
+    import orjson
+
+    from livehub.services.host_login import hash_key
+
+    key = _read_key("hosts rotate-key")
+    if key is None:
+        return 2
+    path = f"/api/admin/hosts/{urllib.parse.quote(args.id, safe='')}/key"
+    status, out = _admin_call(args, "POST", path, orjson.dumps({"key_hash": hash_key(key)}), "application/json")
+    return _admin_answer(status, out, f"host {args.id}")
+
+
+def _admin_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help=f"a livehub node (default: LIVEHUB_ADMIN_URL, else {ADMIN_URL})")
+    parser.add_argument("--token", help="an admin token (default: LIVEHUB_ADMIN_TOKEN; `livehub token --role admin`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livehub", description="Real-time live-commerce session server")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -300,6 +422,26 @@ def build_parser() -> argparse.ArgumentParser:
     check = festival_sub.add_parser("check", help="validate a festival config and print a summary")
     check.add_argument("path", nargs="?", default=None, help="festival TOML (default: config/festival.toml)")
     check.set_defaults(func=cmd_festival_check)
+    imp = festival_sub.add_parser("import", help="import a CSV file of stores or guides into a running festival")
+    imp.add_argument("path", help="stores.csv or guides.csv (the header names the columns)")
+    imp.add_argument("--kind", choices=["stores", "guides"], help="default: the file's name")
+    imp.add_argument("--dry-run", action="store_true", help="validate and report, apply nothing")
+    imp.add_argument("--request-id", help="retry an import with the id it printed: applied at most once")
+    _admin_options(imp)
+    imp.set_defaults(func=cmd_festival_import)
+
+    hosts = sub.add_parser("hosts", help="hosts of a running festival")
+    hosts_sub = hosts.add_subparsers(dest="hosts_command", required=True)
+    add = hosts_sub.add_parser("add", help="add a host; its key is read from stdin and sent hashed")
+    add.add_argument("id")
+    add.add_argument("--venue", required=True)
+    add.add_argument("--name", help="default: the id")
+    _admin_options(add)
+    add.set_defaults(func=cmd_hosts_add)
+    rotate = hosts_sub.add_parser("rotate-key", help="replace a host's keys with the key read from stdin")
+    rotate.add_argument("id")
+    _admin_options(rotate)
+    rotate.set_defaults(func=cmd_hosts_rotate_key)
 
     hash_key = sub.add_parser("hash-key", help="read a host key from stdin, print its hash for key_hash")
     hash_key.set_defaults(func=cmd_hash_key)

@@ -35,6 +35,7 @@ from livehub.runtime.heap import HeapPolicy
 from livehub.runtime.jwks import TokenVerifier
 from livehub.runtime.metrics import Metrics, event_latency_histogram
 from livehub.services.buying import Buying
+from livehub.services.festival_admin import FESTIVAL_CHANNEL, FestivalAdmin
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
@@ -42,6 +43,7 @@ from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
+from livehub.store.festival_edits import FestivalEdits
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
@@ -103,6 +105,10 @@ class Node:
         # websocket commands answered by the services (the session handles join, comment, signal ...)
         self.commands: dict[str, CommandHandler] = {"buy": self.buying.ws_buy, "coupon.grab": self.buying.ws_grab}
         self.verifier = TokenVerifier(s)  # bearer tokens of the websocket endpoint and HTTP (livehub.runtime.jwks)
+        # festival admin: edits in Redis over the festival file; every holder of the festival swaps together
+        self.festival_listeners: list[Callable[[Festival], None]] = []  # holders outside the node (the app's)
+        self.admin = FestivalAdmin(s, festival, FestivalEdits(redis, keys, self.scripts, festival.id), self.stores,
+                                   self.broker, self.adopt_festival)  # fmt: skip
         self.accepting = False
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -110,6 +116,7 @@ class Node:
         self.hub.attach(self.broker)
         await self.broker.start(self._deliver, self.hub.positions_lost)
         self.signals.start()
+        await self.admin.start()
         await self.jobs.start()
         self.heap.start()
         self.accepting = True
@@ -119,6 +126,7 @@ class Node:
         self.accepting = False
         await self.heap.stop()
         try:
+            await self.admin.stop()
             await self.jobs.stop()
             await self.scripts.aclose()
         except Exception:
@@ -131,7 +139,25 @@ class Node:
         if self.pubsub_redis is not None:
             await self.pubsub_redis.aclose()
 
+    def adopt_festival(self, festival: Festival) -> None:
+        """Serve ``festival`` from now on (livehub.services.festival_admin): every holder's reference is
+        swapped in this one synchronous step, so no request sees two festivals."""
+        self.festival = festival
+        self.signals.festival = festival
+        self.stores.festival = festival
+        self.registry.festival = festival
+        self.buying.festival = festival
+        self.controls.festival = festival
+        self.leaderboard.festival = festival
+        self.jobs.festival = festival
+        self.recovery.festival = festival
+        for listener in self.festival_listeners:
+            listener(festival)
+
     def _deliver(self, channel: str, item: Event | Volatile) -> None:
+        if channel == FESTIVAL_CHANNEL:
+            self.admin.poked()
+            return
         if isinstance(item, Volatile) and not self.signals.filter(channel, item):
             return
         self.hub.deliver(channel, item)

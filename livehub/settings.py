@@ -125,6 +125,12 @@ class Settings:
     allowed_origins: str = ""  # comma-separated origins ("https://shop.example"); empty: the Host's own; "*": any
     admission_max_sales: int = 10_000  # sales with an admission gate per node; full: least recently used dropped
 
+    # festival admin (livehub.services.festival_admin; docs/operations.md, "Changing the festival while it runs")
+    festival_sync_interval_s: float = 1.0  # each node checks the admin edits' version this often (catch-up)
+    admin_import_max_bytes: int = 8_388_608  # a CSV import's body; beyond: 413 too_large, nothing read further
+    admin_import_max_rows: int = 50_000  # rows of one CSV import; beyond: refused whole, naming the first extra line
+    admin_report_max_problems: int = 1_000  # bad rows listed in one answer; the rest only counted
+
     # process
     gc_full_interval_s: float = 600.0  # full GC this often (livehub.runtime.heap); 0: CPython's own rule
 
@@ -249,6 +255,10 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
                  "identity_buy_rate", "identity_buy_burst", "identity_grab_rate", "identity_grab_burst",
                  "http_max_header_bytes", "http_header_timeout_s", "ws_control_rate", "ws_control_burst",
                  "ws_close_grace_s"]:  # fmt: skip
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    for name in ["festival_sync_interval_s", "admin_import_max_bytes", "admin_import_max_rows",
+                 "admin_report_max_problems"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     if s.redis_retries < 0:

@@ -1,5 +1,6 @@
-"""The ``livehub`` command: ``livehub festival check``, ``livehub token``, ``livehub hash-key``, and
-``livehub serve`` refusing unsafe settings outside demo mode (real processes)."""
+"""The ``livehub`` command: ``livehub festival check``, ``livehub token``, ``livehub hash-key``,
+``livehub serve`` refusing unsafe settings outside demo mode (real processes), and the festival
+admin's ``livehub festival import`` and ``livehub hosts add / rotate-key`` against a running node."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import io
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from livehub.cli import main
 from livehub.settings import DEV_SECRET
+from tests.conftest import LivehubProcess
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 
@@ -169,3 +173,76 @@ def test_the_app_factory_refuses_too_so_plain_uvicorn_cannot_bypass_the_check(re
     assert code != 0
     line = refusal_line(output)
     assert "LIVEHUB_SECRET" in line and "LIVEHUB_PAYMENT_SECRET" in line
+
+
+# ---- livehub festival import, livehub hosts add / rotate-key (against a running node) -------------------
+
+
+@pytest.fixture(scope="module")
+def admin_node(redis_url: str) -> Iterator[LivehubProcess]:
+    """A node outside demo mode with a key prefix of its own: these edits reach no other test's festival."""
+    from tests.conftest import HUB_ENV, running
+
+    with running(redis_url, "cli" + uuid.uuid4().hex[:8], {**HUB_ENV, "LIVEHUB_DEMO": "0"}) as node:
+        yield node
+
+
+def admin_args(node: LivehubProcess) -> list[str]:
+    from livehub.domain.tokens import ADMIN, mint
+    from tests.conftest import SECRET
+
+    return ["--url", node.http, "--token", mint(SECRET, "cli-admin", ADMIN)]
+
+
+def test_festival_import_applies_a_guides_csv_and_prints_what_it_did(
+    admin_node: LivehubProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = "c-" + uuid.uuid4().hex[:8]
+    csv = tmp_path / "guides.csv"
+    csv.write_text(f"id,name,store,brand,share_code\ng-{code},Lan,b2-s1,b2,{code}\n")
+    assert main(["festival", "import", str(csv), "--dry-run", *admin_args(admin_node)]) == 0
+    assert "validated (dry run, nothing applied): 1 created" in capsys.readouterr().out
+    assert main(["festival", "import", str(csv), *admin_args(admin_node)]) == 0
+    assert ": applied: 1 created, 0 updated, festival version " in capsys.readouterr().out
+
+
+def test_festival_import_with_bad_rows_lists_each_line_and_exits_1(
+    admin_node: LivehubProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "week2.csv"
+    csv.write_text("id,brand,name,lat,lon,radius_km\nok-1,b1,Fine,31.2,121.4,2\nbad-1,b1,Far,95,121.4,2\n"
+                   "bad-2,nope,Lost,31.2,121.4,2\n")  # fmt: skip
+    assert main(["festival", "import", str(csv), "--kind", "stores", *admin_args(admin_node)]) == 1
+    err = capsys.readouterr().err
+    assert "refused (400): 2 problems: nothing applied" in err
+    assert "  line 3: lat: " in err and "  line 4: brand: 'nope' is not a brand id" in err
+
+
+def test_festival_import_needs_to_know_what_the_file_holds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "week2.csv"
+    csv.write_text("id\n")
+    assert main(["festival", "import", str(csv), "--url", "http://127.0.0.1:9"]) == 2
+    assert "--kind stores|guides" in capsys.readouterr().err
+
+
+def test_hosts_add_sends_only_a_hash_and_rotate_key_refuses_the_old_key(
+    admin_node: LivehubProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import http_json
+
+    host, old, new = "host-" + uuid.uuid4().hex[:8], "old-key-" + uuid.uuid4().hex, "new-key-" + uuid.uuid4().hex
+    monkeypatch.setattr("sys.stdin", io.StringIO(old + "\n"))
+    assert main(["hosts", "add", host, "--venue", "b2", "--name", "Late host", *admin_args(admin_node)]) == 0
+    assert f"host {host}: applied: 1 created" in capsys.readouterr().out
+    login = admin_node.http + "/api/auth/host"
+    assert http_json("POST", login, {"host": host, "key": old})[0] == 200
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(new + "\n"))
+    assert main(["hosts", "rotate-key", host, *admin_args(admin_node)]) == 0
+    assert f"host {host}: applied: 0 created, 1 updated" in capsys.readouterr().out
+    assert http_json("POST", login, {"host": host, "key": old})[0] == 401
+    assert http_json("POST", login, {"host": host, "key": new})[0] == 200
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(new + "\n"))
+    assert main(["hosts", "rotate-key", "no-such-host", *admin_args(admin_node)]) == 2
+    assert "refused (404)" in capsys.readouterr().err

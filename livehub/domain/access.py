@@ -88,6 +88,12 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/reservations/{reservation}/pay"): Rule(Need.BUYER, demo_only=True),
     # the payment provider
     ("POST", "/api/payments/callback"): Rule(Need.PAYMENT),
+    # festival admins change the festival while it runs (livehub.web.routes_admin)
+    ("GET", "/api/admin/festival"): Rule(Need.ADMIN),
+    ("POST", "/api/admin/festival"): Rule(Need.ADMIN),
+    ("POST", "/api/admin/import/stores"): Rule(Need.ADMIN),
+    ("POST", "/api/admin/import/guides"): Rule(Need.ADMIN),
+    ("POST", "/api/admin/hosts/{host}/key"): Rule(Need.ADMIN),
 }
 
 WS: dict[str, Need] = {

@@ -63,6 +63,11 @@ class HostLogin:
         # per host id and per IP; full: the least recently used key is forgotten (a full burst again)
         self.limiter = KeyedBuckets(settings.host_login_rate, settings.host_login_burst, settings.host_login_tracked)
 
+    def adopt(self, festival: Festival) -> None:
+        """Check logins against ``festival``'s hosts from now on (an admin changed them): a rotated key
+        is refused at once."""
+        self.festival = festival
+
     async def login(self, host_id: str, key: str, client_ip: str) -> Host:
         """The host ``key`` logs in; ``unauthorized`` for an unknown host or a wrong key, ``rate_limited``."""
         host = self.festival.hosts.get(host_id)

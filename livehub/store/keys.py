@@ -11,6 +11,7 @@ braces), so each script stays on one Redis Cluster slot:
 * ``{store:<id>}`` - one store's stock and order index.
 * ``{brand:<id>}`` - a brand's GEO index of stores.
 * ``{guides:<hour>}`` - one hour's guide leaderboard.
+* ``{festival:<id>}`` - the festival's admin edits, their version and request markers.
 """
 
 from __future__ import annotations
@@ -174,3 +175,16 @@ class Keys:
     def guides_credited(self, hour: str) -> str:
         """Set of order ids already credited in the hour (crediting is idempotent)."""
         return f"{self.prefix}:{{guides:{hour}}}:credited"
+
+    # The festival's admin edits (livehub.store.festival_edits), all under ``{festival:<id>}``.
+    def festival_edits(self, festival: str) -> str:
+        """Hash ``<section>:<record id>`` -> the record's JSON: the admin overlay on the festival file."""
+        return f"{self.prefix}:{{festival:{festival}}}:edits"
+
+    def festival_version(self, festival: str) -> str:
+        """Integer: the overlay's version, +1 per applied batch (absent: 0, the file alone)."""
+        return f"{self.prefix}:{{festival:{festival}}}:version"
+
+    def festival_edit_done(self, festival: str, request_id: str) -> str:
+        """String (with a TTL): the version an admin request made (a retry applies nothing again)."""
+        return f"{self.prefix}:{{festival:{festival}}}:done:{request_id}"

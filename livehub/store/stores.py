@@ -40,7 +40,7 @@ from redis.asyncio import Redis
 from livehub.domain.geo import haversine_km
 from livehub.domain.routing import Candidate, Fulfilment, decide, pickup_candidates
 from livehub.domain.sale_rules import Location, now_arg, text
-from livehub.domain.topology import Festival
+from livehub.domain.topology import Festival, Store
 from livehub.store.keys import Keys
 from livehub.store.scripts import Scripts
 
@@ -99,6 +99,19 @@ class StoreIndex:
             await pipe.execute()
         log.info("loaded %d stores of %d brands", len(stores), len(self.festival.brands))
         return len(stores)
+
+    async def put(self, stores: list[Store], stock: dict[str, dict[str, int]]) -> None:
+        """Index ``stores`` at their (new) places in their brand's GEO set and set the units on hand
+        given in ``stock`` (store id -> sku -> units): an admin edit (livehub.services.festival_admin).
+        Idempotent: a retry puts the same places and units again."""
+        for start in range(0, len(stores), 1_000):
+            pipe = self._redis.pipeline(transaction=False)
+            for store in stores[start : start + 1_000]:
+                pipe.geoadd(self._keys.brand_stores(store.brand), [store.lon, store.lat, store.id])
+                units = stock.get(store.id)
+                if units:
+                    pipe.hset(self._keys.store_stock(store.id), mapping=units)  # type: ignore[arg-type]
+            await pipe.execute()
 
     async def load_once(self, owner: str) -> int | None:
         """:meth:`load` once per festival, not per node (a SET NX marker); the count, or None when

@@ -92,6 +92,11 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("POST", "/api/sales/{sale}/buy", "/api/sales/no-sale/buy", {"id": "r1", "qty": 1}, BUYERS),
     ("POST", "/api/coupons/{coupon}/grab", "/api/coupons/no-coupon/grab", None, BUYERS),
     ("POST", "/api/reservations/{reservation}/pay", "/api/reservations/no-reservation/pay", None, BUYERS),
+    ("GET", "/api/admin/festival", "/api/admin/festival", None, {"admin"}),
+    ("POST", "/api/admin/festival", "/api/admin/festival", {"colours": []}, {"admin"}),
+    ("POST", "/api/admin/import/stores", "/api/admin/import/stores", {}, {"admin"}),
+    ("POST", "/api/admin/import/guides", "/api/admin/import/guides", {}, {"admin"}),
+    ("POST", "/api/admin/hosts/{host}/key", "/api/admin/hosts/no-such-host/key", {}, {"admin"}),
 ]
 
 # (command, its frame, the roles allowed) -- sent after joining b1

@@ -37,6 +37,8 @@ API = {
     ("/api/coupons/{coupon}/grab", "POST"), ("/api/reservations/{reservation}/pay", "POST"),
     ("/api/payments/callback", "POST"), ("/api/stores/{store}/orders", "GET"), ("/api/guides/leaderboard", "GET"),
     ("/api/guides/me", "GET"),
+    ("/api/admin/festival", "GET"), ("/api/admin/festival", "POST"), ("/api/admin/import/stores", "POST"),
+    ("/api/admin/import/guides", "POST"), ("/api/admin/hosts/{host}/key", "POST"),
 }  # fmt: skip
 
 
