@@ -25,6 +25,11 @@ def count_of(page: Page, testid: str, attribute: str) -> int:
     return int(value.get_attribute(attribute) or 0)
 
 
+def money(cents: int) -> str:
+    """As the pages show money (livehub.js ``money``)."""
+    return f"¥{cents / 100:.2f}" if cents % 100 else f"¥{cents // 100}"
+
+
 def new_sale(server: LivehubProcess, venue: str, sku: str, stock: int, price_cents: int) -> str:
     sale_id = "s" + marker()
     status, out = http_json("POST", f"{server.http}/api/venues/{venue}/sales",
@@ -64,6 +69,8 @@ def test_the_dashboards_numbers_move_when_viewers_buy_and_a_reload_keeps_them(
     expect(panel.get_by_test_id("dash-orders")).to_have_attribute("data-count", str(orders_before + 2))
     expect(panel.get_by_test_id("dash-gmv")).to_have_attribute("data-cents", str(gmv_before + 2 * 4_900))
     expect(bar).to_have_attribute("data-stock", "3")
+    summary = f"{orders_before + 2:,} · {money(gmv_before + 2 * 4_900)}"  # the live orders' heading: the server's
+    expect(panel.get_by_test_id("orders-summary")).to_have_text(summary)
     expect(panel.get_by_test_id("dash-stock-text")).to_contain_text("3 of 5 left · 2 sold")
     expect(panel.get_by_test_id("dash-conversion")).to_have_text(re.compile(r"^\d+\.\d %$"))
     panel.wait_for_function("() => document.querySelector('[data-testid=dash-opm-chart] canvas') !== null")
@@ -73,6 +80,7 @@ def test_the_dashboards_numbers_move_when_viewers_buy_and_a_reload_keeps_them(
     wait_live(panel)
     expect(panel.get_by_test_id("dash-orders")).to_have_attribute("data-count", str(orders_before + 2))
     expect(panel.get_by_test_id("dash-gmv")).to_have_attribute("data-cents", str(gmv_before + 2 * 4_900))
+    expect(panel.get_by_test_id("orders-summary")).to_have_text(summary)  # not 0: nothing summed in the page
 
 
 def test_the_main_hosts_grid_shows_every_venue_and_a_brand_rooms_sales(

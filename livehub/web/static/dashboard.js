@@ -137,6 +137,8 @@ export function buildDashboard(box, { festival, session, client, isMain, hostApi
 
   // ---- drawing ----
   const drawTotals = (f) => {
+    const summary = document.querySelector('[data-testid="orders-summary"]'); // the live orders' heading (livehub.js)
+    if (summary) summary.textContent = `${compact(num(f.orders))} · ${money(num(f.gmv_cents)) || "¥0"}`;
     gmv.value.textContent = money(num(f.gmv_cents)) || "¥0";
     gmv.value.dataset.cents = String(num(f.gmv_cents));
     orders.value.textContent = compact(num(f.orders));

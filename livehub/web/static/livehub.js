@@ -2382,7 +2382,7 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
     total: int("total", 1000, 1, 10000000, "coupon-total"),
     limit: int("per_user_limit", 1, 1, 1000, "coupon-limit"),
     expires: int("expires_in_s", 3600, 1, 30 * 86400, "coupon-expires"),
-    guide: h("input", { type: "text", list: "lh-guides", placeholder: "guide id, e.g. b1-g1", autocomplete: "off", "data-testid": "coupon-guide" }),
+    guide: h("input", { type: "text", list: "lh-guides", placeholder: "guide id (see Top guides)", autocomplete: "off", "data-testid": "coupon-guide" }),
   };
   const couponOut = result("coupon-result");
   box.append(
@@ -2440,8 +2440,6 @@ function buildOps(box, { festival, session, client, isMain, hostApi, guideList, 
   const seen = new Set();
   const storesSeen = h("datalist", { id: "lh-stores" });
   const storeIds = new Set();
-  let count = 0;
-  let total = 0;
   const saleTitle = (orderId) => {
     const id = str(orderId);
     const sale = view.allSales().get(id.slice(0, id.lastIndexOf(":")));
@@ -2466,9 +2464,7 @@ function buildOps(box, { festival, session, client, isMain, hostApi, guideList, 
       ),
     );
     while (orderList.childElementCount > 100) orderList.lastElementChild.remove();
-    count += 1;
-    total += num(f.amount_cents) ?? 0;
-    orderSum.textContent = `${count} · ${money(total)}`;
+    // the summary is the server's count and GMV (dashboard.js, from the stats frames): not summed here since the page loaded
     orderList.closest(".panel")?.classList.remove("is-empty");
     if (f.store && !storeIds.has(str(f.store))) {
       storeIds.add(str(f.store));
@@ -2520,7 +2516,7 @@ function buildOps(box, { festival, session, client, isMain, hostApi, guideList, 
   });
 
   // ---- a store's orders and pickups ----
-  const storeIn = h("input", { type: "text", list: "lh-stores", required: true, placeholder: "store id, e.g. b1-s1", autocomplete: "off", "data-testid": "store-id", "aria-label": "Store id" });
+  const storeIn = h("input", { type: "text", list: "lh-stores", required: true, placeholder: "store id (see an order's pickup)", autocomplete: "off", "data-testid": "store-id", "aria-label": "Store id" });
   const storeOut = h("div", { class: "store-orders", "data-testid": "store-orders" });
   const lookup = async (e) => {
     e.preventDefault();
