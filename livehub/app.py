@@ -35,6 +35,7 @@ from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, rou
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
 from livehub.web.routes_admin import routes as admin_routes
+from livehub.web.routes_stats import routes as stats_routes
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *routes_buyer.routes,
         *routes_payments.routes,
         *admin_routes,
+        *stats_routes,
         *(routes_demo.routes if settings.demo else []),
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

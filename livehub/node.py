@@ -39,6 +39,8 @@ from livehub.services.festival_admin import FESTIVAL_CHANNEL, FestivalAdmin
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
+from livehub.services.stats import GROUP as STATS_GROUP
+from livehub.services.stats import LiveStats
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.client import pubsub_client
@@ -46,9 +48,10 @@ from livehub.store.coupons import CouponStore
 from livehub.store.festival_edits import FestivalEdits
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
-from livehub.store.orders import OrderStore
+from livehub.store.orders import OrderConsumer, OrderStore
 from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
+from livehub.store.stats import StatsStore
 from livehub.store.stores import StoreIndex
 
 log = logging.getLogger("livehub.node")
@@ -99,6 +102,11 @@ class Node:
         self.leaderboard = Leaderboard(festival, self.guides)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
+        # live numbers (livehub.services.stats): counted from the orders stream, pushed to hosts
+        self.stats_store = StatsStore(redis, keys, self.scripts, ttl_s=s.sale_retention_s,
+                                      minutes_kept=s.stats_minutes_kept)  # fmt: skip
+        self.live_stats = LiveStats(s, festival, self.hub, self.registry, self.sales, self.stats_store,
+                                    OrderConsumer(redis, keys, STATS_GROUP, self.id), self.leaderboard)  # fmt: skip
 
         self.recovery = Recovery(festival, self.broker, self.hub, self.stats, replay_max=s.replay_max,
                                  counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip
@@ -118,6 +126,7 @@ class Node:
         self.signals.start()
         await self.admin.start()
         await self.jobs.start()
+        await self.live_stats.start()
         self.heap.start()
         self.accepting = True
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
@@ -127,6 +136,7 @@ class Node:
         await self.heap.stop()
         try:
             await self.admin.stop()
+            await self.live_stats.stop()
             await self.jobs.stop()
             await self.scripts.aclose()
         except Exception:

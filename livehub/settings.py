@@ -108,6 +108,12 @@ class Settings:
     sale_retention_s: int = 604_800  # a settled sale's keys expire this long after its last possible payment
     leaderboard_interval_s: float = 5.0  # guide leaderboard push to hosts
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
+    # live numbers (livehub.services.stats; docs/operations.md, "Live numbers")
+    stats_interval_s: float = 1.0  # push to hosts, peak online counts and sell-out times
+    stats_consume_interval_s: float = 0.25  # the stats consumer group reads new orders this often
+    stats_minutes_kept: int = 1_440  # orders-per-minute buckets kept (minutes); older ones expire
+    stats_chart_minutes: int = 30  # minutes of orders per minute in the stats frame (<= stats_minutes_kept)
+    stats_viewers_pending_max: int = 10_000  # viewers a node batches per tick; beyond: not counted that tick
 
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
     # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
@@ -243,6 +249,7 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         "shutdown_batch_size", "join_buffer_max", "max_errors", "redis_pool_size", "fanout_slice", "inbound_backlog",
         "redis_script_connections", "sale_retention_s", "payment_window_s", "host_login_tracked",
         "identity_max_tracked", "max_connections_per_identity", "max_connections_per_ip", "admission_max_sales",
+        "stats_minutes_kept", "stats_chart_minutes", "stats_viewers_pending_max",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:
@@ -254,7 +261,7 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
                  "host_login_rate", "host_login_burst", "identity_like_rate", "identity_like_burst",
                  "identity_buy_rate", "identity_buy_burst", "identity_grab_rate", "identity_grab_burst",
                  "http_max_header_bytes", "http_header_timeout_s", "ws_control_rate", "ws_control_burst",
-                 "ws_close_grace_s"]:  # fmt: skip
+                 "ws_close_grace_s", "stats_interval_s", "stats_consume_interval_s"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     for name in ["festival_sync_interval_s", "admin_import_max_bytes", "admin_import_max_rows",
@@ -269,6 +276,9 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
     if s.identity_like_burst < s.like_max_per_frame:
         raise SettingsError(f"{where('identity_like_burst')}: setting 'identity_like_burst' must be at least "
                             "'like_max_per_frame' (a full like frame must fit)")
+    if s.stats_chart_minutes > s.stats_minutes_kept:
+        raise SettingsError(f"{where('stats_chart_minutes')}: setting 'stats_chart_minutes' must not exceed "
+                            "'stats_minutes_kept'")
     if s.max_frame_bytes > s.ws_max_size:
         raise SettingsError(f"{where('max_frame_bytes')}: setting 'max_frame_bytes' must not exceed 'ws_max_size'")
     if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:

@@ -302,3 +302,13 @@ def test_the_per_identity_like_burst_must_hold_a_full_like_frame(no_file: str) -
 def test_the_limits_per_identity_must_be_positive(no_file: str, name: str) -> None:
     with pytest.raises(SettingsError, match=f"'{name}' must be > 0"):
         load_settings(env={f"LIVEHUB_{name.upper()}": "0"}, config_path=no_file)
+
+
+def test_the_stats_chart_may_not_show_more_minutes_than_are_kept(no_file: str) -> None:
+    kept = {"LIVEHUB_STATS_MINUTES_KEPT": "60"}
+    settings = load_settings(env={**kept, "LIVEHUB_STATS_CHART_MINUTES": "60"}, config_path=no_file)
+    assert settings.stats_chart_minutes == 60
+    with pytest.raises(SettingsError, match="stats_chart_minutes"):
+        load_settings(env={**kept, "LIVEHUB_STATS_CHART_MINUTES": "61"}, config_path=no_file)
+    with pytest.raises(SettingsError, match="stats_interval_s"):
+        load_settings(env={"LIVEHUB_STATS_INTERVAL_S": "0"}, config_path=no_file)

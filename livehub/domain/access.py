@@ -36,6 +36,7 @@ class Need(StrEnum):
     GUIDE_SELF = "guide_self"  # a guide (their own share code and figures)
     STORE_STAFF = "store_staff"  # staff of the path's store, a host who may drive its brand's venue, an admin
     ADMIN = "admin"  # a festival admin (the identity provider mints tokens for everyone else)
+    FESTIVAL_HOST = "festival_host"  # a host of the main venue (who drives every venue), or an admin
 
 
 TOKENLESS = frozenset({Need.PUBLIC, Need.PAYMENT})  # the edge reads no token for these
@@ -79,6 +80,9 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/venues/{venue}/sales"): Rule(Need.VENUE_HOST),
     ("POST", "/api/venues/{venue}/sales/{sale}/{action}"): Rule(Need.VENUE_HOST),
     ("POST", "/api/venues/{venue}/coupons"): Rule(Need.VENUE_HOST),
+    # live numbers (livehub.web.routes_stats)
+    ("GET", "/api/venues/{venue}/stats"): Rule(Need.VENUE_HOST),
+    ("GET", "/api/festival/stats"): Rule(Need.FESTIVAL_HOST),
     # stores and guides
     ("GET", "/api/stores/{store}/orders"): Rule(Need.STORE_STAFF),
     ("GET", "/api/guides/me"): Rule(Need.GUIDE_SELF),
@@ -151,6 +155,8 @@ def permits(need: Need, identity: Identity, festival: Festival, target: Target =
         )
     if need is Need.ADMIN:
         return identity.role == ADMIN
+    if need is Need.FESTIVAL_HOST:
+        return identity.role == ADMIN or may_drive(festival, identity, festival.main_venue)
     raise AssertionError(f"unhandled need {need!r}")
 
 

@@ -230,6 +230,7 @@ def generate(spec: DemoSpec) -> DemoParts:
     stores: list[Store] = []
     guides: list[Guide] = []
     codes: set[str] = set()
+    names: set[str] = set()
     brand_width = max(3, len(str(spec.brands)))
     store_width = max(3, len(str(spec.stores_per_brand)))
     for b in range(1, spec.brands + 1):
@@ -237,8 +238,6 @@ def generate(spec: DemoSpec) -> DemoParts:
         noun, items = pick(CATEGORIES)
         name = f"{pick(BRAND_WORDS)} {noun}"
         host_id = f"host-{brand_id}"
-        venues.append(Venue(brand_id, BRAND, f"{name} live room", brand_id, (host_id,)))
-        hosts.append(Host(host_id, brand_id, f"{name} host", host_key(spec.seed, host_id)))
 
         # a brand is present in a handful of cities; the first one is home (warehouse, more stores)
         wanted = min(len(cities), 3 + int(rnd() * 6))
@@ -248,6 +247,9 @@ def generate(spec: DemoSpec) -> DemoParts:
             if i not in picked:
                 picked.append(i)
         home = cities[picked[0]]
+        name = unique_name(name, home[0], names)  # a host picks a room by its name: no two alike
+        venues.append(Venue(brand_id, BRAND, f"{name} live room", brand_id, (host_id,)))
+        hosts.append(Host(host_id, brand_id, f"{name} host", host_key(spec.seed, host_id)))
         warehouse = Warehouse(*_offset(home[1], home[2], 20.0 + 40.0 * rnd(), rnd() * 2 * math.pi))
 
         skus: list[str] = []
@@ -285,6 +287,16 @@ def generate(spec: DemoSpec) -> DemoParts:
     return DemoParts(
         tuple(venues), tuple(hosts), tuple(brands), tuple(products), tuple(stores), tuple(guides)
     )
+
+
+def unique_name(name: str, city: str, taken: set[str]) -> str:
+    """``name``, or with its home ``city`` (and a number) when another brand has it; added to ``taken``."""
+    candidate, n = name, 1
+    while candidate in taken:
+        candidate = f"{name} ({city})" if n == 1 else f"{name} ({city} {n})"
+        n += 1
+    taken.add(candidate)
+    return candidate
 
 
 _FROM_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", SHARE_CODE_ALPHABET)

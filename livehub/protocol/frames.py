@@ -90,6 +90,18 @@ def leaderboard(board: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "leaderboard", **board}
 
 
+def stats(venue: str, figures: Mapping[str, Any], ts_ms: int) -> dict[str, Any]:
+    """A venue's live numbers, for its hosts, once a second (latest value): ``figures`` is the
+    ``GET /api/venues/{venue}/stats`` answer without its ``venue``."""
+    return {"type": "stats", "venue": venue, **figures, "ts": ts_ms}
+
+
+def festival_stats(figures: Mapping[str, Any], ts_ms: int) -> dict[str, Any]:
+    """The festival's live numbers and its venues' grid, for the main venue's hosts, once a second
+    (latest value): ``figures`` is the ``GET /api/festival/stats`` answer without its guides."""
+    return {"type": "festival_stats", **figures, "ts": ts_ms}
+
+
 def refusal(close_code: int, reason: str) -> dict[str, Any]:
     """The error frame sent right before a refusing close (bad token, unknown venue, node full)."""
     return {"type": "error", "code": errors.close_error_code(close_code), "message": reason}

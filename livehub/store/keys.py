@@ -12,6 +12,7 @@ braces), so each script stays on one Redis Cluster slot:
 * ``{brand:<id>}`` - a brand's GEO index of stores.
 * ``{guides:<hour>}`` - one hour's guide leaderboard.
 * ``{festival:<id>}`` - the festival's admin edits, their version and request markers.
+* ``{stats:<scope>}`` - one scope's live numbers (a venue's, the festival's): livehub.store.stats.
 """
 
 from __future__ import annotations
@@ -188,3 +189,39 @@ class Keys:
     def festival_edit_done(self, festival: str, request_id: str) -> str:
         """String (with a TTL): the version an admin request made (a retry applies nothing again)."""
         return f"{self.prefix}:{{festival:{festival}}}:done:{request_id}"
+    # Live numbers, one scope (``v:<venue>`` or ``festival``) under ``{stats:<scope>}`` (stats_count.lua).
+    def stats_counted(self, scope: str, order_id: str) -> str:
+        """Marker (SET NX, with a TTL): the order is counted in the scope's numbers."""
+        return f"{self.prefix}:{{stats:{scope}}}:counted:{order_id}"
+
+    def stats_totals(self, scope: str) -> str:
+        """Hash: gmv_cents, orders, units of the scope's confirmed orders."""
+        return f"{self.prefix}:{{stats:{scope}}}:totals"
+
+    def stats_minute(self, scope: str, minute_ms: int) -> str:
+        """Hash: orders, gmv_cents confirmed in one UTC minute (expires after ``stats_minutes_kept``)."""
+        return f"{self.prefix}:{{stats:{scope}}}:min:{minute_ms}"
+
+    def stats_buyers(self, scope: str) -> str:
+        """HyperLogLog of the scope's buyers (user ids)."""
+        return f"{self.prefix}:{{stats:{scope}}}:buyers"
+
+    def stats_viewers(self, scope: str) -> str:
+        """HyperLogLog of the scope's viewers (whoever joined: user id, or IP for anonymous viewers)."""
+        return f"{self.prefix}:{{stats:{scope}}}:viewers"
+
+    def stats_brands(self, scope: str) -> str:
+        """Sorted set brand id -> GMV (cents) of the scope's orders."""
+        return f"{self.prefix}:{{stats:{scope}}}:brands"
+
+    def stats_stores(self, scope: str) -> str:
+        """Sorted set store id -> GMV (cents) of the scope's orders fulfilled by a store."""
+        return f"{self.prefix}:{{stats:{scope}}}:stores"
+
+    def stats_peak(self, scope: str) -> str:
+        """Sorted set, one member "online": the scope's highest online count seen (ZADD GT)."""
+        return f"{self.prefix}:{{stats:{scope}}}:peak"
+
+    def sale_sold_out_at(self, sale_id: str) -> str:
+        """String (SET NX): unix ms when the sale was first seen sold out (within one stats tick)."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:soldout-at"

@@ -192,6 +192,8 @@ class Session:
             self.run_now(cmd)
         elif kind == "join":
             await node.recovery.join(conn, venue_or_404(node.festival, cmd.args["venue"]), cmd.args["since"], cmd.id)
+            if conn.venue is not None:
+                node.live_stats.saw_viewer(conn.venue, self.who)
         elif kind == "comment":
             if conn.venue is None:
                 raise errors.bad_request("join a venue first")

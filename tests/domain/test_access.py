@@ -52,6 +52,8 @@ EXPECTED: list[tuple[Need, Target, set[str]]] = [
     (Need.STORE_STAFF, B2_S1, {"main_host", "admin"}),
     (Need.STORE_STAFF, Target(store="nowhere"), set()),
     (Need.ADMIN, access.NO_TARGET, {"admin"}),
+    (Need.FESTIVAL_HOST, access.NO_TARGET, {"main_host", "admin"}),
+    (Need.FESTIVAL_HOST, B1, {"main_host", "admin"}),
 ]
 
 

@@ -52,6 +52,19 @@ def test_demo_festival_keeps_the_hand_written_brands(demo_festival: Festival) ->
     assert f.venues["main"].hosts == ("host-main",)
 
 
+def test_every_room_of_the_demo_festival_has_a_name_of_its_own(demo_festival: Festival) -> None:
+    titles = [v.title for v in demo_festival.venues.values()]
+    assert len(set(titles)) == len(titles) == 101
+
+
+def test_a_name_another_brand_has_gets_the_home_city_then_a_number() -> None:
+    taken: set[str] = set()
+    assert demo.unique_name("Jade Tea", "Hangzhou", taken) == "Jade Tea"
+    assert demo.unique_name("Jade Tea", "Suzhou", taken) == "Jade Tea (Suzhou)"
+    assert demo.unique_name("Jade Tea", "Suzhou", taken) == "Jade Tea (Suzhou 2)"
+    assert taken == {"Jade Tea", "Jade Tea (Suzhou)", "Jade Tea (Suzhou 2)"}
+
+
 def test_brand_viewer_channels_are_main_plus_brand(demo_festival: Festival) -> None:
     for venue in demo_festival.venues.values():
         if venue.kind == BRAND:

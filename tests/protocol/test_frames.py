@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from livehub import errors
+from livehub.domain.stats import SaleFigures, Totals, totals_view
 from livehub.protocol import frames
 from livehub.protocol.codec import PROTOCOL_VERSION
 
@@ -104,3 +105,24 @@ def test_stock_says_sold_out_exactly_when_none_is_left() -> None:
 )
 def test_the_error_before_a_refusing_close_names_the_reason(close_code: int, code: str) -> None:
     assert frames.refusal(close_code, "why") == {"type": "error", "code": code, "message": "why"}
+
+
+def _venue_figures() -> dict[str, Any]:
+    """A venue's figures as livehub.services.stats builds them (domain shapes), without ``venue``."""
+    sale = SaleFigures("s1", "b1-sku1", "Tea", "open", 1, 2, 10, 7, 1, 2, 9900, None)
+    return {**totals_view(Totals(19_800, 2, 2, 2, 40, 35), 31, [0, 0, 2], 1),
+            "live_sale": sale.view(), "upcoming": [], "sales": [sale.view()], "stores": []}  # fmt: skip
+
+
+def test_the_stats_frame_has_the_documented_keys_in_order() -> None:
+    frame = frames.stats("b1", _venue_figures(), 7)
+    assert list(frame) == list(doc_example("stats"))
+    assert list(frame)[1:] == doc_table_fields("stats")
+    assert list(frame["live_sale"]) == list(doc_example("stats")["live_sale"])
+
+
+def test_the_festival_stats_frame_has_its_documented_fields() -> None:
+    figures = {k: v for k, v in totals_view(Totals(), 0, [0], 0).items() if k != "reservations"}
+    frame = frames.festival_stats({**figures, "brands": [], "stores": [], "venues": []}, 7)
+    assert frame["type"] == "festival_stats"
+    assert list(frame)[1:] == doc_table_fields("festival_stats")

@@ -2010,6 +2010,7 @@ function renderLogin(root, festival, notice = "") {
     h("label", {}, "Key", keyIn),
     submit,
     err,
+    h("p", { class: "muted small", "data-testid": "login-hint" }, "Host ids and keys are set per host in the festival's config file ([[hosts]]: id, and key_hash from `livehub hash-key`); ask the festival's operator for yours. In demo mode the config's comments list the demo keys."),
   );
   root.replaceChildren(h("div", { class: "login-wrap" }, h("a", { class: "logo big", href: "/" }, "live", h("b", {}, "hub")), form));
   hostIn.focus();
@@ -2018,6 +2019,7 @@ function renderLogin(root, festival, notice = "") {
 function renderConsole(root, festival, session) {
   const isMain = festival ? festival.byId.get(session.venue)?.kind === "main" : session.venue === "main";
   const viewRoot = h("div", { class: "panel-view" });
+  const dashRoot = h("div", { class: "dash-root" }); // the live numbers (dashboard.js)
   const ops = h("div", { class: "ops" });
   const controls = h("div", { class: "controls" });
   const logout = h("button", { type: "button", class: "btn ghost small", "data-testid": "logout" }, "Log out");
@@ -2034,7 +2036,7 @@ function renderConsole(root, festival, session) {
         h("span", { class: "who", "data-testid": "panel-host" }, `${session.host} · ${festival?.byId.get(session.venue)?.title || session.venue}`),
         logout,
       ),
-      h("div", { class: "console-grid" }, h("div", { class: "console-main" }, viewRoot, ops), controls),
+      h("div", { class: "console-grid" }, h("div", { class: "console-main" }, dashRoot, viewRoot, ops), controls),
     ),
   );
   const client = new LiveClient({ token: session.token, venue: session.venue });
@@ -2061,6 +2063,7 @@ function renderConsole(root, festival, session) {
   const guideList = h("datalist", { id: "lh-guides" }); // guide ids seen on the leaderboard, for the coupon form
   const ctx = { festival, session, client, isMain, hostApi, guideList, view };
   buildOps(ops, ctx);
+  import("./dashboard.js").then((m) => m.buildDashboard(dashRoot, ctx));
   buildControls(controls, ctx);
   window.livehub = { client, view, festival, session };
   client.start();
@@ -2154,7 +2157,8 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
 
   if (isMain) {
     // visit call to action
-    const ctaTarget = h("select", { "data-testid": "cta-target" }, venueOptions(brandVenues));
+    const pickRoom = () => h("option", { value: "", disabled: true, selected: true, text: "— pick a brand room —" }); // no default: the first brand alphabetically is nobody's choice
+    const ctaTarget = h("select", { "data-testid": "cta-target", required: true }, pickRoom(), venueOptions(brandVenues));
     const ctaText = h("input", { type: "text", maxLength: 200, placeholder: "e.g. 50% off in the next 10 minutes!", "data-testid": "cta-text" });
     const ctaOut = result("cta-result");
     box.append(
@@ -2176,7 +2180,7 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
       ),
     );
     // co-host link-up
-    const coTarget = h("select", { "data-testid": "cohost-target" }, venueOptions(brandVenues));
+    const coTarget = h("select", { "data-testid": "cohost-target", required: true }, pickRoom(), venueOptions(brandVenues));
     const coOut = result("cohost-result");
     const coNow = h("p", { class: "muted small" });
     const mainId = festival?.main_venue || "main";
@@ -2192,7 +2196,7 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
         h(
           "div",
           { class: "row" },
-          h("button", { type: "button", class: "btn", "data-testid": "cohost-start", onclick: () => call(coOut, "POST", `/api/venues/${mainId}/cohost`, { brand_venue: coTarget.value }, () => "Link-up started") }, "Start link-up"),
+          h("button", { type: "button", class: "btn", "data-testid": "cohost-start", onclick: () => (coTarget.value ? call(coOut, "POST", `/api/venues/${mainId}/cohost`, { brand_venue: coTarget.value }, () => "Link-up started") : (coOut.textContent = "✗ Pick a brand room first")) }, "Start link-up"),
           h("button", { type: "button", class: "btn ghost", "data-testid": "cohost-end", onclick: () => call(coOut, "DELETE", `/api/venues/${mainId}/cohost`, undefined, () => "Link-up ended") }, "End link-up"),
         ),
         coNow,
@@ -2313,7 +2317,7 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
   };
   const fillPrice = () => {
     const p = festival?.products.get(saleSku.value.trim());
-    if (p && !saleIns.price.value && num(p.price_cents)) saleIns.price.value = (p.price_cents / 100).toFixed(2);
+    if (p && !saleIns.price.value && num(p.price_cents)) saleIns.price.value = (Math.round(p.price_cents * 0.8) / 100).toFixed(2); // a flash price: 20 % off
   };
   saleSku.addEventListener("input", fillPrice); // a known SKU typed or picked: suggest its price
   const prefillSale = (p) => {
@@ -2378,7 +2382,7 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
     total: int("total", 1000, 1, 10000000, "coupon-total"),
     limit: int("per_user_limit", 1, 1, 1000, "coupon-limit"),
     expires: int("expires_in_s", 3600, 1, 30 * 86400, "coupon-expires"),
-    guide: h("input", { type: "text", list: "lh-guides", placeholder: "guide id, e.g. b1-g1", autocomplete: "off", "data-testid": "coupon-guide" }),
+    guide: h("input", { type: "text", list: "lh-guides", placeholder: "guide id (see Top guides)", autocomplete: "off", "data-testid": "coupon-guide" }),
   };
   const couponOut = result("coupon-result");
   box.append(
@@ -2436,8 +2440,6 @@ function buildOps(box, { festival, session, client, isMain, hostApi, guideList, 
   const seen = new Set();
   const storesSeen = h("datalist", { id: "lh-stores" });
   const storeIds = new Set();
-  let count = 0;
-  let total = 0;
   const saleTitle = (orderId) => {
     const id = str(orderId);
     const sale = view.allSales().get(id.slice(0, id.lastIndexOf(":")));
@@ -2462,9 +2464,7 @@ function buildOps(box, { festival, session, client, isMain, hostApi, guideList, 
       ),
     );
     while (orderList.childElementCount > 100) orderList.lastElementChild.remove();
-    count += 1;
-    total += num(f.amount_cents) ?? 0;
-    orderSum.textContent = `${count} · ${money(total)}`;
+    // the summary is the server's count and GMV (dashboard.js, from the stats frames): not summed here since the page loaded
     orderList.closest(".panel")?.classList.remove("is-empty");
     if (f.store && !storeIds.has(str(f.store))) {
       storeIds.add(str(f.store));
@@ -2516,7 +2516,7 @@ function buildOps(box, { festival, session, client, isMain, hostApi, guideList, 
   });
 
   // ---- a store's orders and pickups ----
-  const storeIn = h("input", { type: "text", list: "lh-stores", required: true, placeholder: "store id, e.g. b1-s1", autocomplete: "off", "data-testid": "store-id", "aria-label": "Store id" });
+  const storeIn = h("input", { type: "text", list: "lh-stores", required: true, placeholder: "store id (see an order's pickup)", autocomplete: "off", "data-testid": "store-id", "aria-label": "Store id" });
   const storeOut = h("div", { class: "store-orders", "data-testid": "store-orders" });
   const lookup = async (e) => {
     e.preventDefault();
