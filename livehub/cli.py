@@ -133,6 +133,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["LIVEHUB_REDIS_URL"] = embedded.start()
         log.info("started embedded redis-server (pid %s)", embedded.pid)
     os.environ["LIVEHUB_CONFIG"] = settings.config_path
+    metrics_dir = None
+    if settings.workers > 1 and not settings.metrics_dir:  # each worker's series in every scrape
+        import tempfile
+
+        metrics_dir = tempfile.mkdtemp(prefix="livehub-metrics-")
+        os.environ["LIVEHUB_METRICS_DIR"] = metrics_dir
     base = f"http://{settings.host}:{settings.port}"
     print(
         f"\nlivehub: festival {festival.title!r}: 1 main venue + {len(festival.venues) - 1} brand venues, "
@@ -172,6 +178,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

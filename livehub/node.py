@@ -38,6 +38,7 @@ from livehub.services.buying import Buying
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
+from livehub.services.tally import CommerceTally
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.client import pubsub_client
@@ -73,7 +74,9 @@ class Node:
         )  # fmt: skip
         self.hub = Hub(self.stats, join_buffer_max=s.join_buffer_max, fanout_slice=s.fanout_slice,
                        observe_latency=latency.observe)  # fmt: skip
-        self.metrics = Metrics(self.id, self.stats, self.hub, self.heap, latency)
+        self.tally = CommerceTally()  # commerce counters, bumped by buying and the sweeper
+        self.metrics = Metrics(self.id, self.stats, self.hub, self.heap, latency, commerce=self.tally,
+                               worker_dir=s.metrics_dir, flush_interval_s=s.metrics_flush_interval_s)  # fmt: skip
         tally = RedisTally(redis, keys, self.id, s.online_interval_s)
         self.signals = AudienceSignals(settings, festival, self.hub, self.broker, tally)
 
@@ -91,12 +94,13 @@ class Node:
         self.admission = Admission(rate=s.admission_rate, burst=s.admission_burst, max_sales=s.admission_max_sales)
         self.registry = SaleRegistry(festival, self.sales)
         self.buying = Buying(festival, self.registry, self.sales, self.coupons, self.admission, self.broker,
-                             self.quotas)  # fmt: skip
+                             self.quotas, tally=self.tally)  # fmt: skip
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
-                                 self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
+                                 self.coupons, self.stores, self.admission, self.leaderboard,
+                                 tally=self.tally)  # fmt: skip
 
         self.recovery = Recovery(festival, self.broker, self.hub, self.stats, replay_max=s.replay_max,
                                  counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip
@@ -112,11 +116,13 @@ class Node:
         self.signals.start()
         await self.jobs.start()
         self.heap.start()
+        self.metrics.start()
         self.accepting = True
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
 
     async def stop(self) -> None:
         self.accepting = False
+        await self.metrics.stop()
         await self.heap.stop()
         try:
             await self.jobs.stop()

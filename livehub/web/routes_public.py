@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,7 +31,14 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(node_of(request).metrics.render(), media_type=CONTENT_TYPE)
+    """Prometheus metrics: every worker's series (``--workers N``) and the live sales' stock."""
+    node = node_of(request)
+    try:
+        stock: list[tuple[str, str, int]] | None = await node.jobs.live_stock()
+    except RedisError:  # the node's own series are still worth answering: the stock gauge is left out
+        stock = None
+    body = node.metrics.render(stock=stock)
+    return Response(body, media_type=CONTENT_TYPE, headers={"X-Livehub-Node": node.id})
 
 
 async def festival(request: Request) -> Response:
