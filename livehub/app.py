@@ -31,7 +31,7 @@ from livehub.node import Node
 from livehub.services.host_login import HostLogin
 from livehub.settings import Settings, load_settings
 from livehub.store.client import redis_client
-from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
+from livehub.web import openapi, routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
 from livehub.web.transport import configure as configure_transport
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *routes_buyer.routes,
         *routes_payments.routes,
         *(routes_demo.routes if settings.demo else []),
+        *openapi.routes,
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ])

@@ -122,6 +122,7 @@ def _guarded(endpoint: Endpoint, rules: dict[str, Rule]) -> Endpoint:
 
     guarded.__name__ = getattr(endpoint, "__name__", "endpoint")
     guarded.__doc__ = endpoint.__doc__
+    guarded.__wrapped__ = endpoint  # type: ignore[attr-defined]  # its declarations: livehub.web.openapi
     return guarded
 
 
