@@ -13,5 +13,6 @@ export function startDocs(element) {
     deepLinking: true,
     persistAuthorization: false, // a pasted token lives only as long as the page
     tryItOutEnabled: false,
+    validatorUrl: null, // Swagger UI would otherwise ask validator.swagger.io about the document
   });
 }
