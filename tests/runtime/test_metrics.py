@@ -205,3 +205,39 @@ async def test_two_workers_scrapes_count_every_buy_order_grab_and_expiry_whichev
             break
     assert len(answered_by) == 2
     assert nodes_in(text) == answered_by
+
+
+# ---- the Grafana dashboard (docs/grafana-livehub.json) is built on series /metrics really exports ----------
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-livehub.json"
+
+
+def dashboard_expressions() -> list[str]:
+    import orjson
+
+    panels = orjson.loads(DASHBOARD.read_bytes())["panels"]
+    return [target["expr"] for panel in panels for target in panel.get("targets", ())]
+
+
+async def test_every_dashboard_expression_names_series_and_labels_a_real_scrape_exports(
+    livehub_server: LivehubProcess,
+) -> None:
+    import re
+
+    await new_sale(livehub_server, venue="b2")  # a live sale: its stock gauge is in the scrape
+    _, text = await asyncio.to_thread(scrape_http, livehub_server)
+    exported: dict[str, set[str]] = {}
+    for name, labels in samples(text):
+        exported.setdefault(name, set()).update(label for label, _ in labels)
+    expressions = dashboard_expressions()
+
+    assert len(expressions) >= 15
+    for expr in expressions:
+        names = re.findall(r"\blivehub_[a-z_]+", expr)
+        assert names, expr
+        for name in names:
+            assert name in exported, (name, expr)
+        for group in re.findall(r"\bby \(([^)]*)\)", expr):
+            for label in (part.strip() for part in group.split(",")):
+                assert any(label in exported[name] for name in names), (label, expr)
