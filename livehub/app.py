@@ -19,6 +19,7 @@ from pathlib import Path
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -31,11 +32,12 @@ from livehub.node import Node
 from livehub.services.host_login import HostLogin
 from livehub.settings import Settings, load_settings
 from livehub.store.client import redis_client
-from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
+from livehub.web import openapi, routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
 from livehub.web.routes_admin import routes as admin_routes
 from livehub.web.routes_stats import routes as stats_routes
+from livehub.web.request_context import RequestContext
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -132,10 +134,12 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *admin_routes,
         *stats_routes,
         *(routes_demo.routes if settings.demo else []),
+        *openapi.routes,
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ])
     handlers = {LivehubError: _livehub_error, HTTPException: _http_error, RedisError: _redis_down, Exception: _crash}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    middleware = [Middleware(RequestContext)]  # the request id of each request, in its log lines and answer
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=middleware)
     app.state.host_login = HostLogin(settings, festival)
     return app

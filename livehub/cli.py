@@ -1,6 +1,6 @@
 """The ``livehub`` command.  The only place that configures logging.
 
-    livehub serve [--config PATH] [--host H] [--port P] [--workers N]
+    livehub [--log-format text|json] serve [--config PATH] [--host H] [--port P] [--workers N]
     livehub token --user ID [--role ROLE] [--venue V] [--venues V,..] [--guide G] [--store S] [--ttl-s N]
     livehub orders tail [--group G] [--from-start]
     livehub festival check [PATH]
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -85,8 +86,16 @@ def _install_redaction() -> None:
     logging.setLogRecordFactory(redacting_factory)
 
 
-def uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's own logging config with :class:`RedactSecrets` on each of its handlers."""
+def json_formatter() -> logging.Formatter:
+    """The JSON lines formatter (livehub.runtime.log_context), redacting; named in uvicorn's log config."""
+    from livehub.runtime.log_context import JsonFormatter
+
+    return JsonFormatter(redact=redact)
+
+
+def uvicorn_log_config(log_format: str = "text", level: str = "INFO") -> dict[str, Any]:
+    """uvicorn's own logging config with :class:`RedactSecrets` on each of its handlers.  JSON lines:
+    uvicorn's formatters are livehub's JSON one, and every worker's root logger (livehub's lines) too."""
     import copy
 
     from uvicorn.config import LOGGING_CONFIG
@@ -95,10 +104,16 @@ def uvicorn_log_config() -> dict[str, Any]:
     config.setdefault("filters", {})["livehub_redact"] = {"()": "livehub.cli.RedactSecrets"}
     for handler in config.get("handlers", {}).values():
         handler.setdefault("filters", []).append("livehub_redact")
+    if log_format == "json":
+        for name in config.get("formatters", {}):
+            config["formatters"][name] = {"()": "livehub.cli.json_formatter"}
+        config["handlers"]["livehub"] = {"class": "logging.StreamHandler", "formatter": "default",
+                                         "stream": "ext://sys.stderr", "filters": ["livehub_redact"]}  # fmt: skip
+        config["root"] = {"handlers": ["livehub"], "level": level}
     return config
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str = "text") -> None:
     """Logging for every subcommand; secrets (tokens, Authorization values) are redacted in every record."""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -108,6 +123,8 @@ def _configure_logging(level: str) -> None:
     _install_redaction()
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecrets())
+        if log_format == "json":
+            handler.setFormatter(json_formatter())
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -120,7 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from livehub.config import FestivalError, load_festival, require_safe
     from livehub.runtime.embedded_redis import EmbeddedRedis
 
-    settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    settings = _settings(args, host=args.host, port=args.port, workers=args.workers, log_format=args.log_format)
     try:
         festival = load_festival(settings.config_path)
     except FestivalError as exc:
@@ -136,8 +153,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["LIVEHUB_REDIS_URL"] = embedded.start()
         log.info("started embedded redis-server (pid %s)", embedded.pid)
     os.environ["LIVEHUB_CONFIG"] = settings.config_path
+    metrics_dir = None
+    if settings.workers > 1 and not settings.metrics_dir:  # each worker's series in every scrape
+        import tempfile
+
+        metrics_dir = tempfile.mkdtemp(prefix="livehub-metrics-")
+        os.environ["LIVEHUB_METRICS_DIR"] = metrics_dir
     base = f"http://{settings.host}:{settings.port}"
-    print(
+    banner = log.info if settings.log_format == "json" else functools.partial(print, file=sys.stderr, flush=True)
+    banner(
         f"\nlivehub: festival {festival.title!r}: 1 main venue + {len(festival.venues) - 1} brand venues, "
         f"{len(festival.stores)} stores, {len(festival.guides)} guides\n"
         f"  watch (viewer):       {base}/watch?venue={festival.main_venue}\n"
@@ -145,9 +169,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  festival API:         {base}/api/festival\n"
         f"  metrics:              {base}/metrics\n"
         f"  websocket:            ws://{settings.host}:{settings.port}/ws?venue=<id>&token=<token>\n",
-        file=sys.stderr,
-        flush=True,
-    )
+    )  # JSON lines: the banner is a log record like every other line
     # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; turn them into SystemExit
     # so that the embedded Redis below is stopped too.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -169,12 +191,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=30,
             backlog=4096,
             access_log=False,
-            log_config=uvicorn_log_config(),  # redacts tokens in uvicorn's lines, in every worker
+            log_config=uvicorn_log_config(settings.log_format, args.log_level),  # redacts tokens, in every worker
             log_level="debug" if args.log_level == "DEBUG" else "warning",  # no line per connection
         )
     finally:
         if embedded is not None:
             embedded.stop()
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -386,6 +412,8 @@ def _admin_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livehub", description="Real-time live-commerce session server")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default=None, choices=["text", "json"],
+                        help="one JSON object per line with json (default: LIVEHUB_LOG_FORMAT, else text)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run livehub (embedded Redis unless LIVEHUB_REDIS_URL is set)")
@@ -450,7 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging(args.log_level)
+    try:
+        log_format = args.log_format or load_settings(config_path=getattr(args, "config", None)).log_format
+    except SettingsError:  # the subcommand's own settings report it (and exit 2)
+        log_format = "text"
+    _configure_logging(args.log_level, log_format)
     try:
         code: int = args.func(args)
         return code

@@ -41,6 +41,7 @@ from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.stats import GROUP as STATS_GROUP
 from livehub.services.stats import LiveStats
+from livehub.services.tally import CommerceTally
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.client import pubsub_client
@@ -78,7 +79,9 @@ class Node:
         )  # fmt: skip
         self.hub = Hub(self.stats, join_buffer_max=s.join_buffer_max, fanout_slice=s.fanout_slice,
                        observe_latency=latency.observe)  # fmt: skip
-        self.metrics = Metrics(self.id, self.stats, self.hub, self.heap, latency)
+        self.tally = CommerceTally()  # commerce counters, bumped by buying and the sweeper
+        self.metrics = Metrics(self.id, self.stats, self.hub, self.heap, latency, commerce=self.tally,
+                               worker_dir=s.metrics_dir, flush_interval_s=s.metrics_flush_interval_s)  # fmt: skip
         tally = RedisTally(redis, keys, self.id, s.online_interval_s)
         self.signals = AudienceSignals(settings, festival, self.hub, self.broker, tally)
 
@@ -96,7 +99,7 @@ class Node:
         self.admission = Admission(rate=s.admission_rate, burst=s.admission_burst, max_sales=s.admission_max_sales)
         self.registry = SaleRegistry(festival, self.sales)
         self.buying = Buying(festival, self.registry, self.sales, self.coupons, self.admission, self.broker,
-                             self.quotas)  # fmt: skip
+                             self.quotas, tally=self.tally)  # fmt: skip
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
@@ -107,6 +110,8 @@ class Node:
                                       minutes_kept=s.stats_minutes_kept)  # fmt: skip
         self.live_stats = LiveStats(s, festival, self.hub, self.registry, self.sales, self.stats_store,
                                     OrderConsumer(redis, keys, STATS_GROUP, self.id), self.leaderboard)  # fmt: skip
+                                 self.coupons, self.stores, self.admission, self.leaderboard,
+                                 tally=self.tally)  # fmt: skip
 
         self.recovery = Recovery(festival, self.broker, self.hub, self.stats, replay_max=s.replay_max,
                                  counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip
@@ -128,11 +133,13 @@ class Node:
         await self.jobs.start()
         await self.live_stats.start()
         self.heap.start()
+        self.metrics.start()
         self.accepting = True
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
 
     async def stop(self) -> None:
         self.accepting = False
+        await self.metrics.stop()
         await self.heap.stop()
         try:
             await self.admin.stop()

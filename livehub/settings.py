@@ -140,6 +140,11 @@ class Settings:
     # process
     gc_full_interval_s: float = 600.0  # full GC this often (livehub.runtime.heap); 0: CPython's own rule
 
+    # metrics and logs (docs/operations.md, "Health and metrics", "Logs")
+    metrics_dir: str = ""  # --workers N: where each worker writes its metrics for its siblings (set by the CLI)
+    metrics_flush_interval_s: float = 1.0  # ... this often (and on every scrape it answers)
+    log_format: str = "text"  # "text" or "json" (one JSON object per line); --log-format overrides it
+
     # lifecycle
     shutdown_batch_size: int = 500
     shutdown_batch_interval_s: float = 0.05
@@ -268,6 +273,11 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
                  "admin_report_max_problems"]:  # fmt: skip
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if not s.metrics_flush_interval_s > 0:
+        raise SettingsError(f"{where('metrics_flush_interval_s')}: setting 'metrics_flush_interval_s' must be > 0")
+    if s.log_format not in ("text", "json"):
+        raise SettingsError(f"{where('log_format')}: setting 'log_format' must be 'text' or 'json', "
+                            f"got {s.log_format!r}")  # fmt: skip
     if s.redis_retries < 0:
         raise SettingsError(f"{where('redis_retries')}: setting 'redis_retries' must be >= 0")
     _validate_jwt(s, where)

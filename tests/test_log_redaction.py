@@ -1,6 +1,7 @@
 """Secrets never reach the log: ``livehub serve --log-level DEBUG`` (uvicorn's own DEBUG lines carry each
 websocket's path with its ``?token=``) with a viewer connecting by token and a host calling the HTTP API
-with a bearer token; afterwards neither token is anywhere in the captured log, nor in ``/metrics``."""
+with a bearer token; afterwards neither token is anywhere in the captured log, nor in ``/metrics``, in the text
+format and in JSON lines (``LIVEHUB_LOG_FORMAT=json``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+import pytest
 from websockets.sync.client import connect
 
 from livehub.cli import RedactSecrets, redact
@@ -43,10 +45,12 @@ def test_the_filter_redacts_a_records_arguments_and_traceback() -> None:
     assert failing.exc_text is not None and "s3cr3t" not in failing.exc_text
 
 
-def test_a_debug_log_never_holds_a_token(redis_url: str) -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_debug_log_never_holds_a_token(redis_url: str, log_format: str) -> None:
     port = free_port()
     env = {**os.environ, "LIVEHUB_REDIS_URL": redis_url, "LIVEHUB_REDIS_PREFIX": "lr" + uuid.uuid4().hex[:8],
-           "LIVEHUB_SECRET": SECRET, "LIVEHUB_PAYMENT_SECRET": PAYMENT_SECRET}  # fmt: skip
+           "LIVEHUB_SECRET": SECRET, "LIVEHUB_PAYMENT_SECRET": PAYMENT_SECRET,
+           "LIVEHUB_LOG_FORMAT": log_format}  # fmt: skip
     fd, name = tempfile.mkstemp(prefix="livehub-redaction-", suffix=".log")
     log_path = Path(name)
     with os.fdopen(fd, "wb") as log:
@@ -78,6 +82,8 @@ def test_a_debug_log_never_holds_a_token(redis_url: str) -> None:
     text = log_path.read_text(errors="replace")
     log_path.unlink()
     assert "token=[redacted]" in text, text[-3000:]  # uvicorn did log the websocket's path: redacted
+    if log_format == "json":  # every line is one JSON object, uvicorn's DEBUG lines too
+        assert all(isinstance(orjson.loads(line), dict) for line in text.splitlines() if line.strip())
     for secret in (viewer, host, viewer.split(".")[-1], host.split(".")[-1]):
         assert secret not in text
         assert secret not in metrics

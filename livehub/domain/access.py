@@ -64,6 +64,8 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("GET", "/panel"): Rule(Need.PUBLIC),
     ("GET", "/watch"): Rule(Need.PUBLIC),
     ("GET", "/static"): Rule(Need.PUBLIC),
+    ("GET", "/openapi.json"): Rule(Need.PUBLIC),  # the API's description (livehub.web.openapi)
+    ("GET", "/docs"): Rule(Need.PUBLIC),  # ... browsable (the docs.html page)
     # the websocket: anonymous viewers watch (commands: WS below)
     (WEBSOCKET, "/ws"): Rule(Need.WATCH),
     # tokens

@@ -32,6 +32,7 @@ from livehub.protocol import frames
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
 from livehub.services.sale_registry import SaleRegistry
+from livehub.services.tally import RATE_LIMITED, CommerceTally
 from livehub.services.views import buy_view, grab_view, order_view
 from livehub.settings import Settings
 from livehub.store.coupons import CouponStore
@@ -47,7 +48,7 @@ ANSWERS = {BuyCode.OK, BuyCode.DUPLICATE, BuyCode.NOT_STARTED, BuyCode.ENDED, Bu
 class Buying:
     def __init__(
         self, festival: Festival, registry: SaleRegistry, sales: SaleStore, coupons: CouponStore,
-        admission: Admission, broker: Broker, quotas: Quotas | None = None,
+        admission: Admission, broker: Broker, quotas: Quotas | None = None, tally: CommerceTally | None = None,
     ) -> None:  # fmt: skip
         self.festival = festival
         self.registry = registry
@@ -57,31 +58,43 @@ class Buying:
         self.admission = admission
         self.broker = broker
         self.quotas = quotas or Quotas.from_settings(Settings())
+        self.tally = tally or CommerceTally()  # what buyers were answered (livehub.runtime.metrics reads it)
 
     async def buy(self, user: str, sale_id: str, request_id: str, args: dict[str, Any], guide_id: str | None
                   ) -> dict[str, Any]:  # fmt: skip
         now = time.monotonic()
         wait = self.quotas.buys.take(user, now)
         if wait:
+            self.tally.buys[RATE_LIMITED] += 1
             raise errors.rate_limited("too many buys: slow down", wait)
         spec = self._specs.get(sale_id)
         if spec is None:  # an unknown sale answers not_found here, before the gate makes any state for it
-            spec = await self.registry.spec(sale_id)
+            try:
+                spec = await self.registry.spec(sale_id)
+            except errors.LivehubError:
+                self.tally.buys[BuyCode.NOT_FOUND] += 1
+                raise
         decision = self.admission.admit(sale_id, now)
         # An attempt the gate would shed costs one batched read of its reservation key (never on the
         # admitted, common path): a retry whose answer was lost still gets its reservation.
         if decision is not Decision.ADMIT and not await self.sales.holds_reservation(sale_id, user, request_id):
             if decision is Decision.SOLD_OUT:
+                self.tally.admission_shed["sold_out"] += 1
+                self.tally.buys[BuyCode.SOLD_OUT] += 1
                 return {"status": BuyCode.SOLD_OUT.value, "sale": sale_id, "available": 0}
+            self.tally.admission_shed["busy"] += 1
+            self.tally.buys[BuyCode.BUSY] += 1
             return {"status": BuyCode.BUSY.value, "sale": sale_id, "retry_after_ms": 200}
         try:
             request = BuyRequest.from_args(request_id, args)
         except BuyRequestError as exc:
+            self.tally.buys[exc.code] += 1
             if exc.code is BuyCode.BAD_QUANTITY:
                 return {"status": exc.code.value, "sale": sale_id, "detail": str(exc)}
             raise errors.bad_request(str(exc), field=exc.field) from None
         guide = self.festival.guides.get(guide_id) if guide_id else None
         result = await self.sales.buy(sale_id, user, request, guide=credit_for(guide, spec.brand))
+        self.tally.buys[result.code] += 1
         if result.code in (BuyCode.OK, BuyCode.DUPLICATE, BuyCode.SOLD_OUT, BuyCode.LIMIT_REACHED):
             self.admission.observe_stock(sale_id, result.available, time.monotonic())
         if result.code not in ANSWERS:
@@ -97,8 +110,10 @@ class Buying:
     async def grab(self, user: str, coupon_id: str) -> dict[str, Any]:
         wait = self.quotas.grabs.take(user, time.monotonic())
         if wait:
+            self.tally.coupon_grabs[RATE_LIMITED] += 1
             raise errors.rate_limited("too many grabs: slow down", wait)
         result = await self.coupons.grab(coupon_id, user)
+        self.tally.coupon_grabs[result.code] += 1
         if result.code.value == "not_found":
             raise errors.not_found(f"unknown coupon {errors.echo(coupon_id)}")
         return grab_view(coupon_id, result)
@@ -121,6 +136,8 @@ class Buying:
             order = result.order
             out.update(order_view(order))
             if result.code is PayCode.PAID:
+                self.tally.orders += 1
+                self.tally.gmv_cents += order.amount_cents
                 await self._notify_order(order.venue, out)
         return out
 

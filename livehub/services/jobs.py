@@ -31,6 +31,7 @@ from livehub.protocol import frames
 from livehub.runtime.periodic import Periodic
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
+from livehub.services.tally import CommerceTally
 from livehub.services.venue_controls import publish_sale
 from livehub.settings import Settings
 from livehub.store.coupons import CouponStore
@@ -44,7 +45,7 @@ class CommerceJobs:
     def __init__(
         self, settings: Settings, festival: Festival, node_id: str, hub: Hub, broker: Broker,
         registry: SaleRegistry, sales: SaleStore, coupons: CouponStore, stores: StoreIndex,
-        admission: Admission, leaderboard: Leaderboard,
+        admission: Admission, leaderboard: Leaderboard, tally: CommerceTally | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.festival = festival
@@ -60,6 +61,7 @@ class CommerceJobs:
         self.stock: dict[str, int] = {}  # last stock pushed per sale
         self.retired: dict[str, int] = {}  # sale id -> when its keys expire (unix ms), once retired
         self.jobs = Periodic()
+        self.tally = tally or CommerceTally()  # the sweeper counts the reservations it expired
 
     async def start(self) -> None:
         """Index the festival's stores (once per festival), read the sales, start the loops."""
@@ -126,7 +128,7 @@ class CommerceJobs:
                 if now >= keep_until:  # its keys are gone
                     await self._forget(spec)
                 continue
-            await self.sales.expire_due(sale_id, limit=500)
+            self.tally.reservations_expired += await self.sales.expire_due(sale_id, limit=500)
             await self.sales.outbox.relay(sale_id)
 
     async def _forget(self, spec: SaleSpec) -> None:
@@ -139,6 +141,16 @@ class CommerceJobs:
         self.retired.pop(spec.sale_id, None)
         self.stock.pop(spec.sale_id, None)
         self.admission.forget(spec.sale_id)
+
+    async def live_stock(self) -> list[tuple[str, str, int]]:
+        """``(sale, venue, units available)`` of every sale open now, read from Redis in one round trip
+        (the ``livehub_sale_stock`` gauge of a scrape: the same on every node)."""
+        now = await self.sales.server_time_ms()
+        live = [spec for spec in self.registry.specs.values() if spec.starts_at_ms <= now < spec.ends_at_ms]
+        if not live:
+            return []
+        read = await self.sales.stock_and_returned([spec.sale_id for spec in live])
+        return [(spec.sale_id, spec.venue, found[0]) for spec, found in zip(live, read, strict=True) if found]
 
     async def check_positions(self) -> None:
         """Channels behind Redis or in another epoch (livehub.hub.gapfill); the store index if Redis lost it."""

@@ -31,6 +31,7 @@ from livehub.protocol.codec import CODECS, OP_TEXT, choose_codec
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
 from livehub.protocol.frames import welcome
+from livehub.runtime import log_context
 from livehub.web import edge
 from livehub.web.edge import Ticket
 from livehub.web.session import Session
@@ -74,6 +75,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.close(code=close_code, reason=close_reason[:120])
         return
 
+    log_context.user.set(identity.sub or None)  # the handshake's and the join's log lines
+    log_context.venue.set(venue)
     conn = Connection(node.new_connection_id(), codec, CODECS.index(codec), identity, raw,
                       node.settings.outbound_buffer_bytes, node.stats)  # fmt: skip
     guide = attribute(params.get("guide"), node.festival)

@@ -22,6 +22,7 @@ from livehub.domain.tokens import ANONYMOUS_VIEWER, AuthError, Identity
 from livehub.errors import LivehubError
 from livehub.node import Node
 from livehub.protocol.commands import check_nesting
+from livehub.runtime import log_context
 
 MAX_BODY = 16_384
 
@@ -106,6 +107,8 @@ async def authorize(request: Request, rule: Rule) -> Identity:
     venue = venue_or_404(node.festival, params["venue"]) if "venue" in params else None
     store = store_or_404(node.festival, params["store"]).id if "store" in params else None
     check(rule.need, identity, node.festival, Target(venue=venue, store=store))
+    log_context.user.set(identity.sub or None)  # the request's log lines name who and where
+    log_context.venue.set(venue)
     return identity
 
 
@@ -122,6 +125,7 @@ def _guarded(endpoint: Endpoint, rules: dict[str, Rule]) -> Endpoint:
 
     guarded.__name__ = getattr(endpoint, "__name__", "endpoint")
     guarded.__doc__ = endpoint.__doc__
+    guarded.__wrapped__ = endpoint  # type: ignore[attr-defined]  # its declarations: livehub.web.openapi
     return guarded
 
 

@@ -14,6 +14,7 @@ from livehub.errors import LivehubError
 from livehub.protocol.commands import ident
 from livehub.services.host_login import HostLogin
 from livehub.web.http import JSONResponse, json_body, node_of
+from livehub.web.openapi import Param, declare, id_param
 
 MAX_KEY_CHARS = 256  # longer keys are refused before any hash is computed
 
@@ -23,6 +24,13 @@ def host_login_of(request: Request) -> HostLogin:
     return login
 
 
+@declare(
+    body={
+        "host": Param("string", "the host id", required=True),
+        "key": Param("string", "the host's key", required=True, schema={"maxLength": MAX_KEY_CHARS}),
+    },
+    answers={200: "{token, host, venue}"},
+)
 async def auth_host(request: Request) -> Response:
     """``{"host", "key"}`` -> a host token; the key is checked against the host's argon2 hashes in a
     worker thread, after the per-host-id and per-IP login limits (livehub.services.host_login)."""
@@ -37,6 +45,14 @@ async def auth_host(request: Request) -> Response:
     return JSONResponse({"token": token, "host": host.id, "venue": host.venue})
 
 
+@declare(body={
+    "user": id_param("the token's user id", required=True),
+    "role": Param("string", "default: viewer", schema={"enum": sorted(ROLES)}),
+    "venue": id_param("host: the venue they drive"),
+    "venues": Param("array", "moderator: the venues they moderate", schema={"items": {"type": "string"},
+                                                                             "maxItems": MAX_VENUES}),
+    "guide": id_param("guide: their guide id"), "store": id_param("staff: their store"),
+}, answers={200: "{token, user, role}"})  # fmt: skip
 async def mint_token(request: Request) -> Response:
     """Admins mint tokens (test devices, support, store staff): {user, role?, venue?, venues?, guide?,
     store?}, default a viewer; never hosts (role table: admin).  The venues, guide and store must

@@ -10,8 +10,30 @@ from starlette.routing import Route
 from livehub.domain.attribution import attribute
 from livehub.protocol.commands import ident, parse_buy_args
 from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
+from livehub.web.openapi import Param, declare, id_param, int_param
 
 
+@declare(
+    path={"sale": id_param("the flash sale")},
+    query={"guide": Param("string", "a guide's share code")},
+    body={
+        "id": Param(
+            "string",
+            "the idempotency key: a retry with the same id gets the first answer",
+            required=True,
+            schema={"minLength": 1, "maxLength": 64},
+        ),
+        "qty": int_param("units (default 1)", minimum=1),
+        "loc": Param(
+            "array",
+            "[lat, lon]: routes the order to the nearest store",
+            schema={"items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        ),
+        "pickup_store": id_param("pick up in this store"),
+        "coupon": id_param("a coupon grabbed before"),
+    },
+    answers={200: "{status: ok | duplicate | sold_out | limit_reached | ..., sale, available, reservation?}"},
+)
 async def buy(request: Request) -> Response:
     """The websocket ``buy`` for clients that cannot hold a socket: {id, qty, loc, pickup_store, coupon}."""
     user = viewer_of(request)
@@ -23,7 +45,12 @@ async def buy(request: Request) -> Response:
     return JSONResponse(result)
 
 
+@declare(
+    path={"coupon": id_param("the coupon drop")},
+    answers={200: "{status: ok | sold_out | limit_reached | expired, coupon, left, grabbed, unused}"},
+)
 async def grab(request: Request) -> Response:
+    """Grab a coupon of a drop (the websocket ``coupon.grab`` for clients that cannot hold a socket)."""
     user = viewer_of(request)
     coupon = ident(request.path_params["coupon"], "coupon")
     return JSONResponse(await node_of(request).buying.grab(user, coupon))

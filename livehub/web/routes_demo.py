@@ -15,8 +15,10 @@ from starlette.routing import Route
 
 from livehub.domain.tokens import VIEWER, mint
 from livehub.web.http import JSONResponse, node_of, viewer_of
+from livehub.web.openapi import Param, declare
 
 
+@declare(answers={200: "{token, user}"})
 async def auth_guest(request: Request) -> Response:
     """A viewer token for a fresh guest id (the demo's stand-in for the platform's login)."""
     node = node_of(request)
@@ -25,6 +27,10 @@ async def auth_guest(request: Request) -> Response:
                          "user": user})  # fmt: skip
 
 
+@declare(
+    path={"reservation": Param("string", "the buyer's own reservation")},
+    answers={200: "{status: paid | duplicate | expired, reservation, order?}"},
+)
 async def pay_reservation(request: Request) -> Response:
     """The demo's simulated payment: the buyer pays their own reservation."""
     user = viewer_of(request)

@@ -19,6 +19,9 @@ from livehub.protocol.commands import ident
 from livehub.services.venue_controls import CouponDraft, Published, SaleDraft
 from livehub.services.views import store_orders_view
 from livehub.web.http import JSONResponse, bearer, body_int, body_opt_int, json_body, node_of, query_int, venue_param
+from livehub.web.openapi import Param, declare, id_param, int_param
+
+PUBLISHED = {200: "{epoch, offset}: the event's position in the venue's channel"}
 
 
 def _published(published: Published, **extra: Any) -> Response:
@@ -33,6 +36,14 @@ def _main_venue_host(request: Request, what: str) -> tuple[str, Identity]:
     return venue, bearer(request)
 
 
+@declare(
+    path={"venue": id_param("a venue of the festival")},
+    body={
+        "kind": Param("string", "the event's kind (not a reserved one: those have their own routes)", required=True),
+        "data": Param("object", "the event's data, delivered as is"),
+    },
+    answers=PUBLISHED,
+)
 async def publish_event(request: Request) -> Response:
     """Publish a free-form host event (an announcement, a bench tick) in a venue."""
     venue = venue_param(request)
@@ -40,6 +51,14 @@ async def publish_event(request: Request) -> Response:
     return _published(await node_of(request).controls.publish_event(venue, body.get("kind"), body.get("data")))
 
 
+@declare(
+    path={"venue": id_param("a venue of the festival")},
+    body={
+        "target": id_param("the brand venue to visit", required=True),
+        "text": Param("string", "the call's text (200 characters kept)"),
+    },
+    answers=PUBLISHED,
+)
 async def visit_cta(request: Request) -> Response:
     """The main host sends its audience into a brand room: a ``cta.visit`` event on main."""
     venue, identity = _main_venue_host(request, "visit calls to action")
@@ -49,6 +68,11 @@ async def visit_cta(request: Request) -> Response:
     return _published(await controls.visit_cta(venue, identity.sub, target, str(body.get("text", ""))))
 
 
+@declare(
+    path={"venue": id_param("a venue of the festival")},
+    body={"brand_venue": id_param("POST: the brand venue to link up with", required=True)},
+    answers={200: "{epoch, offset, cohost}"},
+)
 async def cohost(request: Request) -> Response:
     """Start (POST) or end (DELETE) a co-host link-up between the main venue and a brand venue.
 
@@ -66,6 +90,15 @@ async def cohost(request: Request) -> Response:
     return _published(published, cohost=data)
 
 
+@declare(
+    path={"venue": id_param("a venue of the festival")},
+    body={
+        "sku": id_param("the product to pin", required=True),
+        "sale": id_param("its flash sale"),
+        "coupon": id_param("a coupon drop shown with it"),
+    },
+    answers=PUBLISHED,
+)
 async def cards(request: Request) -> Response:
     """POST {sku, sale?, coupon?}: pin a product card; DELETE: unpin."""
     venue = venue_param(request)
@@ -91,6 +124,22 @@ def sale_draft(product: Product, body: dict[str, Any]) -> SaleDraft:
     )  # fmt: skip
 
 
+@declare(
+    path={"venue": id_param("a venue of the festival")},
+    body={
+        "sku": id_param("a product of the venue's brand", required=True),
+        "stock": int_param("units on sale", minimum=0),
+        "price_cents": int_param("default: the product's price", minimum=0),
+        "per_user_limit": int_param("units one user may buy (default 1)", minimum=1),
+        "starts_in_s": int_param("opens this many seconds from now (default 0)", minimum=0),
+        "starts_at_ms": int_param("... or at this unix time (ms)", minimum=0),
+        "duration_s": int_param("open this long (default 600)", minimum=1),
+        "ends_at_ms": int_param("... or until (ms)"),
+        "reservation_ttl_s": int_param("a reservation's time to pay (default 300)", minimum=1),
+        "sale_id": id_param("an id of your choosing (default: generated)"),
+    },
+    answers={201: "{sale}: the scheduled sale"},
+)
 async def create_sale(request: Request) -> Response:
     """Schedule a flash sale: {sku, ...} (:func:`sale_draft`).  The sku is checked before the numbers."""
     venue = venue_param(request)
@@ -100,7 +149,16 @@ async def create_sale(request: Request) -> Response:
     return JSONResponse(await controls.create_sale(venue, draft), status_code=201)
 
 
+@declare(
+    path={
+        "venue": id_param("a venue of the festival"),
+        "sale": id_param("a sale of the venue"),
+        "action": Param("string", "open or close the sale now", schema={"enum": ["start", "end"]}),
+    },
+    answers={200: "the sale's new window"},
+)
 async def sale_window(request: Request) -> Response:
+    """Open (``start``) or close (``end``) a flash sale now."""
     venue = venue_param(request)
     action = request.path_params["action"]
     if action not in ("start", "end"):
@@ -120,6 +178,21 @@ def coupon_draft(issuer: str, brand: Any, body: dict[str, Any]) -> CouponDraft:
     )  # fmt: skip
 
 
+@declare(
+    path={"venue": id_param("a venue of the festival")},
+    body={
+        "value_cents": int_param("the discount", minimum=0),
+        "min_spend_cents": int_param("spend needed to use one", minimum=0),
+        "total": int_param("coupons in the drop", minimum=1),
+        "per_user_limit": int_param("per user (default 1)", minimum=1),
+        "expires_in_s": int_param("usable this long (default 3600)", minimum=1),
+        "expires_at_ms": int_param("... or until (unix ms)"),
+        "coupon_id": id_param("an id of your choosing"),
+        "guide": id_param("issued in a guide's name"),
+        "brand": id_param("the brand it is for (main venue: any)"),
+    },
+    answers={201: "{coupon}: the drop"},
+)
 async def drop_coupons(request: Request) -> Response:
     """Drop coupons into a venue (:func:`coupon_draft`); the guide and brand are checked before the numbers."""
     venue = venue_param(request)
@@ -131,6 +204,11 @@ async def drop_coupons(request: Request) -> Response:
     return JSONResponse(await controls.drop_coupons(venue, coupon_draft(issuer, brand, body)), status_code=201)
 
 
+@declare(
+    path={"store": id_param("a store of the festival")},
+    query={"limit": int_param("orders (default 50)", minimum=1, maximum=500)},
+    answers={200: "{store, orders: [...], pickups: [...]}"},
+)
 async def store_orders(request: Request) -> Response:
     """A store's storefront: its latest orders and pickups (``?limit=``, at most 500).
 

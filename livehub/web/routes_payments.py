@@ -10,8 +10,21 @@ from starlette.routing import Route
 
 from livehub.services.payments import SIGNATURE_HEADER, TIMESTAMP_HEADER, settle_callback, verify_payment
 from livehub.web.http import JSONResponse, json_object, node_of, raw_body
+from livehub.web.openapi import Param, declare
 
 
+@declare(
+    headers={
+        TIMESTAMP_HEADER: Param("string", "unix seconds", required=True),
+        SIGNATURE_HEADER: Param("string", "HMAC-SHA256 of <timestamp>.<raw body>", required=True),
+    },
+    body={
+        "reservation": Param("string", "the reservation paid", required=True),
+        "payment_ref": Param("string", "the provider's reference", schema={"maxLength": 128}),
+        "user": Param("string", "the buyer, when the provider knows it"),
+    },
+    answers={200: "{status: paid | duplicate | already_paid | expired, reservation, order?}"},
+)
 async def payment_callback(request: Request) -> Response:
     """The payment provider's callback: ``{"reservation": ..., "payment_ref": ..., "user": ...}``
     (``user`` optional), with ``X-Livehub-Timestamp`` and ``X-Livehub-Signature`` (HMAC-SHA256 of

@@ -74,6 +74,8 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("GET", "/panel", "/panel", None, SAME),
     ("GET", "/watch", "/watch", None, SAME),
     ("GET", "/static", "/static/style.css", None, SAME),
+    ("GET", "/openapi.json", "/openapi.json", None, SAME),
+    ("GET", "/docs", "/docs", None, SAME),
     ("POST", "/api/auth/host", "/api/auth/host", {"host": "host-b1", "key": "wrong"}, SAME),
     ("POST", "/api/auth/guest", "/api/auth/guest", {}, SAME),
     ("POST", "/api/payments/callback", "/api/payments/callback", {"reservation": "r"}, SAME),
