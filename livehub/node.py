@@ -37,6 +37,8 @@ from livehub.runtime.metrics import Metrics, event_latency_histogram
 from livehub.services.buying import Buying
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
+from livehub.services.moderation import CHANNEL as MODERATION_CHANNEL
+from livehub.services.moderation import Moderation
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
@@ -44,6 +46,7 @@ from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
+from livehub.store.moderation import ModerationStore
 from livehub.store.orders import OrderStore
 from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
@@ -95,6 +98,10 @@ class Node:
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
+        moderation_store = ModerationStore(redis, keys, self.scripts, channel=MODERATION_CHANNEL,
+                                           audit_max=s.moderation_audit_max,
+                                           max_entries=s.moderation_max_entries)  # fmt: skip
+        self.moderation = Moderation(s, festival, self.hub, self.broker, moderation_store)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
 
@@ -110,6 +117,7 @@ class Node:
         self.hub.attach(self.broker)
         await self.broker.start(self._deliver, self.hub.positions_lost)
         self.signals.start()
+        await self.moderation.start()
         await self.jobs.start()
         self.heap.start()
         self.accepting = True
@@ -126,11 +134,15 @@ class Node:
         await self.hub.drain(errors.CLOSE_RESTART, "server restart: reconnect and resume",
                              self.settings.shutdown_batch_size, self.settings.shutdown_batch_interval_s)  # fmt: skip
         await self.signals.stop()
+        await self.moderation.stop()
         await self.broker.close()
         if self.pubsub_redis is not None:
             await self.pubsub_redis.aclose()
 
     def _deliver(self, channel: str, item: Event | Volatile) -> None:
+        if channel == MODERATION_CHANNEL and isinstance(item, Volatile):
+            self.moderation.on_message(item)
+            return
         if isinstance(item, Volatile) and not self.signals.filter(channel, item):
             return
         self.hub.deliver(channel, item)

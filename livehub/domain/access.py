@@ -79,6 +79,9 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/venues/{venue}/sales"): Rule(Need.VENUE_HOST),
     ("POST", "/api/venues/{venue}/sales/{sale}/{action}"): Rule(Need.VENUE_HOST),
     ("POST", "/api/venues/{venue}/coupons"): Rule(Need.VENUE_HOST),
+    # moderators (and hosts) moderate a venue; bans: the main venue's (the handler: "from the main venue only")
+    ("POST", "/api/venues/{venue}/moderation/{action}"): Rule(Need.VENUE_MODERATOR),
+    ("GET", "/api/moderation/audit"): Rule(Need.ADMIN),
     # stores and guides
     ("GET", "/api/stores/{store}/orders"): Rule(Need.STORE_STAFF),
     ("GET", "/api/guides/me"): Rule(Need.GUIDE_SELF),
@@ -95,7 +98,7 @@ WS: dict[str, Need] = {
     "join": Need.WATCH,
     "leave": Need.WATCH,
     "like": Need.WATCH,
-    "comment": Need.USER,  # moderators comment like viewers (moderation actions: a later issue)
+    "comment": Need.USER,  # moderators comment like viewers (moderation actions: HTTP, /api/venues/{v}/moderation)
     "signal": Need.HOST,
     "buy": Need.BUYER,
     "coupon.grab": Need.BUYER,

@@ -88,6 +88,8 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("POST", "/api/venues/{venue}/sales/{sale}/{action}", "/api/venues/b1/sales/no-sale/start", None, HOSTS),
     ("POST", "/api/venues/{venue}/coupons", "/api/venues/b1/coupons", {"total": "x"}, HOSTS),
     ("GET", "/api/stores/{store}/orders", "/api/stores/b1-s1/orders", None, B1_S1_STAFF | HOSTS | {"admin"}),
+    ("POST", "/api/venues/{venue}/moderation/{action}", "/api/venues/b1/moderation/nope", {}, HOSTS | {"b1_moderator"}),
+    ("GET", "/api/moderation/audit", "/api/moderation/audit", None, {"admin"}),
     ("GET", "/api/guides/me", "/api/guides/me", None, {"b1_guide"}),
     ("POST", "/api/sales/{sale}/buy", "/api/sales/no-sale/buy", {"id": "r1", "qty": 1}, BUYERS),
     ("POST", "/api/coupons/{coupon}/grab", "/api/coupons/no-coupon/grab", None, BUYERS),
