@@ -16,11 +16,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from livehub import errors
+from livehub.backplane.memory import MemoryBroker
 from livehub.client import Client, ClientError, Closed
-from livehub.domain.tokens import ADMIN, MODERATOR, mint
+from livehub.domain.tokens import ADMIN, HOST, MODERATOR, VIEWER, Identity, mint
+from livehub.domain.topology import Festival
+from livehub.hub.connection import Connection
+from livehub.hub.fanout import Hub
+from livehub.hub.stats import Stats
+from livehub.protocol.codec import CODECS, JSON
+from livehub.services.moderation import CHANNEL, Moderation
+from livehub.settings import Settings
+from livehub.store.keys import Keys
+from livehub.store.moderation import Action, ModerationStore
+from livehub.store.scripts import Scripts
 from tests.conftest import HUB_ENV, SECRET, LivehubProcess, api, host_token, running, viewer_token
+from tests.fakes import FakeRaw, messages
 
 ENV = {**HUB_ENV, "LIVEHUB_MODERATION_BLOCKED_WORDS": "spam, free money", "LIVEHUB_COMMENT_RATE": "1000",
        "LIVEHUB_COMMENT_BURST": "1000"}  # fmt: skip
@@ -243,3 +256,31 @@ async def test_bad_moderation_requests_are_400_naming_the_field(
     assert (status, answer["code"]) == (400, errors.BAD_REQUEST), answer
     if field is not None:
         assert answer["details"]["field"] == field
+
+
+# ---- one node's view, without processes: the reload catches what the backplane did not bring ----
+async def test_a_node_that_missed_a_ban_message_closes_the_users_connections_at_its_next_reload(
+    redis: aioredis.Redis, keys: Keys, festival: Festival
+) -> None:
+    hub = Hub(Stats())
+    broker = MemoryBroker()  # sees nothing moderate.lua publishes on Redis: as if this node missed it
+    store = ModerationStore(redis, keys, Scripts(redis), channel=CHANNEL, audit_max=100, max_entries=100)
+    moderation = Moderation(Settings(), festival, hub, broker, store)
+    raws = {name: FakeRaw() for name in ("banned", "other", "host")}
+    identities = {"banned": Identity("u-bad", VIEWER), "other": Identity("u-ok", VIEWER),
+                  "host": Identity("u-bad", HOST, "b1")}  # a host whose id is the banned one's: exempt  # fmt: skip
+    for name, raw in raws.items():
+        hub.add(Connection(name, JSON, CODECS.index(JSON), identities[name], raw, 1 << 20, hub.stats))
+    await broker.start(lambda channel, item: None)
+    await moderation.refresh()
+
+    await store.act(Action("ban", "", "u-bad", "mod-main", MODERATOR, 60_000))
+    assert raws["banned"].closes == []  # no message reached this node
+    await moderation.refresh()
+
+    assert raws["banned"].close_codes == [errors.CLOSE_BANNED]
+    assert messages(raws["banned"].data)[-1]["code"] == errors.FORBIDDEN
+    assert raws["other"].closes == [] and raws["host"].closes == []
+    assert moderation.banned(identities["banned"]) and not moderation.banned(identities["host"])
+    await moderation.refresh()
+    assert raws["banned"].close_codes == [errors.CLOSE_BANNED]  # closed once, not at every reload
