@@ -70,13 +70,13 @@ class Moderation:
         self.view = ModerationView(settings.identity_max_tracked)
         self.words = BlockedWords.from_setting(settings.moderation_blocked_words)
         self._task: asyncio.Task[None] | None = None
+        self._subscribed = False
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.broker.subscribe(CHANNEL)  # first: an action from now on reaches the view
         try:
             await self.refresh()
-        except Exception as exc:  # Redis not answering yet: the periodic refresh loads it
+        except Exception as exc:  # Redis not answering yet: the periodic refresh subscribes and loads
             log.warning("loading the moderation state failed: %r", exc)
         self._task = asyncio.create_task(every(self.settings.moderation_refresh_s, self.refresh, "moderation"),
                                          name="livehub-moderation")  # fmt: skip
@@ -88,7 +88,11 @@ class Moderation:
                 await self._task
 
     async def refresh(self) -> None:
-        """Reload the view from Redis; disconnect users banned since the last look."""
+        """Reload the view from Redis; disconnect users banned since the last look.  The first time,
+        subscribe to the moderation channel before reading: an action from then on reaches the view."""
+        if not self._subscribed:
+            await self.broker.subscribe(CHANNEL)
+            self._subscribed = True
         for user in self.view.replace(await self.store.load(now_ms())):
             self.disconnect(user)
 

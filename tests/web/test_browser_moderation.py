@@ -70,6 +70,19 @@ def test_a_moderator_mutes_a_viewer_whose_next_comment_is_refused(context: Brows
     screenshot(viewer, "moderation-muted-viewer")
 
 
+def test_in_demo_mode_moderate_1_watches_as_a_demo_moderator_who_may_delete(context: BrowserContext) -> None:
+    viewer = open_watch(context, "b3")
+    moderator = context.new_page()
+    moderator.goto("/watch?venue=b3&moderate=1")
+    wait_live(moderator)
+    assert moderator.evaluate("window.livehub.client.role") == "moderator"
+    text = f"seen by a demo moderator {marker()}"
+    comment(viewer, text)
+    on_moderator = moderator.get_by_test_id("comments").locator("li", has_text=text)
+    on_moderator.get_by_test_id("comment-delete").click()
+    expect(viewer.get_by_test_id("comments").locator("li", has_text=text)).to_have_count(0)
+
+
 def test_a_viewers_page_has_no_moderation_actions(context: BrowserContext) -> None:
     author, other = open_watch(context, "b3"), open_watch(context, "b3")
     text = f"nothing to moderate here {marker()}"

@@ -15,7 +15,7 @@
 // Everything arriving from the network is rendered with textContent; unknown frames and
 // unknown event kinds are ignored by viewers (hosts see the latter in their feed).
 
-import { installModeration } from "/static/moderation.js";
+import { demoModeratorToken, installModeration } from "/static/moderation.js";
 
 export const SUBPROTOCOL = "livehub.json.v1";
 
@@ -1914,7 +1914,7 @@ export async function startWatch(root = document.getElementById("app")) {
   const guide = params.get("guide");
   if (guide) writeSession("livehub.guide", guide); // kept for the tab: a reload or a room switch still credits the guide
   // A token from the platform's login (?token=...) is used as is; otherwise the demo's guest login.
-  const given = params.get("token") || readSession("livehub.token");
+  const given = params.get("token") || (params.get("moderate") === "1" && (await demoModeratorToken())) || readSession("livehub.token");
   if (given) writeSession("livehub.token", given);
   const auth = given ? { token: given, user: tokenUser(given) } : await guestAuth();
   if (!auth) {

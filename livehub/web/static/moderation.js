@@ -7,6 +7,8 @@
 // POST /api/venues/{venue}/moderation/{delete|mute} with the page's token; the server's role table
 // decides (a moderator of another venue is refused, and the refusal is shown).
 //
+// In demo mode /watch?moderate=1 watches as a fresh demo moderator (POST /api/auth/moderator).
+//
 // Plain ES module, no build step; everything from the network is rendered as text.
 
 import { api, describeFailure, h, uuid } from "/static/livehub.js";
@@ -26,6 +28,12 @@ export function installModeration(view) {
   };
   new MutationObserver(decorateAll).observe(view.commentsEl, { childList: true });
   client.on("status", decorateAll); // the role is known from the welcome on
+}
+
+/** Demo mode only: a token of a fresh demo moderator (of the main venue and the first brand venues); null otherwise. */
+export async function demoModeratorToken() {
+  const res = await api("POST", "/api/auth/moderator");
+  return res.ok && typeof res.data.token === "string" ? res.data.token : null;
 }
 
 function removeComment(view, id) {
