@@ -38,6 +38,7 @@ from livehub.web.http import JSONResponse, guard_routes
 from livehub.web.routes_admin import routes as admin_routes
 from livehub.web.routes_stats import routes as stats_routes
 from livehub.web.request_context import RequestContext
+from livehub.web.routes_moderation import routes as moderation_routes
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *routes_payments.routes,
         *admin_routes,
         *stats_routes,
+        *moderation_routes,
         *(routes_demo.routes if settings.demo else []),
         *openapi.routes,
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],

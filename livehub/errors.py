@@ -56,6 +56,7 @@ CLOSE_SLOW = 4008  # fell too far behind (outbound buffer full): reconnect and r
 CLOSE_RESYNC = 4009  # channel history broke (epoch changed): reconnect and resume
 CLOSE_OVERLOADED = 4013  # node at max_connections: try another node later
 CLOSE_TOO_MANY = 4029  # this identity or IP holds its connection limit on this node (livehub.web.edge)
+CLOSE_BANNED = 4030  # the user is banned from the festival (livehub.services.moderation): do not reconnect
 
 # ---- what an error may echo of client input ----
 MAX_ECHO_CHARS = 64  # of one client-supplied value quoted in a message (echo) or a detail
@@ -133,7 +134,7 @@ def http_error(status_code: int, detail: object) -> LivehubError:
 
 
 _CLOSE_CODES = {CLOSE_UNAUTHORIZED: UNAUTHORIZED, CLOSE_NOT_FOUND: NOT_FOUND, CLOSE_FORBIDDEN: FORBIDDEN,
-                CLOSE_TOO_MANY: RATE_LIMITED}
+                CLOSE_TOO_MANY: RATE_LIMITED, CLOSE_BANNED: FORBIDDEN}
 
 
 def close_error_code(close_code: int) -> str:

@@ -38,6 +38,8 @@ from livehub.services.buying import Buying
 from livehub.services.festival_admin import FESTIVAL_CHANNEL, FestivalAdmin
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
+from livehub.services.moderation import CHANNEL as MODERATION_CHANNEL
+from livehub.services.moderation import Moderation
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.stats import GROUP as STATS_GROUP
 from livehub.services.stats import LiveStats
@@ -50,6 +52,8 @@ from livehub.store.festival_edits import FestivalEdits
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderConsumer, OrderStore
+from livehub.store.moderation import ModerationStore
+from livehub.store.orders import OrderStore
 from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
 from livehub.store.stats import StatsStore
@@ -103,6 +107,10 @@ class Node:
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
+        moderation_store = ModerationStore(redis, keys, self.scripts, channel=MODERATION_CHANNEL,
+                                           audit_max=s.moderation_audit_max,
+                                           max_entries=s.moderation_max_entries)  # fmt: skip
+        self.moderation = Moderation(s, festival, self.hub, self.broker, moderation_store)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
         # live numbers (livehub.services.stats): counted from the orders stream, pushed to hosts
@@ -130,6 +138,7 @@ class Node:
         await self.broker.start(self._deliver, self.hub.positions_lost)
         self.signals.start()
         await self.admin.start()
+        await self.moderation.start()
         await self.jobs.start()
         await self.live_stats.start()
         self.heap.start()
@@ -152,6 +161,7 @@ class Node:
                              self.settings.shutdown_batch_size, self.settings.shutdown_batch_interval_s)  # fmt: skip
         await self.signals.stop()
         await self.hub.stop()
+        await self.moderation.stop()
         await self.broker.close()
         if self.pubsub_redis is not None:
             await self.pubsub_redis.aclose()
@@ -174,6 +184,8 @@ class Node:
     def _deliver(self, channel: str, item: Event | Volatile) -> None:
         if channel == FESTIVAL_CHANNEL:
             self.admin.poked()
+        if channel == MODERATION_CHANNEL and isinstance(item, Volatile):
+            self.moderation.on_message(item)
             return
         if isinstance(item, Volatile) and not self.signals.filter(channel, item):
             return

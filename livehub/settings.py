@@ -157,6 +157,13 @@ class Settings:
     host_login_burst: float = 5.0  # ... at once; beyond: 429 rate_limited
     host_login_tracked: int = 10_000  # host ids + IPs the login limiter remembers; beyond: the stalest forgotten
 
+    # moderation (livehub.services.moderation; docs/operations.md, "Moderation")
+    moderation_blocked_words: str = ""  # comma-separated; a comment with one of them (a whole word) is refused
+    moderation_audit_max: int = 10_000  # entries kept in the audit log (a Redis stream, trimmed ~)
+    moderation_max_entries: int = 100_000  # mutes (and bans) in force at once; beyond: refused, "unavailable"
+    moderation_max_duration_s: int = 2_592_000  # the longest mute or ban (30 days); a ban's default
+    moderation_refresh_s: float = 30.0  # each node reloads the moderation state from Redis this often
+
     def __repr__(self) -> str:
         shown = {
             f.name: ("***" if f.name in SECRET_FIELDS and getattr(self, f.name) else getattr(self, f.name))
@@ -278,6 +285,12 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
     if s.log_format not in ("text", "json"):
         raise SettingsError(f"{where('log_format')}: setting 'log_format' must be 'text' or 'json', "
                             f"got {s.log_format!r}")  # fmt: skip
+    for name in ["moderation_audit_max", "moderation_max_entries", "moderation_max_duration_s",
+                 "moderation_refresh_s"]:  # fmt: skip
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if len([w for w in s.moderation_blocked_words.split(",") if w.strip()]) > 1000:
+        raise SettingsError(f"{where('moderation_blocked_words')}: at most 1000 blocked words")
     if s.redis_retries < 0:
         raise SettingsError(f"{where('redis_retries')}: setting 'redis_retries' must be >= 0")
     _validate_jwt(s, where)

@@ -71,6 +71,7 @@ HTTP: dict[tuple[str, str], Rule] = {
     # tokens
     ("POST", "/api/auth/host"): Rule(Need.PUBLIC),  # the handler checks the host's key
     ("POST", "/api/auth/guest"): Rule(Need.PUBLIC, demo_only=True),
+    ("POST", "/api/auth/moderator"): Rule(Need.PUBLIC, demo_only=True),  # a demo moderator (routes_demo)
     ("POST", "/api/auth/token"): Rule(Need.ADMIN),
     # hosts drive venues
     ("POST", "/api/venues/{venue}/events"): Rule(Need.VENUE_HOST),
@@ -85,6 +86,9 @@ HTTP: dict[tuple[str, str], Rule] = {
     # live numbers (livehub.web.routes_stats)
     ("GET", "/api/venues/{venue}/stats"): Rule(Need.VENUE_HOST),
     ("GET", "/api/festival/stats"): Rule(Need.FESTIVAL_HOST),
+    # moderators (and hosts) moderate a venue; bans: the main venue's (the handler: "from the main venue only")
+    ("POST", "/api/venues/{venue}/moderation/{action}"): Rule(Need.VENUE_MODERATOR),
+    ("GET", "/api/moderation/audit"): Rule(Need.ADMIN),
     # stores and guides
     ("GET", "/api/stores/{store}/orders"): Rule(Need.STORE_STAFF),
     ("GET", "/api/guides/me"): Rule(Need.GUIDE_SELF),
@@ -107,7 +111,7 @@ WS: dict[str, Need] = {
     "join": Need.WATCH,
     "leave": Need.WATCH,
     "like": Need.WATCH,
-    "comment": Need.USER,  # moderators comment like viewers (moderation actions: a later issue)
+    "comment": Need.USER,  # moderators comment like viewers (moderation actions: HTTP, /api/venues/{v}/moderation)
     "signal": Need.HOST,
     "buy": Need.BUYER,
     "coupon.grab": Need.BUYER,

@@ -46,8 +46,9 @@ class Comments:
         if not bucket.take(now):
             self.stats.dropped += 1
             return False
-        message = frames.comment(venue, user, text, now_ms())
-        await self.broker.publish_volatile(room_channel(venue), COMMENT + uuid.uuid4().hex[:12], message)
+        comment_id = uuid.uuid4().hex[:12]
+        message = frames.comment(venue, user, text, now_ms(), comment_id)
+        await self.broker.publish_volatile(room_channel(venue), COMMENT + comment_id, message)
         return True
 
     def admit_incoming(self, venue: str) -> bool:

@@ -64,9 +64,14 @@ def likes(venue: str, count: int) -> dict[str, Any]:
     return {"type": "likes", "venue": venue, "count": count}
 
 
-def comment(venue: str, user: str, text: str, ts_ms: int) -> dict[str, Any]:
-    """A viewer's comment in a venue's room."""
-    return {"type": "comment", "venue": venue, "user": user, "text": text, "ts": ts_ms}
+def comment(venue: str, user: str, text: str, ts_ms: int, comment_id: str) -> dict[str, Any]:
+    """A viewer's comment in a venue's room; ``id`` names it (a moderator deletes it by it)."""
+    return {"type": "comment", "venue": venue, "user": user, "text": text, "ts": ts_ms, "id": comment_id}
+
+
+def comment_deleted(venue: str, comment_id: str) -> dict[str, Any]:
+    """A moderator deleted the comment ``id`` of the venue's room: clients remove it."""
+    return {"type": "comment.deleted", "venue": venue, "id": comment_id}
 
 
 def signal(sender: str, data: dict[str, Any], ts_ms: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ braces), so each script stays on one Redis Cluster slot:
 * ``{guides:<hour>}`` - one hour's guide leaderboard.
 * ``{festival:<id>}`` - the festival's admin edits, their version and request markers.
 * ``{stats:<scope>}`` - one scope's live numbers (a venue's, the festival's): livehub.store.stats.
+* ``{mod}`` - the festival's moderation: mutes, bans, slow modes, deleted comments, the audit log.
 """
 
 from __future__ import annotations
@@ -225,3 +226,27 @@ class Keys:
     def sale_sold_out_at(self, sale_id: str) -> str:
         """String (SET NX): unix ms when the sale was first seen sold out (within one stats tick)."""
         return f"{self.prefix}:{{sale:{sale_id}}}:soldout-at"
+    # Moderation, all under ``{mod}`` (moderate.lua changes one of them and appends to the audit log).
+    def moderation_mutes(self) -> str:
+        """Sorted set "<venue>|<user>" -> until unix ms: the mutes in force."""
+        return f"{self.prefix}:{{mod}}:mutes"
+
+    def moderation_bans(self) -> str:
+        """Sorted set user -> until unix ms: the festival bans in force."""
+        return f"{self.prefix}:{{mod}}:bans"
+
+    def moderation_slow(self) -> str:
+        """Hash venue -> interval s: the rooms in slow mode."""
+        return f"{self.prefix}:{{mod}}:slow"
+
+    def moderation_deleted(self, venue: str, comment_id: str) -> str:
+        """String (SET NX, with a TTL): this comment was deleted (a second delete is a duplicate)."""
+        return f"{self.prefix}:{{mod}}:deleted:{venue}:{comment_id}"
+
+    def moderation_once(self, actor: str, request_id: str) -> str:
+        """String (with a TTL): the answer to a moderation request with this id ("at|until|audit id")."""
+        return f"{self.prefix}:{{mod}}:once:{actor}:{request_id}"
+
+    def moderation_audit(self) -> str:
+        """Stream of moderation actions (at, by, role, action, venue, target, until, interval), MAXLEN ~."""
+        return f"{self.prefix}:{{mod}}:audit"

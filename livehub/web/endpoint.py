@@ -60,6 +60,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             identity = await node.verifier.verify(token) if token else ANONYMOUS_VIEWER
         except AuthError as exc:
             close_code, close_reason = errors.CLOSE_UNAUTHORIZED, str(exc)
+    if identity is not None and node.moderation.banned(identity):
+        close_code, close_reason = errors.CLOSE_BANNED, "banned from this festival"
     venue = params.get("venue")
     if identity is not None and venue is not None and venue not in node.festival.venues:
         close_code, close_reason = errors.CLOSE_NOT_FOUND, f"unknown venue {errors.echo(venue)}"

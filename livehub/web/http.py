@@ -103,6 +103,7 @@ async def authorize(request: Request, rule: Rule) -> Identity:
         identity = ANONYMOUS_VIEWER if token is None else await node.verifier.verify(token)
     except AuthError as exc:
         raise LivehubError(errors.UNAUTHORIZED, str(exc)) from None
+    node.moderation.refuse_banned(identity)  # a banned user's token opens nothing (livehub.services.moderation)
     params = request.path_params
     venue = venue_or_404(node.festival, params["venue"]) if "venue" in params else None
     store = store_or_404(node.festival, params["store"]).id if "store" in params else None

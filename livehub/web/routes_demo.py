@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livehub.domain.tokens import VIEWER, mint
+from livehub.domain.tokens import MAX_VENUES, MODERATOR, VIEWER, mint
 from livehub.web.http import JSONResponse, node_of, viewer_of
 from livehub.web.openapi import Param, declare
 
@@ -31,6 +31,17 @@ async def auth_guest(request: Request) -> Response:
     path={"reservation": Param("string", "the buyer's own reservation")},
     answers={200: "{status: paid | duplicate | expired, reservation, order?}"},
 )
+async def auth_moderator(request: Request) -> Response:
+    """A moderator token for a fresh demo moderator id (``/watch?moderate=1``): of the main venue
+    and the first brand venues, as many as a token names (``MAX_VENUES``)."""
+    node = node_of(request)
+    user = "mod-guest-" + secrets.token_hex(6)
+    main = node.festival.main_venue
+    venues = frozenset([main, *[v for v in node.festival.venues if v != main][: MAX_VENUES - 1]])
+    token = mint(node.settings.secret, user, MODERATOR, ttl_s=node.settings.token_ttl_s, venues=venues)
+    return JSONResponse({"token": token, "user": user, "role": MODERATOR, "venues": sorted(venues)})
+
+
 async def pay_reservation(request: Request) -> Response:
     """The demo's simulated payment: the buyer pays their own reservation."""
     user = viewer_of(request)
@@ -40,5 +51,6 @@ async def pay_reservation(request: Request) -> Response:
 
 routes = [
     Route("/api/auth/guest", auth_guest, methods=["POST"]),
+    Route("/api/auth/moderator", auth_moderator, methods=["POST"]),
     Route("/api/reservations/{reservation}/pay", pay_reservation, methods=["POST"]),
 ]

@@ -191,6 +191,7 @@ class Session:
         if kind in IMMEDIATE:
             self.run_now(cmd)
         elif kind == "join":
+            node.moderation.refuse_banned(conn.identity)
             await node.recovery.join(conn, venue_or_404(node.festival, cmd.args["venue"]), cmd.args["since"], cmd.id)
             if conn.venue is not None:
                 node.live_stats.saw_viewer(conn.venue, self.who)
@@ -200,6 +201,7 @@ class Session:
             wait = node.quotas.comments.take(self.who, time.monotonic())
             if wait:
                 raise errors.rate_limited("too many comments: slow down", wait)
+            node.moderation.check_comment(conn.venue, conn.identity, cmd.args["text"])  # node-local view
             shown = await node.signals.comment(conn.venue, conn.identity.sub, cmd.args["text"])
             if cmd.id is not None:
                 conn.send_message(reply(cmd.id, {"sampled_out": not shown}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from livehub.backplane.memory import MemoryBroker
 from livehub.hub.stats import Stats
-from livehub.presence.comments import DROPPABLE, Comments
+from livehub.presence.comments import COMMENT, DROPPABLE, Comments
 from livehub.protocol.events import Event, Volatile
 from tests.hub.support import settle
 
@@ -30,8 +30,9 @@ async def test_a_comment_reaches_the_room_channel_as_a_droppable_volatile_update
     assert isinstance(first, Volatile) and isinstance(second, Volatile)
     assert first.key.startswith(DROPPABLE) and second.key.startswith(DROPPABLE)
     assert first.key != second.key  # one key per comment: two comments never coalesce into one
-    assert {k: v for k, v in first.message.items() if k != "ts"} == {
+    assert {k: v for k, v in first.message.items() if k not in ("ts", "id")} == {
         "type": "comment", "venue": "b1", "user": "ann", "text": "hello"}  # fmt: skip
+    assert first.key == COMMENT + first.message["id"]  # the id on the wire names the comment (moderation deletes by it)
 
 
 async def test_comments_past_the_room_rate_are_sampled_out_and_counted_as_dropped() -> None:

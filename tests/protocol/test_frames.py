@@ -70,7 +70,8 @@ def test_reply_and_error_have_the_documented_keys() -> None:
     [
         ("online", frames.online("main", 120)),
         ("likes", frames.likes("main", 99)),
-        ("comment", frames.comment("b1", "u1", "hi", 7)),
+        ("comment", frames.comment("b1", "u1", "hi", 7, "c0ffee")),
+        ("comment.deleted", frames.comment_deleted("b1", "c0ffee")),
         ("signal", frames.signal("host-main", {"sdp": "..."}, 7)),
         ("stock", frames.stock("b1", "s1", 3)),
         ("leaderboard", frames.leaderboard({"hour": "2026120123", "guides": []})),

@@ -15,6 +15,8 @@
 // Everything arriving from the network is rendered with textContent; unknown frames and
 // unknown event kinds are ignored by viewers (hosts see the latter in their feed).
 
+import { demoModeratorToken, installModeration } from "/static/moderation.js";
+
 export const SUBPROTOCOL = "livehub.json.v1";
 
 // ---------------------------------------------------------------------------------------------
@@ -837,6 +839,7 @@ export class VenueView {
     client.on("event", (f) => this.onEvent(f));
     client.on("volatile", (f) => this.onVolatile(f));
     client.on("error", (f) => this.flash(`${str(f.code)}: ${str(f.message)}`));
+    installModeration(this); // deleted comments disappear; moderators' actions on comments (moderation.js)
     this.ticker = setInterval(() => this.tick(), 250);
   }
 
@@ -1252,7 +1255,7 @@ export class VenueView {
     el.append(
       h(
         "li",
-        { class: mine ? "mine" : "" },
+        { class: mine ? "mine" : "", dataset: { commentId: str(f.id), user } },
         h("span", { class: "who", text: mine ? "You" : shortUser(user) }),
         h("span", { class: "what", text: str(f.text) }),
       ),
@@ -1911,7 +1914,7 @@ export async function startWatch(root = document.getElementById("app")) {
   const guide = params.get("guide");
   if (guide) writeSession("livehub.guide", guide); // kept for the tab: a reload or a room switch still credits the guide
   // A token from the platform's login (?token=...) is used as is; otherwise the demo's guest login.
-  const given = params.get("token") || readSession("livehub.token");
+  const given = params.get("token") || (params.get("moderate") === "1" && (await demoModeratorToken())) || readSession("livehub.token");
   if (given) writeSession("livehub.token", given);
   const auth = given ? { token: given, user: tokenUser(given) } : await guestAuth();
   if (!auth) {
