@@ -34,12 +34,14 @@ from livehub.protocol.events import Event, Volatile
 from livehub.runtime.heap import HeapPolicy
 from livehub.runtime.jwks import TokenVerifier
 from livehub.runtime.metrics import Metrics, event_latency_histogram
+from livehub.services.attribution import Attribution
 from livehub.services.buying import Buying
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
+from livehub.store.attribution import AttributionStore
 from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
 from livehub.store.guides import GuideBoard
@@ -95,6 +97,7 @@ class Node:
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
+        self.attribution = Attribution(festival, AttributionStore(redis, keys, self.scripts, s.guide_attribution_ttl_s))
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
 

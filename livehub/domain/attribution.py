@@ -8,6 +8,14 @@ The rule (deterministic):
   ``guide`` parameter).  The connection keeps it for its lifetime; an unknown
   or malformed code attributes the session to nobody.  :func:`attribute` is
   the rule, for both call sites.
+* **First touch lasts.**  A signed-in user who presented a guide's code stays
+  attributed to that guide for ``guide_attribution_ttl_s`` (per user, in
+  Redis: livehub.store.attribution), across reconnects and devices: a session
+  without a code, or with another guide's code, gets the remembered guide.
+  Only once it has expired does a later code take over.  A remembered guide the
+  festival no longer has counts for nothing (:func:`lasting`); then the
+  session's own code, if any, counts.  Anonymous viewers (no user id) keep the
+  one-code-per-session rule.
 * **Own brand only.**  An order credits the session's guide only when the
   sale's brand is the guide's brand; then it credits that guide and that
   guide's store.  A buy in another brand's sale credits nobody (no other guide
@@ -44,6 +52,12 @@ def attribute(share_code: str | None, festival: Festival) -> Guide | None:
     if valid_id(share_code):
         return festival.guide_by_code(share_code)
     return None
+
+
+def lasting(remembered: str | None, festival: Festival) -> Guide | None:
+    """The guide a remembered first-touch attribution (a guide id) names, None for none or a guide
+    the festival no longer has."""
+    return festival.guides.get(remembered) if remembered else None
 
 
 def credit_for(guide: Guide | None, sale_brand: str) -> GuideCredit | None:

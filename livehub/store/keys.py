@@ -11,6 +11,7 @@ braces), so each script stays on one Redis Cluster slot:
 * ``{store:<id>}`` - one store's stock and order index.
 * ``{brand:<id>}`` - a brand's GEO index of stores.
 * ``{guides:<hour>}`` - one hour's guide leaderboard.
+* ``{user:<id>}`` - one user's lasting guide attribution.
 """
 
 from __future__ import annotations
@@ -174,3 +175,8 @@ class Keys:
     def guides_credited(self, hour: str) -> str:
         """Set of order ids already credited in the hour (crediting is idempotent)."""
         return f"{self.prefix}:{{guides:{hour}}}:credited"
+
+    # A user's lasting guide attribution, under ``{user:<id>}`` (livehub.store.attribution).
+    def user_guide(self, user_id: str) -> str:
+        """String (first touch, with a TTL): the guide whose share code first brought the user in."""
+        return f"{self.prefix}:{{user:{user_id}}}:guide"

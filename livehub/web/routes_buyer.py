@@ -7,9 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livehub.domain.attribution import attribute
 from livehub.protocol.commands import ident, parse_buy_args
-from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
+from livehub.web.http import JSONResponse, bearer, json_body, node_of, viewer_of
 
 
 async def buy(request: Request) -> Response:
@@ -18,8 +17,8 @@ async def buy(request: Request) -> Response:
     body = await json_body(request)
     args = parse_buy_args({**body, "sale": request.path_params["sale"]})
     node = node_of(request)
-    guide = attribute(request.query_params.get("guide"), node.festival)
-    result = await node.buying.buy(user, args["sale"], str(body["id"]), args, guide.id if guide else None)
+    guide = await node.attribution.guide_of(bearer(request), request.query_params.get("guide"))
+    result = await node.buying.buy(user, args["sale"], str(body["id"]), args, guide)
     return JSONResponse(result)
 
 

@@ -11,6 +11,7 @@ from livehub.domain.attribution import (
     credit_for,
     hour_bucket,
     hour_start_ms,
+    lasting,
 )
 from livehub.domain.topology import Festival, Guide
 
@@ -80,3 +81,10 @@ def test_commission_refuses_negative_amounts_and_rates_outside_0_1() -> None:
         commission_cents(-1, 0.05)
     with pytest.raises(ValueError):
         commission_cents(1, 1.5)
+
+
+def test_a_remembered_first_touch_names_its_guide_while_the_festival_has_it() -> None:
+    assert lasting("g2", FESTIVAL) == G2
+    assert lasting(None, FESTIVAL) is None
+    assert lasting("", FESTIVAL) is None
+    assert lasting("a-guide-who-left", FESTIVAL) is None  # the festival changed: the attribution counts for nothing
