@@ -25,7 +25,9 @@ async def buy(request: Request) -> Response:
 async def grab(request: Request) -> Response:
     user = viewer_of(request)
     coupon = ident(request.path_params["coupon"], "coupon")
-    return JSONResponse(await node_of(request).buying.grab(user, coupon))
+    node = node_of(request)
+    guide = await node.attribution.guide_of(bearer(request), request.query_params.get("guide"))
+    return JSONResponse(await node.buying.grab(user, coupon, guide))
 
 
 routes = [
