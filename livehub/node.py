@@ -36,6 +36,8 @@ from livehub.runtime.jwks import TokenVerifier
 from livehub.runtime.metrics import Metrics, event_latency_histogram
 from livehub.services.attribution import Attribution
 from livehub.services.buying import Buying
+from livehub.services.contest import HourlyContest
+from livehub.services.guide_page import GuidePage
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
@@ -44,6 +46,7 @@ from livehub.settings import Settings
 from livehub.store.attribution import AttributionStore
 from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
+from livehub.store.guide_customers import GuideCustomers
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
@@ -81,7 +84,8 @@ class Node:
 
         # commerce stores: one script batcher for every Lua call of the node
         self.scripts = Scripts(redis, batch=True, connections=s.redis_script_connections)
-        self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate)
+        self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate,
+                                 recent_orders=s.guide_recent_orders)  # fmt: skip
         self.orders = OrderStore(redis, keys, guides=self.guides, scripts=self.scripts, marker_ttl_s=s.sale_retention_s)
         self.coupons = CouponStore(redis, keys, self.scripts)
         self.stores = StoreIndex(redis, keys, self.scripts, festival)
@@ -98,6 +102,8 @@ class Node:
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
         self.attribution = Attribution(festival, AttributionStore(redis, keys, self.scripts, s.guide_attribution_ttl_s))
+        self.contest = HourlyContest(s, festival, self.guides)
+        self.guide_page = GuidePage(s, festival, self.guides, self.sales, GuideCustomers(redis, keys))
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
 
@@ -114,6 +120,7 @@ class Node:
         await self.broker.start(self._deliver, self.hub.positions_lost)
         self.signals.start()
         await self.jobs.start()
+        self.contest.start()
         self.heap.start()
         self.accepting = True
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
@@ -123,6 +130,7 @@ class Node:
         await self.heap.stop()
         try:
             await self.jobs.stop()
+            await self.contest.stop()
             await self.scripts.aclose()
         except Exception:
             log.exception("stopping commerce failed")

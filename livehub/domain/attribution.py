@@ -37,6 +37,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from livehub.domain.ids import valid_id
 from livehub.domain.topology import Festival, Guide
 
+HOUR_MS = 3_600_000
+
 
 @dataclass(frozen=True, slots=True)
 class GuideCredit:
@@ -77,6 +79,20 @@ def hour_start_ms(hour: str) -> int:
     if len(hour) != 10 or not hour.isdigit():
         raise ValueError(f"hour must be YYYYMMDDHH, got {hour!r}")
     return int(datetime.strptime(hour, "%Y%m%d%H").replace(tzinfo=UTC).timestamp()) * 1000
+
+
+def hours_between(first: str, last: str) -> list[str]:
+    """The hour buckets from ``first`` to ``last``, both included, oldest first (empty when
+    ``last`` is before ``first``); ValueError for a malformed bucket."""
+    start, end = hour_start_ms(first), hour_start_ms(last)
+    return [hour_bucket(ms) for ms in range(start, end + 1, HOUR_MS)]
+
+
+def ended_hours(now_ms: int, grace_ms: int, n: int) -> list[str]:
+    """The ``n`` latest hours that ended at least ``grace_ms`` before ``now_ms``, oldest first: the
+    hours whose winner may be recorded (their late payments had ``grace_ms`` to arrive)."""
+    last_end = (now_ms - grace_ms) // HOUR_MS * HOUR_MS  # the end of the latest such hour
+    return [hour_bucket(last_end - HOUR_MS * i) for i in range(n, 0, -1)]
 
 
 def commission_cents(amount_cents: int, rate: float) -> int:

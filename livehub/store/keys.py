@@ -176,6 +176,14 @@ class Keys:
         """Set of order ids already credited in the hour (crediting is idempotent)."""
         return f"{self.prefix}:{{guides:{hour}}}:credited"
 
+    def guides_winner(self, hour: str) -> str:
+        """Hash guide, sales_cents, commission_cents, recorded_at_ms: the hour's winner, recorded once."""
+        return f"{self.prefix}:{{guides:{hour}}}:winner"
+
+    def guides_orders(self, hour: str, guide_id: str) -> str:
+        """List of "order id|amount cents|commission cents", newest first: a guide's latest credited orders."""
+        return f"{self.prefix}:{{guides:{hour}}}:orders:{guide_id}"
+
     # A user's lasting guide attribution, under ``{user:<id>}`` (livehub.store.attribution).
     def user_guide(self, user_id: str) -> str:
         """String (first touch, with a TTL): the guide whose share code first brought the user in."""

@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livehub.domain.tokens import VIEWER, mint
-from livehub.web.http import JSONResponse, node_of, viewer_of
+from livehub import errors
+from livehub.domain.tokens import GUIDE, VIEWER, mint
+from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
 
 
 async def auth_guest(request: Request) -> Response:
@@ -23,6 +24,16 @@ async def auth_guest(request: Request) -> Response:
     user = "guest-" + secrets.token_hex(6)
     return JSONResponse({"token": mint(node.settings.secret, user, VIEWER, ttl_s=node.settings.token_ttl_s),
                          "user": user})  # fmt: skip
+
+
+async def auth_guide(request: Request) -> Response:
+    """{guide}: a guide token for one of the festival's guides (the demo's stand-in for the guides' login)."""
+    node = node_of(request)
+    guide = (await json_body(request)).get("guide")
+    if not isinstance(guide, str) or guide not in node.festival.guides:
+        raise errors.bad_request("'guide' must be one of the festival's guides", field="guide")
+    token = mint(node.settings.secret, "guide-" + guide, GUIDE, guide=guide, ttl_s=node.settings.token_ttl_s)
+    return JSONResponse({"token": token, "guide": guide})
 
 
 async def pay_reservation(request: Request) -> Response:
@@ -34,5 +45,6 @@ async def pay_reservation(request: Request) -> Response:
 
 routes = [
     Route("/api/auth/guest", auth_guest, methods=["POST"]),
+    Route("/api/auth/guide", auth_guide, methods=["POST"]),
     Route("/api/reservations/{reservation}/pay", pay_reservation, methods=["POST"]),
 ]
