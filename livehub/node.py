@@ -34,8 +34,11 @@ from livehub.protocol.events import Event, Volatile
 from livehub.runtime.heap import HeapPolicy
 from livehub.runtime.jwks import TokenVerifier
 from livehub.runtime.metrics import Metrics, event_latency_histogram
+from livehub.services.attribution import Attribution
 from livehub.services.buying import Buying
 from livehub.services.festival_admin import FESTIVAL_CHANNEL, FestivalAdmin
+from livehub.services.contest import HourlyContest
+from livehub.services.guide_page import GuidePage
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.moderation import CHANNEL as MODERATION_CHANNEL
@@ -46,9 +49,11 @@ from livehub.services.stats import LiveStats
 from livehub.services.tally import CommerceTally
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
+from livehub.store.attribution import AttributionStore
 from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
 from livehub.store.festival_edits import FestivalEdits
+from livehub.store.guide_customers import GuideCustomers
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderConsumer, OrderStore
@@ -91,7 +96,8 @@ class Node:
 
         # commerce stores: one script batcher for every Lua call of the node
         self.scripts = Scripts(redis, batch=True, connections=s.redis_script_connections)
-        self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate)
+        self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate,
+                                 recent_orders=s.guide_recent_orders)  # fmt: skip
         self.orders = OrderStore(redis, keys, guides=self.guides, scripts=self.scripts, marker_ttl_s=s.sale_retention_s)
         self.coupons = CouponStore(redis, keys, self.scripts)
         self.stores = StoreIndex(redis, keys, self.scripts, festival)
@@ -111,6 +117,9 @@ class Node:
                                            audit_max=s.moderation_audit_max,
                                            max_entries=s.moderation_max_entries)  # fmt: skip
         self.moderation = Moderation(s, festival, self.hub, self.broker, moderation_store)
+        self.attribution = Attribution(festival, AttributionStore(redis, keys, self.scripts, s.guide_attribution_ttl_s))
+        self.contest = HourlyContest(s, festival, self.guides)
+        self.guide_page = GuidePage(s, festival, self.guides, self.sales, GuideCustomers(redis, keys))
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
         # live numbers (livehub.services.stats): counted from the orders stream, pushed to hosts
@@ -141,6 +150,7 @@ class Node:
         await self.moderation.start()
         await self.jobs.start()
         await self.live_stats.start()
+        self.contest.start()
         self.heap.start()
         self.metrics.start()
         self.accepting = True
@@ -154,6 +164,7 @@ class Node:
             await self.admin.stop()
             await self.live_stats.stop()
             await self.jobs.stop()
+            await self.contest.stop()
             await self.scripts.aclose()
         except Exception:
             log.exception("stopping commerce failed")

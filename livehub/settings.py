@@ -114,6 +114,17 @@ class Settings:
     stats_minutes_kept: int = 1_440  # orders-per-minute buckets kept (minutes); older ones expire
     stats_chart_minutes: int = 30  # minutes of orders per minute in the stats frame (<= stats_minutes_kept)
     stats_viewers_pending_max: int = 10_000  # viewers a node batches per tick; beyond: not counted that tick
+    # guides' own tools (docs/operations.md "Guides: attribution, the hourly winner, the guide page")
+    guide_attribution_ttl_s: int = 604_800  # a user stays attributed to the first guide's share code this long
+    guide_winner_interval_s: float = 30.0  # how often each node records the winners of hours that ended
+    guide_winner_grace_s: int = 120  # an hour's winner is recorded this long after the hour ends (late payments)
+    guide_winner_catch_up_hours: int = 24  # hours looked back at each time (recorded ones are kept as they are)
+    guide_winner_retention_s: int = 31_536_000  # a recorded winner is kept this long (a year)
+    guide_winners_max_hours: int = 744  # hours one winners query may span (31 days); more: 400
+    guide_page_hours: int = 24  # hours of sales and commission on a guide's page
+    guide_recent_orders: int = 20  # credited orders kept per guide per hour (newest first)
+    guide_open_reservations_max: int = 50  # open reservations listed on a guide's page
+    guide_open_scan_max: int = 5_000  # open reservations looked at per guide page request; beyond: "truncated"
 
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
     # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
@@ -291,6 +302,13 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     if len([w for w in s.moderation_blocked_words.split(",") if w.strip()]) > 1000:
         raise SettingsError(f"{where('moderation_blocked_words')}: at most 1000 blocked words")
+    for name in ("guide_attribution_ttl_s", "guide_winner_interval_s", "guide_winner_catch_up_hours",
+                 "guide_winner_retention_s", "guide_winners_max_hours", "guide_page_hours", "guide_recent_orders",
+                 "guide_open_reservations_max", "guide_open_scan_max"):  # fmt: skip
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if s.guide_winner_grace_s < 0:
+        raise SettingsError(f"{where('guide_winner_grace_s')}: setting 'guide_winner_grace_s' must be >= 0")
     if s.redis_retries < 0:
         raise SettingsError(f"{where('redis_retries')}: setting 'redis_retries' must be >= 0")
     _validate_jwt(s, where)

@@ -312,3 +312,15 @@ def test_the_stats_chart_may_not_show_more_minutes_than_are_kept(no_file: str) -
         load_settings(env={**kept, "LIVEHUB_STATS_CHART_MINUTES": "61"}, config_path=no_file)
     with pytest.raises(SettingsError, match="stats_interval_s"):
         load_settings(env={"LIVEHUB_STATS_INTERVAL_S": "0"}, config_path=no_file)
+@pytest.mark.parametrize(
+    "name", ["GUIDE_ATTRIBUTION_TTL_S", "GUIDE_WINNER_INTERVAL_S", "GUIDE_WINNERS_MAX_HOURS", "GUIDE_OPEN_SCAN_MAX"]
+)
+def test_the_guides_bounds_must_be_positive(no_file: str, name: str) -> None:
+    with pytest.raises(SettingsError, match=name.lower()):
+        load_settings(env={f"LIVEHUB_{name}": "0"}, config_path=no_file)
+
+
+def test_the_guide_winner_grace_may_be_zero_but_not_negative(no_file: str) -> None:
+    assert load_settings(env={"LIVEHUB_GUIDE_WINNER_GRACE_S": "0"}, config_path=no_file).guide_winner_grace_s == 0
+    with pytest.raises(SettingsError, match="guide_winner_grace_s"):
+        load_settings(env={"LIVEHUB_GUIDE_WINNER_GRACE_S": "-1"}, config_path=no_file)

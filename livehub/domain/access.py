@@ -92,6 +92,12 @@ HTTP: dict[tuple[str, str], Rule] = {
     # stores and guides
     ("GET", "/api/stores/{store}/orders"): Rule(Need.STORE_STAFF),
     ("GET", "/api/guides/me"): Rule(Need.GUIDE_SELF),
+    ("GET", "/api/guides/me/hours"): Rule(Need.GUIDE_SELF),
+    ("GET", "/api/guides/me/reservations"): Rule(Need.GUIDE_SELF),
+    ("GET", "/api/guides/me/poster.svg"): Rule(Need.GUIDE_SELF),
+    ("GET", "/api/guides/winners"): Rule(Need.PUBLIC),
+    ("GET", "/guide"): Rule(Need.PUBLIC),  # the guide's page (its data: the guide_self routes above)
+    ("POST", "/api/auth/guide"): Rule(Need.PUBLIC, demo_only=True),  # the demo's guide login
     # buyers
     ("POST", "/api/sales/{sale}/buy"): Rule(Need.BUYER),
     ("POST", "/api/coupons/{coupon}/grab"): Rule(Need.BUYER),

@@ -8,6 +8,14 @@ The rule (deterministic):
   ``guide`` parameter).  The connection keeps it for its lifetime; an unknown
   or malformed code attributes the session to nobody.  :func:`attribute` is
   the rule, for both call sites.
+* **First touch lasts.**  A signed-in user who presented a guide's code stays
+  attributed to that guide for ``guide_attribution_ttl_s`` (per user, in
+  Redis: livehub.store.attribution), across reconnects and devices: a session
+  without a code, or with another guide's code, gets the remembered guide.
+  Only once it has expired does a later code take over.  A remembered guide the
+  festival no longer has counts for nothing (:func:`lasting`); then the
+  session's own code, if any, counts.  Anonymous viewers (no user id) keep the
+  one-code-per-session rule.
 * **Own brand only.**  An order credits the session's guide only when the
   sale's brand is the guide's brand; then it credits that guide and that
   guide's store.  A buy in another brand's sale credits nobody (no other guide
@@ -29,6 +37,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from livehub.domain.ids import valid_id
 from livehub.domain.topology import Festival, Guide
 
+HOUR_MS = 3_600_000
+
 
 @dataclass(frozen=True, slots=True)
 class GuideCredit:
@@ -44,6 +54,12 @@ def attribute(share_code: str | None, festival: Festival) -> Guide | None:
     if valid_id(share_code):
         return festival.guide_by_code(share_code)
     return None
+
+
+def lasting(remembered: str | None, festival: Festival) -> Guide | None:
+    """The guide a remembered first-touch attribution (a guide id) names, None for none or a guide
+    the festival no longer has."""
+    return festival.guides.get(remembered) if remembered else None
 
 
 def credit_for(guide: Guide | None, sale_brand: str) -> GuideCredit | None:
@@ -63,6 +79,20 @@ def hour_start_ms(hour: str) -> int:
     if len(hour) != 10 or not hour.isdigit():
         raise ValueError(f"hour must be YYYYMMDDHH, got {hour!r}")
     return int(datetime.strptime(hour, "%Y%m%d%H").replace(tzinfo=UTC).timestamp()) * 1000
+
+
+def hours_between(first: str, last: str) -> list[str]:
+    """The hour buckets from ``first`` to ``last``, both included, oldest first (empty when
+    ``last`` is before ``first``); ValueError for a malformed bucket."""
+    start, end = hour_start_ms(first), hour_start_ms(last)
+    return [hour_bucket(ms) for ms in range(start, end + 1, HOUR_MS)]
+
+
+def ended_hours(now_ms: int, grace_ms: int, n: int) -> list[str]:
+    """The ``n`` latest hours that ended at least ``grace_ms`` before ``now_ms``, oldest first: the
+    hours whose winner may be recorded (their late payments had ``grace_ms`` to arrive)."""
+    last_end = (now_ms - grace_ms) // HOUR_MS * HOUR_MS  # the end of the latest such hour
+    return [hour_bucket(last_end - HOUR_MS * i) for i in range(n, 0, -1)]
 
 
 def commission_cents(amount_cents: int, rate: float) -> int:

@@ -107,20 +107,22 @@ class Buying:
         """The websocket ``buy`` command (viewers only)."""
         return await self.buy(require_viewer(conn.identity), cmd.args["sale"], str(cmd.id), cmd.args, conn.guide)
 
-    async def grab(self, user: str, coupon_id: str) -> dict[str, Any]:
+    async def grab(self, user: str, coupon_id: str, guide_id: str | None = None) -> dict[str, Any]:
+        """Grab a coupon; ``guide_id`` is the user's attributed guide (for guide-only drops)."""
         wait = self.quotas.grabs.take(user, time.monotonic())
         if wait:
             self.tally.coupon_grabs[RATE_LIMITED] += 1
             raise errors.rate_limited("too many grabs: slow down", wait)
         result = await self.coupons.grab(coupon_id, user)
         self.tally.coupon_grabs[result.code] += 1
+        result = await self.coupons.grab(coupon_id, user, guide=guide_id)
         if result.code.value == "not_found":
             raise errors.not_found(f"unknown coupon {errors.echo(coupon_id)}")
         return grab_view(coupon_id, result)
 
     async def ws_grab(self, conn: Connection, cmd: Command) -> dict[str, Any]:
         """The websocket ``coupon.grab`` command (viewers only)."""
-        return await self.grab(require_viewer(conn.identity), cmd.args["coupon"])
+        return await self.grab(require_viewer(conn.identity), cmd.args["coupon"], conn.guide)
 
     async def pay(self, reservation_id: str, payment_ref: str, user: str | None = None) -> dict[str, Any]:
         """Pay a reservation; ``user`` (the demo's own payment) must be the buyer."""

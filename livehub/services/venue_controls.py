@@ -73,6 +73,8 @@ class CouponDraft:
     total: int = 0
     expires_at_ms: int | None = None  # default: now + expires_in_s
     expires_in_s: int = 3600
+    only_guide: Any = None  # only this guide's attributed customers may grab and use them
+    only_store: Any = None  # only buys picked up at this store may use them
 
 
 async def publish_sale(broker: Broker, festival: Festival, spec: SaleSpec, kind: str, **extra: Any) -> Published:
@@ -248,6 +250,24 @@ class VenueControls:
             raise errors.forbidden("a brand venue drops coupons of its own brand only")
         return brand
 
+    def _exclusive_guide(self, draft: CouponDraft) -> str | None:
+        """A guide-only drop's guide: a guide of the drop's brand (its customers' buys credit that guide)."""
+        if draft.only_guide is None:
+            return None
+        guide = self.festival.guides.get(draft.only_guide) if isinstance(draft.only_guide, str) else None
+        if guide is None or guide.brand != draft.brand:
+            raise errors.bad_request("'only_guide' must be a guide of the coupon's brand", field="only_guide")
+        return guide.id
+
+    def _exclusive_store(self, draft: CouponDraft) -> str | None:
+        """A store-only drop's store: a store of the drop's brand."""
+        if draft.only_store is None:
+            return None
+        store = self.festival.stores.get(draft.only_store) if isinstance(draft.only_store, str) else None
+        if store is None or store.brand != draft.brand:
+            raise errors.bad_request("'only_store' must be a store of the coupon's brand", field="only_store")
+        return store.id
+
     async def drop_coupons(self, venue: str, draft: CouponDraft) -> dict[str, Any]:
         """Drop ``total`` coupons into the venue (``coupon.dropped``)."""
         now = await self.sales.server_time_ms()
@@ -257,6 +277,7 @@ class VenueControls:
                 coupon_id=draft.coupon_id or f"c-{uuid.uuid4().hex[:10]}", venue=venue, issuer=draft.issuer,
                 value_cents=draft.value_cents, min_spend_cents=draft.min_spend_cents,
                 per_user_limit=draft.per_user_limit, total=draft.total, expires_at_ms=expires, brand=draft.brand,
+                only_guide=self._exclusive_guide(draft), only_store=self._exclusive_store(draft),
             )  # fmt: skip
         except (CouponSpecError, SaleSpecError) as exc:
             raise errors.bad_request(str(exc), field=getattr(exc, "field", None)) from None

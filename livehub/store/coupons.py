@@ -66,6 +66,8 @@ class CouponCode(StrEnum):
     NOT_OWNED = "not_owned"  # lock: the user has no unused coupon of this drop
     USED = "used"  # lock: the coupon of this buy was already used (its order was paid)
     WRONG_BRAND = "wrong_brand"  # lock: the coupon is for another brand
+    GUIDE_ONLY = "guide_only"  # grab, lock: only the customers of the coupon's guide may grab and use it
+    STORE_ONLY = "store_only"  # lock: only a buy picked up at the coupon's store may use it
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +83,16 @@ class CouponSpec:
     total: int
     expires_at_ms: int
     brand: str | None = None  # only for this brand's sales; None: any brand
+    only_guide: str | None = None  # only this guide's attributed customers may grab and use it
+    only_store: str | None = None  # only buys picked up at this store may use it
 
     def __post_init__(self) -> None:
         for name in ("coupon_id", "venue", "issuer"):
             if not valid_id(getattr(self, name)):
                 raise CouponSpecError(name, f"must be {ID_CHARS}")
-        if self.brand is not None and not valid_id(self.brand):
-            raise CouponSpecError("brand", f"must be {ID_CHARS}")
+        for name in ("brand", "only_guide", "only_store"):
+            if getattr(self, name) is not None and not valid_id(getattr(self, name)):
+                raise CouponSpecError(name, f"must be {ID_CHARS}")
         for name, low, high in (
             ("value_cents", 1, MAX_PRICE_CENTS),
             ("min_spend_cents", 0, MAX_PRICE_CENTS),
@@ -110,6 +115,8 @@ class CouponSpec:
             "total": str(self.total),
             "expires_at_ms": str(self.expires_at_ms),
             "brand": self.brand or "",
+            "only_guide": self.only_guide or "",
+            "only_store": self.only_store or "",
         }
 
     @classmethod
@@ -124,6 +131,8 @@ class CouponSpec:
             total=int(f["total"]),
             expires_at_ms=int(f["expires_at_ms"]),
             brand=f["brand"] or None,
+            only_guide=f.get("only_guide") or None,
+            only_store=f.get("only_store") or None,
         )
 
 
@@ -178,8 +187,11 @@ class CouponStore:
     async def coupons_of_venue(self, venue: str) -> list[str]:
         return sorted(text(m) for m in await self._redis.smembers(self._keys.coupons_of_venue(venue)))
 
-    async def grab(self, coupon_id: str, user_id: str, now_ms: int | None = None) -> GrabResult:
-        """Grab one coupon, atomically, within the drop's per-user limit."""
+    async def grab(
+        self, coupon_id: str, user_id: str, now_ms: int | None = None, *, guide: str | None = None
+    ) -> GrabResult:
+        """Grab one coupon, atomically, within the drop's per-user limit; ``guide`` is the user's
+        attributed guide (a guide-only drop refuses everyone else: ``guide_only``)."""
         k = self._keys
         code, left, grabbed, unused = await self._scripts.run(
             "coupon_grab",
@@ -189,19 +201,21 @@ class CouponStore:
                 k.coupon_grabs(coupon_id),
                 k.coupon_wallet(coupon_id),
             ],
-            [user_id, now_arg(now_ms)],
+            [user_id, now_arg(now_ms), guide or ""],
         )
         return GrabResult(CouponCode(text(code)), int(left), int(grabbed), int(unused))
 
     async def lock(
-        self, coupon_id: str, user_id: str, use_id: str, brand: str, now_ms: int | None = None
-    ) -> CouponLock:
-        """Lock one of the user's coupons for a buy of ``brand`` (idempotent per ``use_id``)."""
+        self, coupon_id: str, user_id: str, use_id: str, brand: str, now_ms: int | None = None,
+        *, guide: str | None = None, pickup_store: str | None = None,
+    ) -> CouponLock:  # fmt: skip
+        """Lock one of the user's coupons for a buy of ``brand`` (idempotent per ``use_id``); ``guide``
+        is the guide the buy credits, ``pickup_store`` the store it is picked up at, if chosen."""
         k = self._keys
         code, value, min_spend = await self._scripts.run(
             "coupon_lock",
             [k.coupon_spec(coupon_id), k.coupon_wallet(coupon_id), k.coupon_uses(coupon_id)],
-            [user_id, use_id, now_arg(now_ms), brand],
+            [user_id, use_id, now_arg(now_ms), brand, guide or "", pickup_store or ""],
         )
         return CouponLock(CouponCode(text(code)), int(value), int(min_spend))
 

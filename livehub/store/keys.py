@@ -14,6 +14,7 @@ braces), so each script stays on one Redis Cluster slot:
 * ``{festival:<id>}`` - the festival's admin edits, their version and request markers.
 * ``{stats:<scope>}`` - one scope's live numbers (a venue's, the festival's): livehub.store.stats.
 * ``{mod}`` - the festival's moderation: mutes, bans, slow modes, deleted comments, the audit log.
+* ``{user:<id>}`` - one user's lasting guide attribution.
 """
 
 from __future__ import annotations
@@ -250,3 +251,15 @@ class Keys:
     def moderation_audit(self) -> str:
         """Stream of moderation actions (at, by, role, action, venue, target, until, interval), MAXLEN ~."""
         return f"{self.prefix}:{{mod}}:audit"
+    def guides_winner(self, hour: str) -> str:
+        """Hash guide, sales_cents, commission_cents, recorded_at_ms: the hour's winner, recorded once."""
+        return f"{self.prefix}:{{guides:{hour}}}:winner"
+
+    def guides_orders(self, hour: str, guide_id: str) -> str:
+        """List of "order id|amount cents|commission cents", newest first: a guide's latest credited orders."""
+        return f"{self.prefix}:{{guides:{hour}}}:orders:{guide_id}"
+
+    # A user's lasting guide attribution, under ``{user:<id>}`` (livehub.store.attribution).
+    def user_guide(self, user_id: str) -> str:
+        """String (first touch, with a TTL): the guide whose share code first brought the user in."""
+        return f"{self.prefix}:{{user:{user_id}}}:guide"

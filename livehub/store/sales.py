@@ -354,7 +354,9 @@ class SaleStore:
         coupon_args: list[str | int] = ["", 0, 0]
         locked_now = False
         if req.coupon_id is not None and facts is not None:
-            lock = await self._coupons.lock(req.coupon_id, user_id, rid, facts.brand, now_ms)
+            by = guide.guide_id if guide else None
+            lock = await self._coupons.lock(req.coupon_id, user_id, rid, facts.brand, now_ms, guide=by,
+                                            pickup_store=req.pickup_store)  # fmt: skip
             if lock.code not in (CouponCode.OK, CouponCode.HELD, CouponCode.USED):
                 return BuyResult(BuyCode.COUPON_INVALID, sale_id, detail=lock.code.value)
             locked_now = lock.code is CouponCode.OK

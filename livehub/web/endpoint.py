@@ -22,7 +22,6 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from livehub import errors
-from livehub.domain.attribution import attribute
 from livehub.domain.tokens import ANONYMOUS_VIEWER, AuthError
 from livehub.hub.connection import Connection
 from livehub.node import Node
@@ -81,8 +80,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     log_context.venue.set(venue)
     conn = Connection(node.new_connection_id(), codec, CODECS.index(codec), identity, raw,
                       node.settings.outbound_buffer_bytes, node.stats)  # fmt: skip
-    guide = attribute(params.get("guide"), node.festival)
-    conn.guide = guide.id if guide is not None else None
+    conn.guide = await node.attribution.guide_of(identity, params.get("guide"))  # once: kept for every buy
     node.hub.add(conn)
     session = Session(node, conn, ticket.key)
     end = functools.partial(_end, node, conn, session, ticket, raw)  # however the connection ends, once

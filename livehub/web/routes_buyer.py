@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livehub.domain.attribution import attribute
 from livehub.protocol.commands import ident, parse_buy_args
 from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
 from livehub.web.openapi import Param, declare, id_param, int_param
+from livehub.web.http import JSONResponse, bearer, json_body, node_of, viewer_of
 
 
 @declare(
@@ -40,8 +40,8 @@ async def buy(request: Request) -> Response:
     body = await json_body(request)
     args = parse_buy_args({**body, "sale": request.path_params["sale"]})
     node = node_of(request)
-    guide = attribute(request.query_params.get("guide"), node.festival)
-    result = await node.buying.buy(user, args["sale"], str(body["id"]), args, guide.id if guide else None)
+    guide = await node.attribution.guide_of(bearer(request), request.query_params.get("guide"))
+    result = await node.buying.buy(user, args["sale"], str(body["id"]), args, guide)
     return JSONResponse(result)
 
 
@@ -53,7 +53,9 @@ async def grab(request: Request) -> Response:
     """Grab a coupon of a drop (the websocket ``coupon.grab`` for clients that cannot hold a socket)."""
     user = viewer_of(request)
     coupon = ident(request.path_params["coupon"], "coupon")
-    return JSONResponse(await node_of(request).buying.grab(user, coupon))
+    node = node_of(request)
+    guide = await node.attribution.guide_of(bearer(request), request.query_params.get("guide"))
+    return JSONResponse(await node.buying.grab(user, coupon, guide))
 
 
 routes = [

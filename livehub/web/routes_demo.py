@@ -16,6 +16,9 @@ from starlette.routing import Route
 from livehub.domain.tokens import MAX_VENUES, MODERATOR, VIEWER, mint
 from livehub.web.http import JSONResponse, node_of, viewer_of
 from livehub.web.openapi import Param, declare
+from livehub import errors
+from livehub.domain.tokens import GUIDE, VIEWER, mint
+from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
 
 
 @declare(answers={200: "{token, user}"})
@@ -40,6 +43,14 @@ async def auth_moderator(request: Request) -> Response:
     venues = frozenset([main, *[v for v in node.festival.venues if v != main][: MAX_VENUES - 1]])
     token = mint(node.settings.secret, user, MODERATOR, ttl_s=node.settings.token_ttl_s, venues=venues)
     return JSONResponse({"token": token, "user": user, "role": MODERATOR, "venues": sorted(venues)})
+async def auth_guide(request: Request) -> Response:
+    """{guide}: a guide token for one of the festival's guides (the demo's stand-in for the guides' login)."""
+    node = node_of(request)
+    guide = (await json_body(request)).get("guide")
+    if not isinstance(guide, str) or guide not in node.festival.guides:
+        raise errors.bad_request("'guide' must be one of the festival's guides", field="guide")
+    token = mint(node.settings.secret, "guide-" + guide, GUIDE, guide=guide, ttl_s=node.settings.token_ttl_s)
+    return JSONResponse({"token": token, "guide": guide})
 
 
 async def pay_reservation(request: Request) -> Response:
@@ -52,5 +63,6 @@ async def pay_reservation(request: Request) -> Response:
 routes = [
     Route("/api/auth/guest", auth_guest, methods=["POST"]),
     Route("/api/auth/moderator", auth_moderator, methods=["POST"]),
+    Route("/api/auth/guide", auth_guide, methods=["POST"]),
     Route("/api/reservations/{reservation}/pay", pay_reservation, methods=["POST"]),
 ]

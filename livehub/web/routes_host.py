@@ -168,13 +168,14 @@ async def sale_window(request: Request) -> Response:
 
 
 def coupon_draft(issuer: str, brand: Any, body: dict[str, Any]) -> CouponDraft:
-    """{value_cents, min_spend_cents, total, per_user_limit, expires_in_s | expires_at_ms, coupon_id?}
-    (and ``guide?``, ``brand?``, resolved to ``issuer`` and ``brand`` before)"""
+    """{value_cents, min_spend_cents, total, per_user_limit, expires_in_s | expires_at_ms, coupon_id?,
+    only_guide?, only_store?} (and ``guide?``, ``brand?``, resolved to ``issuer`` and ``brand`` before)"""
     return CouponDraft(
         issuer=issuer, brand=brand, coupon_id=body.get("coupon_id"),
         value_cents=body_int(body, "value_cents", 0), min_spend_cents=body_int(body, "min_spend_cents", 0),
         per_user_limit=body_int(body, "per_user_limit", 1), total=body_int(body, "total", 0),
         expires_in_s=body_int(body, "expires_in_s", 3600), expires_at_ms=body_opt_int(body, "expires_at_ms"),
+        only_guide=body.get("only_guide"), only_store=body.get("only_store"),
     )  # fmt: skip
 
 

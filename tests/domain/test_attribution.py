@@ -9,8 +9,11 @@ from livehub.domain.attribution import (
     attribute,
     commission_cents,
     credit_for,
+    ended_hours,
     hour_bucket,
     hour_start_ms,
+    hours_between,
+    lasting,
 )
 from livehub.domain.topology import Festival, Guide
 
@@ -80,3 +83,25 @@ def test_commission_refuses_negative_amounts_and_rates_outside_0_1() -> None:
         commission_cents(-1, 0.05)
     with pytest.raises(ValueError):
         commission_cents(1, 1.5)
+
+
+def test_a_remembered_first_touch_names_its_guide_while_the_festival_has_it() -> None:
+    assert lasting("g2", FESTIVAL) == G2
+    assert lasting(None, FESTIVAL) is None
+    assert lasting("", FESTIVAL) is None
+    assert lasting("a-guide-who-left", FESTIVAL) is None  # the festival changed: the attribution counts for nothing
+
+
+def test_hours_between_counts_both_ends_across_a_day_and_nothing_when_reversed() -> None:
+    assert hours_between("2023111422", "2023111501") == ["2023111422", "2023111423", "2023111500", "2023111501"]
+    assert hours_between("2023111422", "2023111422") == ["2023111422"]
+    assert hours_between("2023111423", "2023111422") == []
+    with pytest.raises(ValueError):
+        hours_between("yesterday", "2023111422")
+
+
+def test_an_hour_counts_as_ended_only_once_its_grace_has_passed() -> None:
+    eleven = hour_start_ms("2023111423")
+    assert ended_hours(eleven + 119_999, 120_000, 2) == ["2023111420", "2023111421"]  # 22h still in its grace
+    assert ended_hours(eleven + 120_000, 120_000, 2) == ["2023111421", "2023111422"]
+    assert ended_hours(eleven + 120_000, 0, 1) == ["2023111422"]

@@ -195,3 +195,53 @@ async def test_a_lock_left_by_a_node_that_died_before_buying_is_released(
     assert await coupons.unused("c1", "u1") == 1
     assert await coupons.use_state("c1", orphan) == "released"
     assert await coupons.use_state("c1", live.reservation.reservation_id) == "locked"  # still reserved
+
+
+GUIDE_ONLY = dataclasses.replace(DROP, coupon_id="cg", only_guide="ann")
+STORE_ONLY = dataclasses.replace(DROP, coupon_id="cs", only_store="st-1")
+
+
+def test_an_exclusive_drop_keeps_its_guide_and_store_and_names_a_bad_one() -> None:
+    assert CouponSpec.from_fields(GUIDE_ONLY.to_fields()) == GUIDE_ONLY
+    assert CouponSpec.from_fields(STORE_ONLY.to_fields()) == STORE_ONLY
+    older = {k: v for k, v in DROP.to_fields().items() if k not in ("only_guide", "only_store")}
+    assert CouponSpec.from_fields(older) == DROP  # a drop made before exclusive coupons existed: for anyone
+    for field in ("only_guide", "only_store"):
+        with pytest.raises(CouponSpecError) as info:
+            dataclasses.replace(DROP, **{field: "not an id"})
+        assert info.value.field == field
+
+
+async def test_a_guide_only_drop_is_grabbed_by_that_guides_customers_only(coupons: CouponStore) -> None:
+    await coupons.drop(GUIDE_ONLY)
+    for guide in (None, "bo"):
+        refused = await coupons.grab("cg", "stranger", T0, guide=guide)
+        assert (refused.code, refused.left, refused.grabbed) == (CouponCode.GUIDE_ONLY, 5, 0)
+    assert (await coupons.grab("cg", "anns-fan", T0, guide="ann")).code is CouponCode.OK
+    assert await coupons.left("cg") == 4
+
+
+async def test_a_guide_only_coupon_applies_only_to_a_buy_that_credits_its_guide(
+    coupons: CouponStore, sales: SaleStore
+) -> None:
+    from livehub.domain.attribution import GuideCredit
+
+    await coupons.drop(GUIDE_ONLY)
+    await coupons.grab("cg", "fan", T0, guide="ann")
+    buy = BuyRequest("r1", 2, coupon_id="cg")
+    other = await sales.buy("s1", "fan", buy, guide=GuideCredit("bo", "st-2"), now_ms=T0)
+    assert (other.code, other.detail) == (BuyCode.COUPON_INVALID, "guide_only")
+    assert (await sales.buy("s1", "fan", buy, now_ms=T0)).detail == "guide_only"  # a buy crediting nobody
+    assert await coupons.unused("cg", "fan") == 1  # refused before the wallet was touched
+    ok = await sales.buy("s1", "fan", buy, guide=GuideCredit("ann", "st-1"), now_ms=T0)
+    assert ok.code is BuyCode.OK and ok.reservation is not None and ok.reservation.discount_cents == 300
+
+
+async def test_a_store_only_coupon_locks_only_for_a_pickup_at_its_store(coupons: CouponStore) -> None:
+    await coupons.drop(STORE_ONLY)
+    assert (await coupons.grab("cs", "fan", T0)).code is CouponCode.OK  # anyone may grab it
+    assert (await coupons.lock("cs", "fan", "use-1", "b1", T0)).code is CouponCode.STORE_ONLY  # delivery
+    assert (await coupons.lock("cs", "fan", "use-1", "b1", T0, pickup_store="st-2")).code is CouponCode.STORE_ONLY
+    assert await coupons.unused("cs", "fan") == 1
+    assert (await coupons.lock("cs", "fan", "use-1", "b1", T0, pickup_store="st-1")).code is CouponCode.OK
+    assert (await coupons.lock("cs", "fan", "use-1", "b1", T0, pickup_store="st-1")).code is CouponCode.HELD

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from livehub.domain.attribution import attribute, credit_for, hour_bucket, hour_start_ms
 from livehub.domain.sale_rules import BuyRequest, SaleSpec
 from livehub.domain.topology import Festival, Guide
-from livehub.store.guides import GuideBoard, GuideRank, StoreRank
+from livehub.store.guides import CreditedOrder, GuideBoard, GuideHour, GuideRank, StoreRank, Winner
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
 from livehub.store.sales import PayCode, SaleStore
@@ -74,3 +74,35 @@ async def test_a_paid_order_credits_the_sessions_guide_and_store_of_the_sales_br
     await buy_and_pay("s-b2", "r2")  # another brand's sale: nobody is credited
     assert await board.top(HOUR) == [GuideRank("ann", 12_345, 617)]  # 617.25 rounds to 617
     assert await board.top_stores(HOUR) == [StoreRank("st-a1", 12_345)]
+
+
+async def test_a_guides_hours_give_sales_commission_rank_and_latest_credited_orders(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    board = GuideBoard(redis, keys, Scripts(redis), commission_rate=0.05, recent_orders=2)
+    next_hour = hour_bucket(H0 + 3_600_000)
+    await board.credit("o1", "ann", "st-a1", 1_000, H0)
+    await board.credit("o2", "bo", "st-a2", 5_000, H0 + 1)
+    await board.credit("o3", "ann", "st-a1", 2_000, H0 + 2)
+    await board.credit("o4", "ann", "st-a1", 3_000, H0 + 3)
+    await board.credit("o4", "ann", "st-a1", 3_000, H0 + 4)  # the at-least-once fan-out again: counted once
+    assert await board.hours_of("ann", [HOUR, next_hour]) == [
+        GuideHour(HOUR, 6_000, 300, 1, (CreditedOrder("o4", 3_000, 150), CreditedOrder("o3", 2_000, 100))),
+        GuideHour(next_hour, 0, 0, None, ()),
+    ]
+    assert (await board.hours_of("bo", [HOUR]))[0].rank == 2
+
+
+async def test_an_hours_winner_is_its_top_guide_recorded_once_whoever_asks_later(
+    board: GuideBoard, redis: aioredis.Redis, keys: Keys
+) -> None:
+    assert await board.record_winner(HOUR, H0 + 3_700_000, 86_400) == ("none", None)  # nobody sold
+    await board.credit("o1", "ann", "st-a1", 3_000, H0)
+    await board.credit("o2", "bo", "st-a2", 5_000, H0 + 1)
+    first = Winner(HOUR, "bo", 5_000, 250, H0 + 3_720_000)
+    assert await board.record_winner(HOUR, H0 + 3_720_000, 86_400) == ("recorded", first)
+    await board.credit("o3", "ann", "st-a1", 9_000, H0 + 2)  # a late credit: the board changes, the winner not
+    assert await board.record_winner(HOUR, H0 + 3_800_000, 86_400) == ("kept", first)
+    assert (await board.top(HOUR, 1))[0].guide_id == "ann"
+    assert await board.winners([HOUR, hour_bucket(H0 + 3_600_000)]) == [first]
+    assert 86_000 < await redis.ttl(keys.guides_winner(HOUR)) <= 86_400

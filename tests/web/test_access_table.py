@@ -96,6 +96,12 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("POST", "/api/venues/{venue}/moderation/{action}", "/api/venues/b1/moderation/nope", {}, HOSTS | {"b1_moderator"}),
     ("GET", "/api/moderation/audit", "/api/moderation/audit", None, {"admin"}),
     ("GET", "/api/guides/me", "/api/guides/me", None, {"b1_guide"}),
+    ("GET", "/api/guides/me/hours", "/api/guides/me/hours", None, {"b1_guide"}),
+    ("GET", "/api/guides/me/reservations", "/api/guides/me/reservations", None, {"b1_guide"}),
+    ("GET", "/api/guides/me/poster.svg", "/api/guides/me/poster.svg", None, {"b1_guide"}),
+    ("GET", "/api/guides/winners", "/api/guides/winners", None, SAME),
+    ("GET", "/guide", "/guide", None, SAME),
+    ("POST", "/api/auth/guide", "/api/auth/guide", {"guide": "nobody"}, SAME),
     ("POST", "/api/sales/{sale}/buy", "/api/sales/no-sale/buy", {"id": "r1", "qty": 1}, BUYERS),
     ("POST", "/api/coupons/{coupon}/grab", "/api/coupons/no-coupon/grab", None, BUYERS),
     ("POST", "/api/reservations/{reservation}/pay", "/api/reservations/no-reservation/pay", None, BUYERS),
@@ -130,7 +136,7 @@ def server(redis_url: str) -> Iterator[LivehubProcess]:
 
 def call(server: LivehubProcess, method: str, path: str, body: Any, token: str | None) -> tuple[int, str | None]:
     """The status and error code (None for a success or a non-JSON page)."""
-    if path.startswith("/api/"):
+    if path.startswith("/api/") and not path.endswith(".svg"):  # the guide's poster is an image
         status, out = http_json(method, server.http + path, body, token)
         return status, out.get("code") if out.get("type") == "error" else None
     request = urllib.request.Request(server.http + path, method=method)
@@ -140,7 +146,9 @@ def call(server: LivehubProcess, method: str, path: str, body: Any, token: str |
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, None
     except urllib.error.HTTPError as exc:
-        return exc.code, None
+        if not path.startswith("/api/"):
+            return exc.code, None
+        return exc.code, orjson.loads(exc.read() or b"{}").get("code")  # an image route's refusal is JSON
 
 
 def mounted_routes(settings: Settings) -> set[tuple[str, str]]:
