@@ -47,7 +47,8 @@ def buy_and_pay_for_pickup(context: BrowserContext, sale_id: str) -> tuple[Page,
     row.get_by_test_id("buy").click()
     expect(row.get_by_test_id("buy-result")).to_have_attribute("data-status", "ok")
     mine = my_order(fan, sale_id)
-    expect(mine.get_by_test_id("pickup-store")).to_have_text("Lotus Tea People's Square · 200 Nanjing Road East, Huangpu")
+    where = "Lotus Tea People's Square · 200 Nanjing Road East, Huangpu"
+    expect(mine.get_by_test_id("pickup-store")).to_have_text(where)
     expect(mine.get_by_test_id("pickup")).to_contain_text("Your pickup code comes with the payment")
     mine.get_by_test_id("pay").click()
     expect(mine).to_have_attribute("data-state", "paid")
