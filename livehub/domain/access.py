@@ -37,6 +37,7 @@ class Need(StrEnum):
     STORE_STAFF = "store_staff"  # staff of the path's store, a host who may drive its brand's venue, an admin
     ADMIN = "admin"  # a festival admin (the identity provider mints tokens for everyone else)
     FESTIVAL_HOST = "festival_host"  # a host of the main venue (who drives every venue), or an admin
+    STORE_KEEPER = "store_keeper"  # staff of the path's store, or an admin (they adjust its stock; hosts do not)
 
 
 TOKENLESS = frozenset({Need.PUBLIC, Need.PAYMENT})  # the edge reads no token for these
@@ -72,6 +73,7 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/auth/host"): Rule(Need.PUBLIC),  # the handler checks the host's key
     ("POST", "/api/auth/guest"): Rule(Need.PUBLIC, demo_only=True),
     ("POST", "/api/auth/moderator"): Rule(Need.PUBLIC, demo_only=True),  # a demo moderator (routes_demo)
+    ("POST", "/api/auth/staff"): Rule(Need.PUBLIC, demo_only=True),  # {store}: a staff token (demo login)
     ("POST", "/api/auth/token"): Rule(Need.ADMIN),
     # hosts drive venues
     ("POST", "/api/venues/{venue}/events"): Rule(Need.VENUE_HOST),
@@ -98,9 +100,15 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("GET", "/api/guides/winners"): Rule(Need.PUBLIC),
     ("GET", "/guide"): Rule(Need.PUBLIC),  # the guide's page (its data: the guide_self routes above)
     ("POST", "/api/auth/guide"): Rule(Need.PUBLIC, demo_only=True),  # the demo's guide login
+    ("GET", "/api/stores/{store}/pickups"): Rule(Need.STORE_STAFF),  # waiting and handed over, never the codes
+    ("POST", "/api/stores/{store}/pickups/{code}"): Rule(Need.STORE_STAFF),  # hand-over (核销)
+    ("GET", "/api/stores/{store}/stock"): Rule(Need.STORE_STAFF),
+    ("POST", "/api/stores/{store}/stock"): Rule(Need.STORE_KEEPER),
+    ("GET", "/store"): Rule(Need.PUBLIC),  # the storefront page (its calls need a staff token)
     # buyers
     ("POST", "/api/sales/{sale}/buy"): Rule(Need.BUYER),
     ("POST", "/api/coupons/{coupon}/grab"): Rule(Need.BUYER),
+    ("GET", "/api/me/orders"): Rule(Need.BUYER),
     ("POST", "/api/reservations/{reservation}/pay"): Rule(Need.BUYER, demo_only=True),
     # the payment provider
     ("POST", "/api/payments/callback"): Rule(Need.PAYMENT),
@@ -121,6 +129,7 @@ WS: dict[str, Need] = {
     "signal": Need.HOST,
     "buy": Need.BUYER,
     "coupon.grab": Need.BUYER,
+    "orders": Need.BUYER,
 }
 
 
@@ -169,6 +178,10 @@ def permits(need: Need, identity: Identity, festival: Festival, target: Target =
         return identity.role == ADMIN
     if need is Need.FESTIVAL_HOST:
         return identity.role == ADMIN or may_drive(festival, identity, festival.main_venue)
+    if need is Need.STORE_KEEPER:
+        return target.store in festival.stores and (
+            (identity.role == STAFF and identity.store == target.store) or identity.role == ADMIN
+        )
     raise AssertionError(f"unhandled need {need!r}")
 
 

@@ -1,4 +1,5 @@
-"""Demo-mode routes: a guest login and the simulated payment (mounted only when ``demo`` is on).
+"""Demo-mode routes: a guest login, a store staff login and the simulated payment (mounted only when
+``demo`` is on).
 
 They stand in for the platform's login and the payment provider so that ``./scripts/run``
 works with no set-up.  Outside demo mode livehub.app does not mount them (they answer 404):
@@ -18,6 +19,9 @@ from livehub.web.http import JSONResponse, node_of, viewer_of
 from livehub.web.openapi import Param, declare
 from livehub import errors
 from livehub.domain.tokens import GUIDE, VIEWER, mint
+from livehub.domain.roles import store_or_404
+from livehub.domain.tokens import STAFF, VIEWER, mint
+from livehub.protocol.commands import ident
 from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
 
 
@@ -51,6 +55,13 @@ async def auth_guide(request: Request) -> Response:
         raise errors.bad_request("'guide' must be one of the festival's guides", field="guide")
     token = mint(node.settings.secret, "guide-" + guide, GUIDE, guide=guide, ttl_s=node.settings.token_ttl_s)
     return JSONResponse({"token": token, "guide": guide})
+async def auth_staff(request: Request) -> Response:
+    """{store}: a staff token of that store for a fresh clerk id (the demo's stand-in for the shop's login)."""
+    node = node_of(request)
+    store = store_or_404(node.festival, ident((await json_body(request)).get("store"), "store"))
+    user = "clerk-" + secrets.token_hex(4)
+    token = mint(node.settings.secret, user, STAFF, store=store.id, ttl_s=node.settings.token_ttl_s)
+    return JSONResponse({"token": token, "user": user, "store": store.id})
 
 
 async def pay_reservation(request: Request) -> Response:
@@ -64,5 +75,6 @@ routes = [
     Route("/api/auth/guest", auth_guest, methods=["POST"]),
     Route("/api/auth/moderator", auth_moderator, methods=["POST"]),
     Route("/api/auth/guide", auth_guide, methods=["POST"]),
+    Route("/api/auth/staff", auth_staff, methods=["POST"]),
     Route("/api/reservations/{reservation}/pay", pay_reservation, methods=["POST"]),
 ]

@@ -39,6 +39,8 @@ API = {
     ("/api/guides/me", "GET"),
     ("/api/admin/festival", "GET"), ("/api/admin/festival", "POST"), ("/api/admin/import/stores", "POST"),
     ("/api/admin/import/guides", "POST"), ("/api/admin/hosts/{host}/key", "POST"),
+    ("/api/me/orders", "GET"), ("/api/stores/{store}/pickups", "GET"), ("/api/stores/{store}/pickups/{code}", "POST"),
+    ("/api/stores/{store}/stock", "GET"), ("/api/stores/{store}/stock", "POST"), ("/api/auth/staff", "POST"),
 }  # fmt: skip
 
 
