@@ -37,7 +37,9 @@ from livehub.runtime.metrics import Metrics, event_latency_histogram
 from livehub.services.buying import Buying
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
+from livehub.services.presales import Presales
 from livehub.services.sale_registry import SaleRegistry
+from livehub.services.shelf import CardSales, Shelf
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.client import pubsub_client
@@ -45,6 +47,7 @@ from livehub.store.coupons import CouponStore
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
+from livehub.store.presales import PresaleStore
 from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
 from livehub.store.stores import StoreIndex
@@ -95,6 +98,13 @@ class Node:
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
+        self.presale_store = PresaleStore(redis, keys, self.scripts, self.orders, stores=self.stores,
+                                          refunds_maxlen=s.presale_refunds_maxlen,
+                                          retention_s=s.sale_retention_s)  # fmt: skip
+        self.presales = Presales(festival, self.broker, self.hub, self.presale_store, self.buying,
+                                 sweep_interval_s=s.sweep_interval_s)  # fmt: skip
+        self.shelf = Shelf(festival, self.broker, self.controls, max_items=s.shelf_max_items)
+        self.card_sales = CardSales(s, self.registry, self.sales)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
 
@@ -111,6 +121,7 @@ class Node:
         await self.broker.start(self._deliver, self.hub.positions_lost)
         self.signals.start()
         await self.jobs.start()
+        await self.presales.start()
         self.heap.start()
         self.accepting = True
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
@@ -120,6 +131,7 @@ class Node:
         await self.heap.stop()
         try:
             await self.jobs.stop()
+            await self.presales.stop()
             await self.scripts.aclose()
         except Exception:
             log.exception("stopping commerce failed")

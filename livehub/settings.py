@@ -108,6 +108,11 @@ class Settings:
     sale_retention_s: int = 604_800  # a settled sale's keys expire this long after its last possible payment
     leaderboard_interval_s: float = 5.0  # guide leaderboard push to hosts
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
+    shelf_max_items: int = 50  # products on a venue's shelf (the shopping bag); a longer shelf: 400
+    presale_refunds_maxlen: int = 100_000  # refund records kept per pre-sale (stream, ~ trimmed)
+    card_sale_stock: int = 10_000  # units of a pinned card's regular-price sale (a card pinned without a sale)
+    card_sale_per_user_limit: int = 5  # ... units per buyer
+    card_sale_window_s: int = 86_400  # ... each regular-price sale is open at least this long (at most twice it)
 
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
     # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
@@ -237,6 +242,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         "shutdown_batch_size", "join_buffer_max", "max_errors", "redis_pool_size", "fanout_slice", "inbound_backlog",
         "redis_script_connections", "sale_retention_s", "payment_window_s", "host_login_tracked",
         "identity_max_tracked", "max_connections_per_identity", "max_connections_per_ip", "admission_max_sales",
+        "shelf_max_items", "presale_refunds_maxlen", "card_sale_stock", "card_sale_per_user_limit",
+        "card_sale_window_s",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:

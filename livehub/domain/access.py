@@ -58,6 +58,7 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("GET", "/api/festival"): Rule(Need.PUBLIC),
     ("GET", "/api/venues/{venue}"): Rule(Need.PUBLIC),
     ("GET", "/api/sales/{sale}"): Rule(Need.PUBLIC),
+    ("GET", "/api/presales/{presale}"): Rule(Need.PUBLIC),
     ("GET", "/api/guides/leaderboard"): Rule(Need.PUBLIC),
     ("GET", "/"): Rule(Need.PUBLIC),
     ("GET", "/panel"): Rule(Need.PUBLIC),
@@ -79,6 +80,9 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/venues/{venue}/sales"): Rule(Need.VENUE_HOST),
     ("POST", "/api/venues/{venue}/sales/{sale}/{action}"): Rule(Need.VENUE_HOST),
     ("POST", "/api/venues/{venue}/coupons"): Rule(Need.VENUE_HOST),
+    ("POST", "/api/venues/{venue}/presales"): Rule(Need.VENUE_HOST),
+    ("POST", "/api/venues/{venue}/shelf"): Rule(Need.VENUE_HOST),
+    ("DELETE", "/api/venues/{venue}/shelf"): Rule(Need.VENUE_HOST),
     # stores and guides
     ("GET", "/api/stores/{store}/orders"): Rule(Need.STORE_STAFF),
     ("GET", "/api/guides/me"): Rule(Need.GUIDE_SELF),
@@ -86,8 +90,11 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/sales/{sale}/buy"): Rule(Need.BUYER),
     ("POST", "/api/coupons/{coupon}/grab"): Rule(Need.BUYER),
     ("POST", "/api/reservations/{reservation}/pay"): Rule(Need.BUYER, demo_only=True),
+    ("POST", "/api/presales/{presale}/deposit"): Rule(Need.BUYER),
+    ("POST", "/api/deposits/{deposit}/pay"): Rule(Need.BUYER, demo_only=True),
     # the payment provider
     ("POST", "/api/payments/callback"): Rule(Need.PAYMENT),
+    ("POST", "/api/payments/presale-callback"): Rule(Need.PAYMENT),
 }
 
 WS: dict[str, Need] = {
