@@ -42,8 +42,9 @@ async def test_deposits_and_balances_across_two_nodes_conserve_the_stock_and_set
     presale_id = f"p-{uuid.uuid4().hex[:10]}"
     watcher = await connect_viewer(livehub_peer)
     try:
-        body = {"sku": "b1-sku1", "presale_id": presale_id, "stock": 6, "price_cents": 20_000, "deposit_cents": 2_000,
-                "deposit_duration_s": 4, "balance_starts_in_s": 5, "balance_duration_s": 3, "deposit_ttl_s": 2}  # fmt: skip
+        body = {"sku": "b1-sku1", "presale_id": presale_id, "stock": 6, "price_cents": 20_000,
+                "deposit_cents": 2_000, "deposit_duration_s": 4, "balance_starts_in_s": 5, "balance_duration_s": 3,
+                "deposit_ttl_s": 2}  # fmt: skip
         status, created = await api("POST", f"{livehub_server.http}/api/venues/b1/presales", body,
                                     host_token("host-b1", "b1"))  # fmt: skip
         assert status == 201, created
