@@ -801,6 +801,11 @@ export function fulfilmentText(r) {
   return { icon: "dot", text: "" };
 }
 
+/** Feature modules (e.g. shelf.js) extend pages here: fn(view) after each VenueView is built,
+ * fn(controlsBox, ctx) after the host panel's controls are built. */
+export const VIEW_PLUGINS = [];
+export const PANEL_PLUGINS = [];
+
 export class VenueView {
   /**
    * root: an element to render into.  opts: festival (indexed, may be null), mode "viewer" |
@@ -838,6 +843,7 @@ export class VenueView {
     client.on("volatile", (f) => this.onVolatile(f));
     client.on("error", (f) => this.flash(`${str(f.code)}: ${str(f.message)}`));
     this.ticker = setInterval(() => this.tick(), 250);
+    for (const plugin of VIEW_PLUGINS) plugin(this);
   }
 
   // ---- skeleton ------------------------------------------------------------------------------
@@ -1374,6 +1380,7 @@ export class VenueView {
             )
           : null,
         coupon ? h("p", { class: "card-coupon small" }, icon("ticket"), ` ${money(coupon.value_cents)} coupon for this product: grab it below`) : null,
+        this.cardExtra ? this.cardExtra(ch, card) : null, // e.g. shelf.js: the card's own Buy button
       ),
     );
   }
@@ -2062,6 +2069,7 @@ function renderConsole(root, festival, session) {
   const ctx = { festival, session, client, isMain, hostApi, guideList, view };
   buildOps(ops, ctx);
   buildControls(controls, ctx);
+  for (const plugin of PANEL_PLUGINS) plugin(controls, ctx);
   window.livehub = { client, view, festival, session };
   client.start();
 }
