@@ -41,6 +41,7 @@ from livehub.web.request_context import RequestContext
 from livehub.web.routes_moderation import routes as moderation_routes
 from livehub.web.routes_guides import routes as guide_routes
 from livehub.web.routes_store import routes as store_routes
+from livehub.web.routes_presales import routes as presale_routes
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *moderation_routes,
         *guide_routes,
         *store_routes,
+        *presale_routes,
         *(routes_demo.routes if settings.demo else []),
         *openapi.routes,
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],

@@ -50,6 +50,9 @@ from livehub.services.tally import CommerceTally
 from livehub.services.my_orders import MyOrders
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.storefront import Storefront
+from livehub.services.presales import Presales
+from livehub.services.sale_registry import SaleRegistry
+from livehub.services.shelf import CardSales, Shelf
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.attribution import AttributionStore
@@ -64,6 +67,7 @@ from livehub.store.moderation import ModerationStore
 from livehub.store.my_orders import UserOrders
 from livehub.store.orders import OrderStore
 from livehub.store.pickups import Pickups
+from livehub.store.presales import PresaleStore
 from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
 from livehub.store.stats import StatsStore
@@ -138,6 +142,13 @@ class Node:
         self.attribution = Attribution(festival, AttributionStore(redis, keys, self.scripts, s.guide_attribution_ttl_s))
         self.contest = HourlyContest(s, festival, self.guides)
         self.guide_page = GuidePage(s, festival, self.guides, self.sales, GuideCustomers(redis, keys))
+        self.presale_store = PresaleStore(redis, keys, self.scripts, self.orders, stores=self.stores,
+                                          refunds_maxlen=s.presale_refunds_maxlen,
+                                          retention_s=s.sale_retention_s)  # fmt: skip
+        self.presales = Presales(festival, self.broker, self.hub, self.presale_store, self.buying,
+                                 sweep_interval_s=s.sweep_interval_s)  # fmt: skip
+        self.shelf = Shelf(festival, self.broker, self.controls, max_items=s.shelf_max_items)
+        self.card_sales = CardSales(s, self.registry, self.sales)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
         # live numbers (livehub.services.stats): counted from the orders stream, pushed to hosts
@@ -170,6 +181,7 @@ class Node:
         await self.jobs.start()
         await self.live_stats.start()
         self.contest.start()
+        await self.presales.start()
         self.heap.start()
         self.metrics.start()
         self.accepting = True
@@ -184,6 +196,7 @@ class Node:
             await self.live_stats.stop()
             await self.jobs.stop()
             await self.contest.stop()
+            await self.presales.stop()
             await self.scripts.aclose()
         except Exception:
             log.exception("stopping commerce failed")

@@ -133,6 +133,11 @@ class Settings:
     pickup_miss_window_s: float = 60.0  # ... until the window (from the first wrong code) ends
     store_audit_maxlen: int = 1_000  # entries kept (about) in each store's audit stream
     stock_adjust_max: int = 100_000  # the largest |delta| of one stock adjustment
+    shelf_max_items: int = 50  # products on a venue's shelf (the shopping bag); a longer shelf: 400
+    presale_refunds_maxlen: int = 100_000  # refund records kept per pre-sale (stream, ~ trimmed)
+    card_sale_stock: int = 10_000  # units of a pinned card's regular-price sale (a card pinned without a sale)
+    card_sale_per_user_limit: int = 5  # ... units per buyer
+    card_sale_window_s: int = 86_400  # ... each regular-price sale is open at least this long (at most twice it)
 
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
     # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
@@ -281,6 +286,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         "redis_script_connections", "sale_retention_s", "payment_window_s", "host_login_tracked",
         "identity_max_tracked", "max_connections_per_identity", "max_connections_per_ip", "admission_max_sales",
         "stats_minutes_kept", "stats_chart_minutes", "stats_viewers_pending_max",
+        "shelf_max_items", "presale_refunds_maxlen", "card_sale_stock", "card_sale_per_user_limit",
+        "card_sale_window_s",
     ]  # fmt: skip
     for name in positive:
         if getattr(s, name) <= 0:

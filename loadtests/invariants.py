@@ -1,6 +1,6 @@
 """After a load test: read Redis and check what no load may break; print a report, exit 1 on a breach.
 
-    python -m loadtests.invariants --redis-url redis://127.0.0.1:6379/0 --prefix lh [--sale s1 ...]
+    python -m loadtests.invariants --redis-url redis://127.0.0.1:6379/0 --prefix lh [--sale s1 ...] [--presale p1 ...]
 
 For every flash sale found under the prefix (every ``sale_spec`` key, or only the ``--sale``
 ones):
@@ -13,6 +13,16 @@ ones):
   sale's per-user hash and by the reservations themselves, and the two agree;
 * **orders stream**: every order appears exactly once in the orders stream, and the stream names
   no order of a checked sale that does not exist.
+
+For every pre-sale (every ``presale_spec`` key, or only the ``--presale`` ones):
+
+* **units**: stock == available + deposit_due + balance_due + completed (units of lapsed,
+  forfeited and refunded deposits went back to the available stock), no count negative;
+* **deposits**: the deposit hashes add up to the counts, state by state;
+* **orders == completed**: exactly one order hash per completed deposit, none for any other;
+* **per-user limit**: no user holds more than ``per_user_limit`` units (deposit_due +
+  balance_due + completed), by the per-user hash and by the deposits, and the two agree;
+* **orders stream**: every pre-sale order appears exactly once in the orders stream.
 
 Key names come only from ``livehub.store.keys.Keys``.  Right after a run a few effects may still
 be under way (an unpaid reservation expiring, an order's stream entry relayed from the outbox),
@@ -37,6 +47,7 @@ from typing import Any
 
 import redis
 
+from livehub.domain.presale_rules import is_presale_id, presale_order_id, split_presale_id
 from livehub.domain.sale_rules import order_id_for, sale_of
 from livehub.store.keys import Keys
 
@@ -67,10 +78,21 @@ class SaleSummary:
     buyers: int
 
 
+@dataclass(frozen=True, slots=True)
+class PresaleSummary:
+    presale_id: str
+    stock: int
+    available: int
+    counts: dict[str, int]  # units per deposit state
+    deposits: int
+    orders: int
+
+
 @dataclass
 class Report:
     prefix: str
     sales: list[SaleSummary] = field(default_factory=list)
+    presales: list[PresaleSummary] = field(default_factory=list)
     breaches: list[Breach] = field(default_factory=list)
     stream_entries: int = 0
     attempts: int = 1
@@ -91,6 +113,14 @@ class Report:
                 f" + sold {s.sold} (expired {s.expired}); {s.reservations} reservations, {s.orders} orders,"
                 f" {s.buyers} buyers holding units"
             )
+        for p in self.presales:
+            c = p.counts
+            lines.append(
+                f"  pre-sale {p.presale_id}: stock {p.stock} = available {p.available} + deposit_due "
+                f"{c['deposit_due']} + balance_due {c['balance_due']} + completed {c['completed']} (lapsed "
+                f"{c['lapsed']}, forfeited {c['forfeited']}, refunded {c['refunded']}); {p.deposits} deposits, "
+                f"{p.orders} orders"
+            )
         lines.extend(f"  {b}" for b in self.breaches)
         lines.append("invariants: OK" if self.ok else f"invariants: {len(self.breaches)} BREACH(ES)")
         return "\n".join(lines)
@@ -110,6 +140,15 @@ def _fields(raw: Any) -> dict[str, str]:
 
 def _int(value: Any) -> int:
     return int(_s(value)) if value is not None else 0
+
+
+def _owner(order_id: str) -> str:
+    """The sale or pre-sale an order id belongs to (ValueError for neither)."""
+    return split_presale_id(order_id)[0] if is_presale_id(order_id) else sale_of(order_id)
+
+
+DEPOSIT_STATES = ("deposit_due", "balance_due", "completed", "lapsed", "forfeited", "refunded")
+HELD_STATES = ("deposit_due", "balance_due", "completed")
 
 
 class Checker:
@@ -142,6 +181,11 @@ class Checker:
         found = {self._middle(template, k) for k in self._scan(self.globs.sale_spec("*"))}
         return sorted(s for s in found if s and ":" not in s and "}" not in s)
 
+    def presale_ids(self) -> list[str]:
+        template = self.keys.presale_spec("\0")
+        found = {self._middle(template, k) for k in self._scan(self.globs.presale_spec("*"))}
+        return sorted(s for s in found if s and ":" not in s and "}" not in s)
+
     def _reservation_keys(self, sale_id: str) -> list[str]:
         pattern = self.globs.reservation(glob_escape(sale_id), "*")
         return list(self._scan(pattern, self.max_reservations + 1))
@@ -161,7 +205,7 @@ class Checker:
                 total += 1
                 order_id = _fields(fields).get("order_id", "")
                 try:
-                    if sale_of(order_id) in wanted:
+                    if _owner(order_id) in wanted:
                         counts[order_id] += 1
                 except ValueError:
                     pass
@@ -262,10 +306,86 @@ class Checker:
                               sum(1 for n in held.values() if n > 0))  # fmt: skip
         return summary, breaches
 
-    def check_once(self, sale_ids: Sequence[str] | None = None) -> Report:
-        ids = list(sale_ids) if sale_ids else self.sale_ids()
-        in_stream, total = self.stream_counts(ids)
+    # ---- one pre-sale ---------------------------------------------------------------------
+    def check_presale(self, presale_id: str, in_stream: collections.Counter[str]
+                      ) -> tuple[PresaleSummary | None, list[Breach]]:  # fmt: skip
+        k, pid = self.keys, glob_escape(presale_id)
+        dep_keys = list(self._scan(self.globs.deposit(pid, "*"), self.max_reservations + 1))
+        order_keys = list(self._scan(self.globs.presale_order(pid, "*"), self.max_reservations + 1))
+        breaches: list[Breach] = []
+        if len(dep_keys) > self.max_reservations or len(order_keys) > self.max_reservations:
+            breaches.append(Breach(presale_id, "scan", f"more than {self.max_reservations} deposits or orders"))
+            dep_keys, order_keys = dep_keys[: self.max_reservations], order_keys[: self.max_reservations]
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(k.presale_spec(presale_id))
+        pipe.get(k.presale_stock(presale_id))
+        pipe.hgetall(k.presale_counts(presale_id))
+        pipe.hgetall(k.presale_users(presale_id))
+        for key in [*dep_keys, *order_keys]:
+            pipe.hgetall(key)
+        raw = pipe.execute()
+        spec, available, counts, users = _fields(raw[0]), _int(raw[1]), _fields(raw[2]), _fields(raw[3])
+        deposits = [_fields(x) for x in raw[4 : 4 + len(dep_keys)] if x]
+        orders = [_fields(x) for x in raw[4 + len(dep_keys) :] if x]
+        if not spec:
+            return None, []
+        stock, limit = int(spec.get("stock", 0)), int(spec.get("per_user_limit", 0))
+        c = {state: _int(counts.get(state)) for state in DEPOSIT_STATES}
+        held_units = sum(c[state] for state in HELD_STATES)
+        if stock != available + held_units:
+            breaches.append(Breach(presale_id, "units", f"stock {stock} != available {available} + deposit_due "
+                                   f"{c['deposit_due']} + balance_due {c['balance_due']} + completed "
+                                   f"{c['completed']}"))  # fmt: skip
+        if min(available, *c.values()) < 0:
+            breaches.append(Breach(presale_id, "units", f"a negative count: available {available}, {c}"))
+        by_state: collections.Counter[str] = collections.Counter()
+        held: collections.Counter[str] = collections.Counter()
+        completed: set[str] = set()
+        for d in deposits:
+            qty, state = int(d.get("qty", 0)), d.get("state", "?")
+            by_state[state] += qty
+            if state in HELD_STATES:
+                held[d.get("user", "?")] += qty
+            if state == "completed":
+                completed.add(presale_order_id(d.get("deposit_id", "")))
+        # settled deposits expire with the pre-sale (retention): a count may exceed the hashes left,
+        # but never the other way round; the held states have no expiry and must match exactly
+        for state in DEPOSIT_STATES:
+            if by_state[state] > c[state] or (state in HELD_STATES and by_state[state] != c[state]):
+                breaches.append(Breach(presale_id, "deposits", f"{state} deposits hold {by_state[state]} units, "
+                                       f"the counts say {c[state]}"))  # fmt: skip
+        order_ids = {o.get("order_id", "?") for o in orders}
+        if order_ids != completed:
+            breaches.append(Breach(presale_id, "orders", f"{len(order_ids)} orders != {len(completed)} completed "
+                                   f"deposits (without a completed deposit: {sorted(order_ids - completed)[:5]}, "
+                                   f"completed without an order: {sorted(completed - order_ids)[:5]})"))  # fmt: skip
+        recorded = {u: int(v) for u, v in users.items()}
+        over = sorted({u for u, n in recorded.items() if n > limit} | {u for u, n in held.items() if n > limit})
+        if over:
+            breaches.append(Breach(presale_id, "limit", f"{len(over)} users over the per-user limit {limit}"))
+        drift = sorted(u for u in set(recorded) | set(held) if recorded.get(u, 0) != held.get(u, 0))
+        if drift:
+            breaches.append(Breach(presale_id, "limit", f"{len(drift)} users' held units disagree: {drift[:5]}"))
+        absent = sorted(o for o in order_ids if in_stream[o] == 0)
+        twice = sorted(o for o in order_ids if in_stream[o] > 1)
+        if absent:
+            breaches.append(Breach(presale_id, "stream", f"{len(absent)} orders not in the stream: {absent[:5]}"))
+        if twice:
+            breaches.append(Breach(presale_id, "stream", f"{len(twice)} orders more than once in the stream"))
+        return PresaleSummary(presale_id, stock, available, c, len(deposits), len(orders)), breaches
+
+    def check_once(self, sale_ids: Sequence[str] | None = None, presale_ids: Sequence[str] | None = None) -> Report:
+        ids = list(sale_ids) if sale_ids else ([] if presale_ids else self.sale_ids())
+        pids = list(presale_ids) if presale_ids else ([] if sale_ids else self.presale_ids())
+        in_stream, total = self.stream_counts([*ids, *pids])
         report = Report(self.prefix, stream_entries=total)
+        for presale_id in pids:
+            presale, found = self.check_presale(presale_id, in_stream)
+            if presale is None and presale_ids:
+                found = [Breach(presale_id, "scan", "no such pre-sale (no spec key)")]
+            if presale is not None:
+                report.presales.append(presale)
+            report.breaches.extend(found)
         for sale_id in ids:
             summary, breaches = self.check_sale(sale_id, in_stream)
             if summary is None and sale_ids:
@@ -275,24 +395,26 @@ class Checker:
             report.breaches.extend(breaches)
         return report
 
-    def check(self, sale_ids: Sequence[str] | None = None, settle_s: float = 10.0, interval_s: float = 0.5) -> Report:
+    def check(self, sale_ids: Sequence[str] | None = None, settle_s: float = 10.0, interval_s: float = 0.5,
+              presale_ids: Sequence[str] | None = None) -> Report:  # fmt: skip
         """Check; while breaches remain and ``settle_s`` has not passed, wait and check again."""
         deadline = time.monotonic() + settle_s
         attempts = 1
-        report = self.check_once(sale_ids)
+        report = self.check_once(sale_ids, presale_ids)
         while not report.ok and time.monotonic() + interval_s <= deadline:
             time.sleep(interval_s)
             attempts += 1
-            report = self.check_once(sale_ids)
+            report = self.check_once(sale_ids, presale_ids)
         report.attempts = attempts
         return report
 
 
 def run_check(redis_url: str, prefix: str, *, sale_ids: Sequence[str] | None = None, settle_s: float = 10.0,
-              max_reservations: int = 200_000) -> Report:  # fmt: skip
+              max_reservations: int = 200_000, presale_ids: Sequence[str] | None = None) -> Report:  # fmt: skip
     client = redis.Redis.from_url(redis_url, socket_timeout=30)
     try:
-        return Checker(client, prefix, max_reservations=max_reservations).check(sale_ids, settle_s)
+        checker = Checker(client, prefix, max_reservations=max_reservations)
+        return checker.check(sale_ids, settle_s, presale_ids=presale_ids)
     finally:
         client.close()
 
@@ -304,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default=os.environ.get("LIVEHUB_REDIS_PREFIX", "lh"),
                    help="livehub's key prefix (default: $LIVEHUB_REDIS_PREFIX or lh)")  # fmt: skip
     p.add_argument("--sale", action="append", default=None, help="check only this sale (repeatable)")
+    p.add_argument("--presale", action="append", default=None, help="check only this pre-sale (repeatable)")
     p.add_argument("--settle-s", type=float, default=10.0, help="re-check a breach for this long before reporting")
     p.add_argument("--max-reservations", type=int, default=200_000, help="reservation keys read per sale, at most")
     return p
@@ -316,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         report = run_check(args.redis_url, args.prefix, sale_ids=args.sale, settle_s=args.settle_s,
-                           max_reservations=args.max_reservations)  # fmt: skip
+                           max_reservations=args.max_reservations, presale_ids=args.presale)  # fmt: skip
     except redis.RedisError as exc:
         print(f"invariants: cannot read Redis at {args.redis_url}: {exc}", file=sys.stderr)
         return 2

@@ -60,6 +60,7 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("GET", "/api/festival"): Rule(Need.PUBLIC),
     ("GET", "/api/venues/{venue}"): Rule(Need.PUBLIC),
     ("GET", "/api/sales/{sale}"): Rule(Need.PUBLIC),
+    ("GET", "/api/presales/{presale}"): Rule(Need.PUBLIC),
     ("GET", "/api/guides/leaderboard"): Rule(Need.PUBLIC),
     ("GET", "/"): Rule(Need.PUBLIC),
     ("GET", "/panel"): Rule(Need.PUBLIC),
@@ -91,6 +92,9 @@ HTTP: dict[tuple[str, str], Rule] = {
     # moderators (and hosts) moderate a venue; bans: the main venue's (the handler: "from the main venue only")
     ("POST", "/api/venues/{venue}/moderation/{action}"): Rule(Need.VENUE_MODERATOR),
     ("GET", "/api/moderation/audit"): Rule(Need.ADMIN),
+    ("POST", "/api/venues/{venue}/presales"): Rule(Need.VENUE_HOST),
+    ("POST", "/api/venues/{venue}/shelf"): Rule(Need.VENUE_HOST),
+    ("DELETE", "/api/venues/{venue}/shelf"): Rule(Need.VENUE_HOST),
     # stores and guides
     ("GET", "/api/stores/{store}/orders"): Rule(Need.STORE_STAFF),
     ("GET", "/api/guides/me"): Rule(Need.GUIDE_SELF),
@@ -110,6 +114,8 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/coupons/{coupon}/grab"): Rule(Need.BUYER),
     ("GET", "/api/me/orders"): Rule(Need.BUYER),
     ("POST", "/api/reservations/{reservation}/pay"): Rule(Need.BUYER, demo_only=True),
+    ("POST", "/api/presales/{presale}/deposit"): Rule(Need.BUYER),
+    ("POST", "/api/deposits/{deposit}/pay"): Rule(Need.BUYER, demo_only=True),
     # the payment provider
     ("POST", "/api/payments/callback"): Rule(Need.PAYMENT),
     # festival admins change the festival while it runs (livehub.web.routes_admin)
@@ -118,6 +124,7 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/admin/import/stores"): Rule(Need.ADMIN),
     ("POST", "/api/admin/import/guides"): Rule(Need.ADMIN),
     ("POST", "/api/admin/hosts/{host}/key"): Rule(Need.ADMIN),
+    ("POST", "/api/payments/presale-callback"): Rule(Need.PAYMENT),
 }
 
 WS: dict[str, Need] = {

@@ -155,6 +155,10 @@ class Buying:
                 await self._notify_order(order.venue, out)
         return out
 
+    async def notify_order(self, venue: str, order: dict[str, Any]) -> None:
+        """An ``order`` frame for the venue's hosts and the main host (pre-sale orders use it too)."""
+        await self._notify_order(venue, order)
+
     async def _notify_order(self, venue: str, order: dict[str, Any]) -> None:
         """Hosts of the venue (and the main host) see each confirmed order (not viewers)."""
         message = frames.order(venue, order, now_ms())

@@ -17,8 +17,10 @@ import hmac
 from typing import Any
 
 from livehub import errors
+from livehub.domain.presale_rules import PayStage
 from livehub.errors import LivehubError
 from livehub.services.buying import Buying
+from livehub.services.presales import Presales
 from livehub.store.orders import OrderStore
 from livehub.store.sales import SaleStore
 
@@ -100,3 +102,17 @@ async def settle_callback(buying: Buying, sales: SaleStore, orders: OrderStore,
         if order is not None and order.payment_ref != ref:
             out["status"] = ALREADY_PAID
     return out
+
+
+async def settle_presale_callback(presales: Presales, body: dict[str, Any]) -> dict[str, Any]:
+    """A pre-sale payment callback ``{"deposit", "stage": "deposit" | "balance", "payment_ref", "user"?}``:
+    every answer of :class:`livehub.domain.presale_rules.PresalePayCode` (``lapsed`` / ``forfeited`` /
+    ``refunded`` for a late payment: refund it), ``not_found`` for an unknown deposit or another user's."""
+    deposit, ref, user, stage = body.get("deposit"), body.get("payment_ref", ""), body.get("user"), body.get("stage")
+    if not isinstance(deposit, str) or len(deposit) > 256 or not isinstance(ref, str) or len(ref) > 128:
+        raise errors.bad_request("'deposit' and 'payment_ref' must be strings (payment_ref <= 128)")
+    if stage not in ("deposit", "balance"):
+        raise errors.bad_request("'stage' must be deposit or balance", field="stage")
+    if user is not None and not isinstance(user, str):
+        raise errors.bad_request("'user' must be a string", field="user")
+    return await presales.pay(deposit, ref, PayStage(stage), user=user)

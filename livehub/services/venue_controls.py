@@ -37,7 +37,8 @@ from livehub.store.sales import SaleStore
 log = logging.getLogger("livehub.services.venue_controls")
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
-RESERVED_KINDS = ("card.", "sale.", "coupon.", "cta.", "cohost.")  # only their own endpoints publish these
+# only their own endpoints publish these
+RESERVED_KINDS = ("card.", "sale.", "coupon.", "cta.", "cohost.", "shelf.", "presale.")
 Published = tuple[str, int]  # (epoch, offset) of the event
 DEFAULT_BRAND: Any = object()  # coupon_brand without a brand: the venue's
 
@@ -168,7 +169,10 @@ class VenueControls:
             raise errors.bad_request(f"sku {sku!r} is not a product of this venue's brand")
         return product
 
-    async def pin_card(self, venue: str, sku: str, sale_id: str | None, coupon_id: str | None) -> Published:
+    async def pin_card(
+        self, venue: str, sku: str, sale_id: str | None, coupon_id: str | None, buy_sale: str | None = None
+    ) -> Published:
+        """``buy_sale``: the regular-price sale behind a card without a sale (livehub.services.shelf.CardSales)."""
         product = self.product_of_venue(venue, sku)
         pinned_at = now_ms()
         if sale_id is not None:
@@ -177,7 +181,7 @@ class VenueControls:
                 raise errors.bad_request("the attached sale sells another sku")
         if coupon_id is not None and await self.coupons.get(coupon_id) is None:
             raise errors.not_found(f"unknown coupon {coupon_id!r}")
-        card = card_view(product, pinned_at, sale_id, coupon_id)
+        card = card_view(product, pinned_at, sale_id, coupon_id, buy_sale)
         return await self.broker.publish(venue, "card.pinned", {"card": card}, (StateOp("card", card),))
 
     async def unpin_card(self, venue: str) -> Published:

@@ -80,13 +80,18 @@ def sale_state_view(festival: Festival, state: SaleState, phase: Phase) -> dict[
             "balanced": state.balanced}  # fmt: skip
 
 
-def card_view(product: Product, pinned_at_ms: int, sale_id: str | None, coupon_id: str | None) -> dict[str, Any]:
-    """A pinned product card (latest-value state ``card`` of the venue)."""
+def card_view(
+    product: Product, pinned_at_ms: int, sale_id: str | None, coupon_id: str | None, buy_sale: str | None = None
+) -> dict[str, Any]:
+    """A pinned product card (latest-value state ``card`` of the venue); ``buy_sale``: the regular-price
+    sale its own Buy button buys from when no flash sale is attached."""
     card: dict[str, Any] = {**asdict(product), "pinned_at": pinned_at_ms}
     if sale_id is not None:
         card["sale"] = sale_id
     if coupon_id is not None:
         card["coupon"] = coupon_id
+    if buy_sale is not None:
+        card["buy_sale"] = buy_sale
     return card
 
 

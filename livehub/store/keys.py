@@ -8,6 +8,7 @@ braces), so each script stays on one Redis Cluster slot:
 * ``{sale:<id>}`` - one flash sale: stock, per-user counts, idempotency
   answers, reservations, its event stream.
 * ``{coupon:<id>}`` - one coupon drop.
+* ``{presale:<id>}`` - one pre-sale: stock, counts, deposits, its orders, events, refunds.
 * ``{store:<id>}`` - one store's stock and order index.
 * ``{brand:<id>}`` - a brand's GEO index of stores.
 * ``{guides:<hour>}`` - one hour's guide leaderboard.
@@ -107,6 +108,55 @@ class Keys:
     def order(self, sale_id: str, order_id: str) -> str:
         """Hash: one confirmed order, written once by pay.lua."""
         return f"{self.prefix}:{{sale:{sale_id}}}:order:{order_id}"
+
+    # One pre-sale, all under ``{presale:<id>}`` (the presale_*.lua scripts touch them together).
+    def presale_spec(self, presale_id: str) -> str:
+        """Hash: the pre-sale's spec (livehub.domain.presale_rules.PresaleSpec)."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:spec"
+
+    def presale_stock(self, presale_id: str) -> str:
+        """Integer: units available for a deposit now."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:stock"
+
+    def presale_counts(self, presale_id: str) -> str:
+        """Hash: units per deposit state (deposit_due, balance_due, completed, lapsed, forfeited, refunded)."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:counts"
+
+    def presale_users(self, presale_id: str) -> str:
+        """Hash user id -> units the user holds (deposit_due + balance_due + completed)."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:users"
+
+    def presale_deadlines(self, presale_id: str) -> str:
+        """Sorted set deposit id -> deposit payment deadline (unix ms) of deposits still due."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:deadlines"
+
+    def presale_balances(self, presale_id: str) -> str:
+        """Sorted set deposit id -> deposit paid at (unix ms) of deposits whose balance is due."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:balances"
+
+    def presale_events(self, presale_id: str) -> str:
+        """Stream of deposited / deposit_paid / completed / lapsed / forfeited / refunded events (MAXLEN ~)."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:events"
+
+    def presale_refunds(self, presale_id: str) -> str:
+        """Stream of deposits to refund (the payment integration reads it; MAXLEN ~)."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:refunds"
+
+    def presale_outbox(self, presale_id: str) -> str:
+        """Sorted set "completed:<deposit id>" -> unix ms: the order's effects outside the pre-sale's slot."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:outbox"
+
+    def deposit(self, presale_id: str, deposit_id: str) -> str:
+        """Hash: one deposit (its id is derived from user and request id: it is the idempotency key)."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:dep:{deposit_id}"
+
+    def presale_order(self, presale_id: str, order_id: str) -> str:
+        """Hash: the order of a deposit whose balance is paid, written once by presale_balance.lua."""
+        return f"{self.prefix}:{{presale:{presale_id}}}:order:{order_id}"
+
+    def presales_of_venue(self, venue: str) -> str:
+        """Set of pre-sale ids of a venue."""
+        return f"{self.prefix}:venue-presales:{{v:{venue}}}"
 
     # One coupon drop, all under ``{coupon:<id>}``.
     def coupon_spec(self, coupon_id: str) -> str:

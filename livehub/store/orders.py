@@ -39,6 +39,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from livehub.domain.presale_rules import is_presale_id, split_presale_id
 from livehub.domain.routing import Fulfilment, warehouse_delivery
 from livehub.domain.sale_rules import flat_fields, sale_of, text
 from livehub.settings import Settings
@@ -154,9 +155,15 @@ class OrderStore:
         self.stream_maxlen = stream_maxlen  # ~ trimming; the order hashes stay the record
         self.marker_ttl_s = marker_ttl_s  # how long "this order is in the stream" is remembered
 
+    def _order_key(self, order_id: str) -> str:
+        """The order hash of a flash-sale order (``{sale:<id>}``) or a pre-sale's (``{presale:<id>}``)."""
+        if is_presale_id(order_id):
+            return self._keys.presale_order(split_presale_id(order_id)[0], order_id)
+        return self._keys.order(sale_of(order_id), order_id)
+
     async def get(self, order_id: str) -> Order | None:
         try:
-            key = self._keys.order(sale_of(order_id), order_id)
+            key = self._order_key(order_id)
         except ValueError:
             return None
         raw = await self._redis.hgetall(key)
@@ -187,7 +194,7 @@ class OrderStore:
             return []
         pipe = self._redis.pipeline(transaction=False)
         for order_id in ids:
-            pipe.hgetall(self._keys.order(sale_of(order_id), order_id))
+            pipe.hgetall(self._order_key(order_id))
         return [Order.from_fields(flat_fields(raw)) for raw in await pipe.execute() if raw]
 
     async def last_entry_id(self) -> str:

@@ -71,10 +71,18 @@ async def pay_reservation(request: Request) -> Response:
     return JSONResponse(await node_of(request).buying.pay(rid, "demo-" + user, user=user))
 
 
+async def pay_deposit(request: Request) -> Response:
+    """The demo's simulated payment of a pre-sale deposit's stage now due (deposit, then balance)."""
+    user = viewer_of(request)
+    deposit = request.path_params["deposit"]
+    return JSONResponse(await node_of(request).presales.pay(deposit, "demo-" + user, user=user))
+
+
 routes = [
     Route("/api/auth/guest", auth_guest, methods=["POST"]),
     Route("/api/auth/moderator", auth_moderator, methods=["POST"]),
     Route("/api/auth/guide", auth_guide, methods=["POST"]),
     Route("/api/auth/staff", auth_staff, methods=["POST"]),
     Route("/api/reservations/{reservation}/pay", pay_reservation, methods=["POST"]),
+    Route("/api/deposits/{deposit}/pay", pay_deposit, methods=["POST"]),
 ]

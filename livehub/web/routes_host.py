@@ -109,7 +109,10 @@ async def cards(request: Request) -> Response:
     sku = ident(body.get("sku"), "sku")
     sale = ident(body.get("sale"), "sale", required=False)
     coupon = ident(body.get("coupon"), "coupon", required=False)
-    return _published(await controls.pin_card(venue, sku, sale, coupon))
+    buy_sale = None  # a card without a sale is bought at the regular price (livehub.services.shelf)
+    if sale is None:
+        buy_sale = await node_of(request).card_sales.ensure(venue, controls.product_of_venue(venue, sku))
+    return _published(await controls.pin_card(venue, sku, sale, coupon, buy_sale))
 
 
 def sale_draft(product: Product, body: dict[str, Any]) -> SaleDraft:

@@ -8,7 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livehub.services.payments import SIGNATURE_HEADER, TIMESTAMP_HEADER, settle_callback, verify_payment
+from livehub.services.payments import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    settle_callback,
+    settle_presale_callback,
+    verify_payment,
+)
 from livehub.web.http import JSONResponse, json_object, node_of, raw_body
 from livehub.web.openapi import Param, declare
 
@@ -43,6 +49,18 @@ async def payment_callback(request: Request) -> Response:
     return JSONResponse(await settle_callback(node.buying, node.sales, node.orders, json_object(raw)))
 
 
+async def presale_payment_callback(request: Request) -> Response:
+    """The provider's callback for a pre-sale's deposit or balance, signed like the one above:
+    ``{"deposit": ..., "stage": "deposit" | "balance", "payment_ref": ..., "user": ...}``."""
+    node = node_of(request)
+    raw = await raw_body(request)
+    s = node.settings
+    verify_payment(s.payment_secret, raw, request.headers.get(SIGNATURE_HEADER),
+                   request.headers.get(TIMESTAMP_HEADER), time.time(), s.payment_window_s)  # fmt: skip
+    return JSONResponse(await settle_presale_callback(node.presales, json_object(raw)))
+
+
 routes = [
     Route("/api/payments/callback", payment_callback, methods=["POST"]),
+    Route("/api/payments/presale-callback", presale_payment_callback, methods=["POST"]),
 ]

@@ -111,9 +111,10 @@ def test_anonymous_viewers_watch_and_like_but_comment_buy_grab_and_signal_need_m
 def test_no_token_is_read_for_public_routes_and_the_payment_callback() -> None:
     tokenless = {key for key, rule in access.HTTP.items() if rule.need in access.TOKENLESS}
 
-    assert ("POST", "/api/payments/callback") in tokenless
+    callbacks = {("POST", "/api/payments/callback"), ("POST", "/api/payments/presale-callback")}
+    assert callbacks <= tokenless
     assert ("POST", "/api/auth/token") not in tokenless
-    assert all(access.HTTP[key].need is Need.PUBLIC for key in tokenless - {("POST", "/api/payments/callback")})
+    assert all(access.HTTP[key].need is Need.PUBLIC for key in tokenless - callbacks)
 
 
 def test_token_minting_is_for_admins_only() -> None:
@@ -123,4 +124,5 @@ def test_token_minting_is_for_admins_only() -> None:
 def test_the_demo_routes_are_marked_demo_only() -> None:
     demo = {key for key, rule in access.HTTP.items() if rule.demo_only}
 
-    assert demo == {("POST", "/api/auth/guest"), ("POST", "/api/reservations/{reservation}/pay")}
+    assert demo == {("POST", "/api/auth/guest"), ("POST", "/api/reservations/{reservation}/pay"),
+                    ("POST", "/api/deposits/{deposit}/pay")}  # fmt: skip

@@ -118,6 +118,13 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("POST", "/api/admin/import/stores", "/api/admin/import/stores", {}, {"admin"}),
     ("POST", "/api/admin/import/guides", "/api/admin/import/guides", {}, {"admin"}),
     ("POST", "/api/admin/hosts/{host}/key", "/api/admin/hosts/no-such-host/key", {}, {"admin"}),
+    ("GET", "/api/presales/{presale}", "/api/presales/no-presale", None, SAME),
+    ("POST", "/api/payments/presale-callback", "/api/payments/presale-callback", {"deposit": "d"}, SAME),
+    ("POST", "/api/venues/{venue}/presales", "/api/venues/b1/presales", {"sku": "nope"}, HOSTS),
+    ("POST", "/api/venues/{venue}/shelf", "/api/venues/b1/shelf", {"items": "x"}, HOSTS),
+    ("DELETE", "/api/venues/{venue}/shelf", "/api/venues/b1/shelf", None, HOSTS),
+    ("POST", "/api/presales/{presale}/deposit", "/api/presales/no-presale/deposit", {"id": "r1"}, BUYERS),
+    ("POST", "/api/deposits/{deposit}/pay", "/api/deposits/no-deposit/pay", None, BUYERS),
 ]
 
 # (command, its frame, the roles allowed) -- sent after joining b1

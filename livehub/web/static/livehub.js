@@ -804,6 +804,11 @@ export function fulfilmentText(r) {
   return { icon: "dot", text: "" };
 }
 
+/** Feature modules (e.g. shelf.js) extend pages here: fn(view) after each VenueView is built,
+ * fn(controlsBox, ctx) after the host panel's controls are built. */
+export const VIEW_PLUGINS = [];
+export const PANEL_PLUGINS = [];
+
 export class VenueView {
   /**
    * root: an element to render into.  opts: festival (indexed, may be null), mode "viewer" |
@@ -843,6 +848,7 @@ export class VenueView {
     client.on("error", (f) => this.flash(`${str(f.code)}: ${str(f.message)}`));
     installModeration(this); // deleted comments disappear; moderators' actions on comments (moderation.js)
     this.ticker = setInterval(() => this.tick(), 250);
+    for (const plugin of VIEW_PLUGINS) plugin(this);
   }
 
   // ---- skeleton ------------------------------------------------------------------------------
@@ -1379,6 +1385,7 @@ export class VenueView {
             )
           : null,
         coupon ? h("p", { class: "card-coupon small" }, icon("ticket"), ` ${money(coupon.value_cents)} coupon for this product: grab it below`) : null,
+        this.cardExtra ? this.cardExtra(ch, card) : null, // e.g. shelf.js: the card's own Buy button
       ),
     );
   }
@@ -2075,6 +2082,7 @@ function renderConsole(root, festival, session) {
   buildOps(ops, ctx);
   import("./dashboard.js").then((m) => m.buildDashboard(dashRoot, ctx));
   buildControls(controls, ctx);
+  for (const plugin of PANEL_PLUGINS) plugin(controls, ctx);
   window.livehub = { client, view, festival, session };
   client.start();
 }
