@@ -34,6 +34,8 @@ from livehub.store.client import redis_client
 from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
+from livehub.web.routes_groups import DEMO_ROUTES as GROUP_DEMO_ROUTES
+from livehub.web.routes_groups import ROUTES as GROUP_ROUTES
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *routes_buyer.routes,
         *routes_payments.routes,
         *(routes_demo.routes if settings.demo else []),
+        *GROUP_ROUTES,
+        *(GROUP_DEMO_ROUTES if settings.demo else []),
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ])

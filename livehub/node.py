@@ -35,6 +35,7 @@ from livehub.runtime.heap import HeapPolicy
 from livehub.runtime.jwks import TokenVerifier
 from livehub.runtime.metrics import Metrics, event_latency_histogram
 from livehub.services.buying import Buying
+from livehub.services.group_buying import GroupBuying
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.sale_registry import SaleRegistry
@@ -42,9 +43,11 @@ from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
+from livehub.store.groups import GroupStore
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
+from livehub.store.refunds import DemoRefunds, RefundStream
 from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
 from livehub.store.stores import StoreIndex
@@ -95,6 +98,11 @@ class Node:
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
+        # group buys: refunds through the payment integration point (the demo settles them at once)
+        refund_kind = DemoRefunds if s.demo else RefundStream
+        self.refunds = refund_kind(redis, keys, self.scripts, marker_ttl_s=s.sale_retention_s)
+        self.groups = GroupStore(redis, keys, self.scripts, self.orders, self.refunds, retention_s=s.sale_retention_s)
+        self.group_buying = GroupBuying(s, festival, self.broker, self.groups, self.quotas)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
 
@@ -111,6 +119,7 @@ class Node:
         await self.broker.start(self._deliver, self.hub.positions_lost)
         self.signals.start()
         await self.jobs.start()
+        self.group_buying.start_jobs()
         self.heap.start()
         self.accepting = True
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
@@ -120,6 +129,7 @@ class Node:
         await self.heap.stop()
         try:
             await self.jobs.stop()
+            await self.group_buying.stop()
             await self.scripts.aclose()
         except Exception:
             log.exception("stopping commerce failed")

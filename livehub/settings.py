@@ -108,6 +108,8 @@ class Settings:
     sale_retention_s: int = 604_800  # a settled sale's keys expire this long after its last possible payment
     leaderboard_interval_s: float = 5.0  # guide leaderboard push to hosts
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
+    group_update_interval_s: float = 0.5  # a deal's open groups pushed to viewers at most this often per node
+    group_state_max: int = 20  # open groups per deal in the venue's latest-value state (nearest deadline first)
 
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
     # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
@@ -263,6 +265,9 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         raise SettingsError(f"{where('max_frame_bytes')}: setting 'max_frame_bytes' must not exceed 'ws_max_size'")
     if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:
         raise SettingsError(f"{where('redis_prefix')}: setting 'redis_prefix' must be non-empty and free of braces")
+    for name in ("group_update_interval_s", "group_state_max"):  # group buys (livehub.services.group_buying)
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
 
 
 def hs_keys(text: str) -> dict[str, str]:

@@ -92,6 +92,11 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("POST", "/api/sales/{sale}/buy", "/api/sales/no-sale/buy", {"id": "r1", "qty": 1}, BUYERS),
     ("POST", "/api/coupons/{coupon}/grab", "/api/coupons/no-coupon/grab", None, BUYERS),
     ("POST", "/api/reservations/{reservation}/pay", "/api/reservations/no-reservation/pay", None, BUYERS),
+    ("POST", "/api/venues/{venue}/groupdeals", "/api/venues/b1/groupdeals", {"sku": "nope"}, HOSTS),
+    ("GET", "/api/groups/{group}", "/api/groups/no-group", None, SAME),
+    ("POST", "/api/groupdeals/{deal}/groups", "/api/groupdeals/no-deal/groups", {"id": "r1"}, BUYERS),
+    ("POST", "/api/groups/{group}/join", "/api/groups/no-group/join", {"id": "r1"}, BUYERS),
+    ("POST", "/api/payments/groups", "/api/payments/groups", {"action": "join"}, SAME),
 ]
 
 # (command, its frame, the roles allowed) -- sent after joining b1
