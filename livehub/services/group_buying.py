@@ -5,7 +5,7 @@ simulated provider (``payment_ref`` ``demo:<uuid>``); outside demo mode the paym
 charges the buyer first and calls back (``POST /api/payments/groups``, signed like every
 payment callback), and the callback starts or joins for the user.
 
-**Live.**  A deal's open groups are latest-value state ``groups:<deal>`` of the deal's venue
+**Live.**  A deal's open groups are latest-value state ``groupdeal:<deal>`` of the deal's venue
 (so they are in the join snapshot): the deal and up to ``group_state_max`` open groups, the
 nearest deadline first; every change is a ``groups.*`` event carrying the same value:
 
@@ -62,7 +62,7 @@ class DealDraft:
 
 
 def group_view(group: Group, venue: str) -> dict[str, Any]:
-    return {"group": group.group_id, "deal": group.deal_id, "status": group.status, "size": group.size,
+    return {"group": group.group_id, "deal": group.deal_id, "state": group.status, "size": group.size,
             "joined": group.joined, "deadline_ms": group.deadline_ms, "created_at_ms": group.created_at_ms,
             "share": f"/watch?venue={venue}&group={group.group_id}"}  # fmt: skip
 
@@ -227,7 +227,8 @@ class GroupBuying:
         open_groups = await self.groups.open_groups(deal_id, self.settings.group_state_max)
         value = {"deal": deal_view(self.festival, spec, state.left), "open": state.open,
                  "groups": [group_view(g, spec.venue) for g in open_groups]}  # fmt: skip
-        return await self.broker.publish(spec.venue, kind, {**value, **extra}, (StateOp(f"groups:{deal_id}", value),))
+        state_op = StateOp(f"groupdeal:{deal_id}", value)
+        return await self.broker.publish(spec.venue, kind, {**value, **extra}, (state_op,))
 
     async def stop(self) -> None:
         await self.jobs.stop()
