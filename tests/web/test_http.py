@@ -37,6 +37,9 @@ API = {
     ("/api/coupons/{coupon}/grab", "POST"), ("/api/reservations/{reservation}/pay", "POST"),
     ("/api/payments/callback", "POST"), ("/api/stores/{store}/orders", "GET"), ("/api/guides/leaderboard", "GET"),
     ("/api/guides/me", "GET"),
+    ("/api/venues/{venue}/groupdeals", "POST"), ("/api/groups/{group}", "GET"),
+    ("/api/groupdeals/{deal}/groups", "POST"), ("/api/groups/{group}/join", "POST"),
+    ("/api/payments/groups", "POST"),
 }  # fmt: skip
 
 
