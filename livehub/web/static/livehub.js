@@ -15,6 +15,8 @@
 // Everything arriving from the network is rendered with textContent; unknown frames and
 // unknown event kinds are ignored by viewers (hosts see the latter in their feed).
 
+import { attachGroupBuy, attachGroupBuyPanel } from "./groupbuy.js"; // group buys (拼团): their own module
+
 export const SUBPROTOCOL = "livehub.json.v1";
 
 // ---------------------------------------------------------------------------------------------
@@ -1951,6 +1953,7 @@ export async function startWatch(root = document.getElementById("app")) {
       setTimeout(() => client.connect(), 0);
     }
   });
+  attachGroupBuy(view, client, REDUCERS);
   window.livehub = { client, view, festival };
   client.start();
   return window.livehub;
@@ -2062,6 +2065,8 @@ function renderConsole(root, festival, session) {
   const ctx = { festival, session, client, isMain, hostApi, guideList, view };
   buildOps(ops, ctx);
   buildControls(controls, ctx);
+  attachGroupBuy(view, client, REDUCERS);
+  attachGroupBuyPanel(controls, ctx);
   window.livehub = { client, view, festival, session };
   client.start();
 }
