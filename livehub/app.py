@@ -42,6 +42,8 @@ from livehub.web.routes_moderation import routes as moderation_routes
 from livehub.web.routes_guides import routes as guide_routes
 from livehub.web.routes_store import routes as store_routes
 from livehub.web.routes_presales import routes as presale_routes
+from livehub.web.routes_groups import DEMO_ROUTES as GROUP_DEMO_ROUTES
+from livehub.web.routes_groups import ROUTES as GROUP_ROUTES
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -143,6 +145,8 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *presale_routes,
         *(routes_demo.routes if settings.demo else []),
         *openapi.routes,
+        *GROUP_ROUTES,
+        *(GROUP_DEMO_ROUTES if settings.demo else []),
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ])

@@ -39,6 +39,7 @@ from livehub.services.buying import Buying
 from livehub.services.festival_admin import FESTIVAL_CHANNEL, FestivalAdmin
 from livehub.services.contest import HourlyContest
 from livehub.services.guide_page import GuidePage
+from livehub.services.group_buying import GroupBuying
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.moderation import CHANNEL as MODERATION_CHANNEL
@@ -60,6 +61,7 @@ from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
 from livehub.store.festival_edits import FestivalEdits
 from livehub.store.guide_customers import GuideCustomers
+from livehub.store.groups import GroupStore
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderConsumer, OrderStore
@@ -68,6 +70,7 @@ from livehub.store.my_orders import UserOrders
 from livehub.store.orders import OrderStore
 from livehub.store.pickups import Pickups
 from livehub.store.presales import PresaleStore
+from livehub.store.refunds import DemoRefunds, RefundStream
 from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
 from livehub.store.stats import StatsStore
@@ -149,6 +152,11 @@ class Node:
                                  sweep_interval_s=s.sweep_interval_s)  # fmt: skip
         self.shelf = Shelf(festival, self.broker, self.controls, max_items=s.shelf_max_items)
         self.card_sales = CardSales(s, self.registry, self.sales)
+        # group buys: refunds through the payment integration point (the demo settles them at once)
+        refund_kind = DemoRefunds if s.demo else RefundStream
+        self.refunds = refund_kind(redis, keys, self.scripts, marker_ttl_s=s.sale_retention_s)
+        self.groups = GroupStore(redis, keys, self.scripts, self.orders, self.refunds, retention_s=s.sale_retention_s)
+        self.group_buying = GroupBuying(s, festival, self.broker, self.groups, self.quotas)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
         # live numbers (livehub.services.stats): counted from the orders stream, pushed to hosts
@@ -182,6 +190,7 @@ class Node:
         await self.live_stats.start()
         self.contest.start()
         await self.presales.start()
+        self.group_buying.start_jobs()
         self.heap.start()
         self.metrics.start()
         self.accepting = True
@@ -197,6 +206,7 @@ class Node:
             await self.jobs.stop()
             await self.contest.stop()
             await self.presales.stop()
+            await self.group_buying.stop()
             await self.scripts.aclose()
         except Exception:
             log.exception("stopping commerce failed")

@@ -138,6 +138,8 @@ class Settings:
     card_sale_stock: int = 10_000  # units of a pinned card's regular-price sale (a card pinned without a sale)
     card_sale_per_user_limit: int = 5  # ... units per buyer
     card_sale_window_s: int = 86_400  # ... each regular-price sale is open at least this long (at most twice it)
+    group_update_interval_s: float = 0.5  # a deal's open groups pushed to viewers at most this often per node
+    group_state_max: int = 20  # open groups per deal in the venue's latest-value state (nearest deadline first)
 
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
     # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
@@ -345,6 +347,7 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
 def _validate_storefront(s: Settings, where: Any) -> None:
     for name in ("my_orders_max", "my_orders_grace_s", "pickup_misses", "pickup_miss_window_s", "store_audit_maxlen",
                  "stock_adjust_max"):  # fmt: skip
+    for name in ("group_update_interval_s", "group_state_max"):  # group buys (livehub.services.group_buying)
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
 

@@ -125,6 +125,12 @@ HTTP: dict[tuple[str, str], Rule] = {
     ("POST", "/api/admin/import/guides"): Rule(Need.ADMIN),
     ("POST", "/api/admin/hosts/{host}/key"): Rule(Need.ADMIN),
     ("POST", "/api/payments/presale-callback"): Rule(Need.PAYMENT),
+    # group buys (livehub.web.routes_groups): viewers pay with the demo's payment, or the provider for them
+    ("POST", "/api/venues/{venue}/groupdeals"): Rule(Need.VENUE_HOST),
+    ("GET", "/api/groups/{group}"): Rule(Need.PUBLIC),
+    ("POST", "/api/groupdeals/{deal}/groups"): Rule(Need.BUYER, demo_only=True),
+    ("POST", "/api/groups/{group}/join"): Rule(Need.BUYER, demo_only=True),
+    ("POST", "/api/payments/groups"): Rule(Need.PAYMENT),
 }
 
 WS: dict[str, Need] = {

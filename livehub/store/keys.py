@@ -17,6 +17,8 @@ braces), so each script stays on one Redis Cluster slot:
 * ``{mod}`` - the festival's moderation: mutes, bans, slow modes, deleted comments, the audit log.
 * ``{user:<id>}`` - one user's lasting guide attribution.
 * ``{user:<id>}`` - one buyer's index of their reservations, orders, group buys (my orders).
+* ``{group:<deal>}`` - one group deal and all its groups (livehub.store.groups).
+* ``{refunds}`` - the refunds stream and its once-markers (livehub.store.refunds).
 """
 
 from __future__ import annotations
@@ -343,3 +345,48 @@ class Keys:
     def user_guide(self, user_id: str) -> str:
         """String (first touch, with a TTL): the guide whose share code first brought the user in."""
         return f"{self.prefix}:{{user:{user_id}}}:guide"
+    # One group deal and all its groups, under ``{group:<deal>}`` (livehub.store.groups).
+    def groupdeal_spec(self, deal_id: str) -> str:
+        """Hash: the deal's spec (venue, brand, sku, group size and price, groups, window, group ttl)."""
+        return f"{self.prefix}:{{group:{deal_id}}}:spec"
+
+    def groupdeal_left(self, deal_id: str) -> str:
+        """Integer: groups that can still be started."""
+        return f"{self.prefix}:{{group:{deal_id}}}:left"
+
+    def groupdeal_counts(self, deal_id: str) -> str:
+        """Hash: open, completed, expired (groups); groups == left + open + completed."""
+        return f"{self.prefix}:{{group:{deal_id}}}:counts"
+
+    def groupdeal_deadlines(self, deal_id: str) -> str:
+        """Sorted set group id -> deadline (unix ms) of the deal's open groups."""
+        return f"{self.prefix}:{{group:{deal_id}}}:deadlines"
+
+    def groupdeal_outbox(self, deal_id: str) -> str:
+        """Sorted set "completed:<group>" / "expired:<group>" -> unix ms: orders and refunds to publish."""
+        return f"{self.prefix}:{{group:{deal_id}}}:outbox"
+
+    def group(self, deal_id: str, group_id: str) -> str:
+        """Hash: one group (state, size, joined, deadline, starter, settled time)."""
+        return f"{self.prefix}:{{group:{deal_id}}}:g:{group_id}"
+
+    def group_members(self, deal_id: str, group_id: str) -> str:
+        """Hash user id -> the member's payment (JSON: request id, payment ref, time, guide)."""
+        return f"{self.prefix}:{{group:{deal_id}}}:m:{group_id}"
+
+    def groupdeals_of_venue(self, venue: str) -> str:
+        """Set of group deal ids opened in a venue."""
+        return f"{self.prefix}:venue-groupdeals:{{v:{venue}}}"
+
+    # Refunds, for the payment provider (livehub.store.refunds).
+    def refunds_stream(self) -> str:
+        """Stream of refunds to pay back, read by the provider's worker with a consumer group."""
+        return f"{self.prefix}:{{refunds}}:stream"
+
+    def refund_published(self, refund_id: str) -> str:
+        """Marker: the refund is in the refunds stream (refund_publish.lua appends each refund once)."""
+        return f"{self.prefix}:{{refunds}}:published:{refund_id}"
+
+    def refunds_settled(self) -> str:
+        """Hash refund id -> "<provider ref>|<unix ms>": refunds paid back (the demo settles at once)."""
+        return f"{self.prefix}:{{refunds}}:settled"

@@ -115,6 +115,10 @@ def test_no_token_is_read_for_public_routes_and_the_payment_callback() -> None:
     assert callbacks <= tokenless
     assert ("POST", "/api/auth/token") not in tokenless
     assert all(access.HTTP[key].need is Need.PUBLIC for key in tokenless - callbacks)
+    payment_routes = {("POST", "/api/payments/callback"), ("POST", "/api/payments/groups")}
+    assert payment_routes <= tokenless
+    assert all(access.HTTP[key].need is Need.PAYMENT for key in payment_routes)
+    assert all(access.HTTP[key].need is Need.PUBLIC for key in tokenless - payment_routes)
 
 
 def test_token_minting_is_for_admins_only() -> None:
@@ -126,3 +130,4 @@ def test_the_demo_routes_are_marked_demo_only() -> None:
 
     assert demo == {("POST", "/api/auth/guest"), ("POST", "/api/reservations/{reservation}/pay"),
                     ("POST", "/api/deposits/{deposit}/pay")}  # fmt: skip
+                    ("POST", "/api/groupdeals/{deal}/groups"), ("POST", "/api/groups/{group}/join")}  # fmt: skip

@@ -125,6 +125,11 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("DELETE", "/api/venues/{venue}/shelf", "/api/venues/b1/shelf", None, HOSTS),
     ("POST", "/api/presales/{presale}/deposit", "/api/presales/no-presale/deposit", {"id": "r1"}, BUYERS),
     ("POST", "/api/deposits/{deposit}/pay", "/api/deposits/no-deposit/pay", None, BUYERS),
+    ("POST", "/api/venues/{venue}/groupdeals", "/api/venues/b1/groupdeals", {"sku": "nope"}, HOSTS),
+    ("GET", "/api/groups/{group}", "/api/groups/no-group", None, SAME),
+    ("POST", "/api/groupdeals/{deal}/groups", "/api/groupdeals/no-deal/groups", {"id": "r1"}, BUYERS),
+    ("POST", "/api/groups/{group}/join", "/api/groups/no-group/join", {"id": "r1"}, BUYERS),
+    ("POST", "/api/payments/groups", "/api/payments/groups", {"action": "join"}, SAME),
 ]
 
 # (command, its frame, the roles allowed) -- sent after joining b1

@@ -41,6 +41,9 @@ API = {
     ("/api/admin/import/guides", "POST"), ("/api/admin/hosts/{host}/key", "POST"),
     ("/api/me/orders", "GET"), ("/api/stores/{store}/pickups", "GET"), ("/api/stores/{store}/pickups/{code}", "POST"),
     ("/api/stores/{store}/stock", "GET"), ("/api/stores/{store}/stock", "POST"), ("/api/auth/staff", "POST"),
+    ("/api/venues/{venue}/groupdeals", "POST"), ("/api/groups/{group}", "GET"),
+    ("/api/groupdeals/{deal}/groups", "POST"), ("/api/groups/{group}/join", "POST"),
+    ("/api/payments/groups", "POST"),
 }  # fmt: skip
 
 

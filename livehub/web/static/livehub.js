@@ -17,6 +17,7 @@
 
 import { demoModeratorToken, installModeration } from "/static/moderation.js";
 import { pickupBox, refreshMyOrders, renderPickup } from "/static/my_orders.js";
+import { attachGroupBuy, attachGroupBuyPanel } from "./groupbuy.js"; // group buys (拼团): their own module
 
 export const SUBPROTOCOL = "livehub.json.v1";
 
@@ -1968,6 +1969,7 @@ export async function startWatch(root = document.getElementById("app")) {
       setTimeout(() => client.connect(), 0);
     }
   });
+  attachGroupBuy(view, client, REDUCERS);
   window.livehub = { client, view, festival };
   client.start();
   return window.livehub;
@@ -2083,6 +2085,8 @@ function renderConsole(root, festival, session) {
   import("./dashboard.js").then((m) => m.buildDashboard(dashRoot, ctx));
   buildControls(controls, ctx);
   for (const plugin of PANEL_PLUGINS) plugin(controls, ctx);
+  attachGroupBuy(view, client, REDUCERS);
+  attachGroupBuyPanel(controls, ctx);
   window.livehub = { client, view, festival, session };
   client.start();
 }
