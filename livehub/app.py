@@ -35,15 +35,15 @@ from livehub.store.client import redis_client
 from livehub.web import openapi, routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
-from livehub.web.routes_admin import routes as admin_routes
-from livehub.web.routes_stats import routes as stats_routes
 from livehub.web.request_context import RequestContext
-from livehub.web.routes_moderation import routes as moderation_routes
-from livehub.web.routes_guides import routes as guide_routes
-from livehub.web.routes_store import routes as store_routes
-from livehub.web.routes_presales import routes as presale_routes
+from livehub.web.routes_admin import routes as admin_routes
 from livehub.web.routes_groups import DEMO_ROUTES as GROUP_DEMO_ROUTES
 from livehub.web.routes_groups import ROUTES as GROUP_ROUTES
+from livehub.web.routes_guides import routes as guide_routes
+from livehub.web.routes_moderation import routes as moderation_routes
+from livehub.web.routes_presales import routes as presale_routes
+from livehub.web.routes_stats import routes as stats_routes
+from livehub.web.routes_store import routes as store_routes
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")

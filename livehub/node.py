@@ -36,38 +36,35 @@ from livehub.runtime.jwks import TokenVerifier
 from livehub.runtime.metrics import Metrics, event_latency_histogram
 from livehub.services.attribution import Attribution
 from livehub.services.buying import Buying
-from livehub.services.festival_admin import FESTIVAL_CHANNEL, FestivalAdmin
 from livehub.services.contest import HourlyContest
-from livehub.services.guide_page import GuidePage
+from livehub.services.festival_admin import FESTIVAL_CHANNEL, FestivalAdmin
 from livehub.services.group_buying import GroupBuying
+from livehub.services.guide_page import GuidePage
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
 from livehub.services.moderation import CHANNEL as MODERATION_CHANNEL
 from livehub.services.moderation import Moderation
-from livehub.services.sale_registry import SaleRegistry
-from livehub.services.stats import GROUP as STATS_GROUP
-from livehub.services.stats import LiveStats
-from livehub.services.tally import CommerceTally
 from livehub.services.my_orders import MyOrders
-from livehub.services.sale_registry import SaleRegistry
-from livehub.services.storefront import Storefront
 from livehub.services.presales import Presales
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.shelf import CardSales, Shelf
+from livehub.services.stats import GROUP as STATS_GROUP
+from livehub.services.stats import LiveStats
+from livehub.services.storefront import Storefront
+from livehub.services.tally import CommerceTally
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.attribution import AttributionStore
 from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
 from livehub.store.festival_edits import FestivalEdits
-from livehub.store.guide_customers import GuideCustomers
 from livehub.store.groups import GroupStore
+from livehub.store.guide_customers import GuideCustomers
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
-from livehub.store.orders import OrderConsumer, OrderStore
 from livehub.store.moderation import ModerationStore
 from livehub.store.my_orders import UserOrders
-from livehub.store.orders import OrderStore
+from livehub.store.orders import OrderConsumer, OrderStore
 from livehub.store.pickups import Pickups
 from livehub.store.presales import PresaleStore
 from livehub.store.refunds import DemoRefunds, RefundStream
@@ -132,8 +129,7 @@ class Node:
         self.registry = SaleRegistry(festival, self.sales)
         self.my_orders = MyOrders(festival, self.user_orders, self.pickups)
         self.buying = Buying(festival, self.registry, self.sales, self.coupons, self.admission, self.broker,
-                             self.quotas, tally=self.tally)  # fmt: skip
-                             self.quotas, my_orders=self.my_orders)  # fmt: skip
+                             self.quotas, tally=self.tally, my_orders=self.my_orders)  # fmt: skip
         self.storefront = Storefront(festival, self.orders, self.pickups, self.store_stock, s.stock_adjust_max)
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
@@ -158,14 +154,13 @@ class Node:
         self.groups = GroupStore(redis, keys, self.scripts, self.orders, self.refunds, retention_s=s.sale_retention_s)
         self.group_buying = GroupBuying(s, festival, self.broker, self.groups, self.quotas)
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
-                                 self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
+                                 self.coupons, self.stores, self.admission, self.leaderboard,
+                                 tally=self.tally)  # fmt: skip
         # live numbers (livehub.services.stats): counted from the orders stream, pushed to hosts
         self.stats_store = StatsStore(redis, keys, self.scripts, ttl_s=s.sale_retention_s,
                                       minutes_kept=s.stats_minutes_kept)  # fmt: skip
         self.live_stats = LiveStats(s, festival, self.hub, self.registry, self.sales, self.stats_store,
                                     OrderConsumer(redis, keys, STATS_GROUP, self.id), self.leaderboard)  # fmt: skip
-                                 self.coupons, self.stores, self.admission, self.leaderboard,
-                                 tally=self.tally)  # fmt: skip
 
         self.recovery = Recovery(festival, self.broker, self.hub, self.stats, replay_max=s.replay_max,
                                  counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip

@@ -347,6 +347,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
 def _validate_storefront(s: Settings, where: Any) -> None:
     for name in ("my_orders_max", "my_orders_grace_s", "pickup_misses", "pickup_miss_window_s", "store_audit_maxlen",
                  "stock_adjust_max"):  # fmt: skip
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     for name in ("group_update_interval_s", "group_state_max"):  # group buys (livehub.services.group_buying)
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")

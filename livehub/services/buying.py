@@ -51,7 +51,7 @@ class Buying:
     def __init__(
         self, festival: Festival, registry: SaleRegistry, sales: SaleStore, coupons: CouponStore,
         admission: Admission, broker: Broker, quotas: Quotas | None = None, tally: CommerceTally | None = None,
-        admission: Admission, broker: Broker, quotas: Quotas | None = None, my_orders: MyOrders | None = None,
+        my_orders: MyOrders | None = None,
     ) -> None:  # fmt: skip
         self.festival = festival
         self.registry = registry

@@ -38,8 +38,7 @@ log = logging.getLogger("livehub.services.venue_controls")
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
 # only their own endpoints publish these
-RESERVED_KINDS = ("card.", "sale.", "coupon.", "cta.", "cohost.", "shelf.", "presale.")
-RESERVED_KINDS = ("card.", "sale.", "coupon.", "cta.", "cohost.", "groups.")  # only their own endpoints publish these
+RESERVED_KINDS = ("card.", "sale.", "coupon.", "cta.", "cohost.", "shelf.", "presale.", "groups.")
 Published = tuple[str, int]  # (epoch, offset) of the event
 DEFAULT_BRAND: Any = object()  # coupon_brand without a brand: the venue's
 

@@ -8,9 +8,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from livehub.protocol.commands import ident, parse_buy_args
-from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
-from livehub.web.openapi import Param, declare, id_param, int_param
 from livehub.web.http import JSONResponse, bearer, json_body, node_of, viewer_of
+from livehub.web.openapi import Param, declare, id_param, int_param
 
 
 @declare(

@@ -14,15 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livehub.domain.tokens import MAX_VENUES, MODERATOR, VIEWER, mint
-from livehub.web.http import JSONResponse, node_of, viewer_of
-from livehub.web.openapi import Param, declare
 from livehub import errors
-from livehub.domain.tokens import GUIDE, VIEWER, mint
 from livehub.domain.roles import store_or_404
-from livehub.domain.tokens import STAFF, VIEWER, mint
+from livehub.domain.tokens import GUIDE, MAX_VENUES, MODERATOR, STAFF, VIEWER, mint
 from livehub.protocol.commands import ident
 from livehub.web.http import JSONResponse, json_body, node_of, viewer_of
+from livehub.web.openapi import Param, declare
 
 
 @declare(answers={200: "{token, user}"})

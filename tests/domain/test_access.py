@@ -129,5 +129,5 @@ def test_the_demo_routes_are_marked_demo_only() -> None:
     demo = {key for key, rule in access.HTTP.items() if rule.demo_only}
 
     assert demo == {("POST", "/api/auth/guest"), ("POST", "/api/reservations/{reservation}/pay"),
-                    ("POST", "/api/deposits/{deposit}/pay")}  # fmt: skip
+                    ("POST", "/api/deposits/{deposit}/pay"),
                     ("POST", "/api/groupdeals/{deal}/groups"), ("POST", "/api/groups/{group}/join")}  # fmt: skip
