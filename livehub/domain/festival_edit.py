@@ -230,7 +230,7 @@ def _by_line(problem: RowProblem) -> tuple[str, int]:
 def _refused_fields(
     section: str, fields: Mapping[str, Any], before: Mapping[str, Any] | None, demo: bool
 ) -> list[tuple[str, str]]:
-    bad: list[tuple[str, str]] = []
+    bad = [(name, "must not be null: leave the field out to keep its value") for name in _nulls(fields, "")]
     if before is not None:
         for name in FIXED_FIELDS.get(section, ()):
             if name in fields and fields[name] != before.get(name):
@@ -241,6 +241,18 @@ def _refused_fields(
         bad += [(name, "not for admin edits: give key_hash (livehub hash-key)")
                 for name in HOST_KEY_SOURCES if name in fields]  # fmt: skip
     return bad
+
+
+def _nulls(value: Any, where: str) -> Iterable[str]:
+    """The keys of the JSON nulls in ``value`` (a festival file has none: TOML cannot write one)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nulls(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nulls(item, f"{where}[{i}]")
+    elif value is None:
+        yield where
 
 
 def _row_problems(

@@ -105,6 +105,14 @@ def test_a_record_without_its_id_is_refused_naming_the_id_field(seed: Festival) 
         (1, "sku", "missing required key"), (2, "sku", "must be an id, got integer")]  # fmt: skip
 
 
+def test_a_json_null_is_refused_where_it_is(seed: Festival) -> None:
+    problems = refusal(seed, "brands", [(1, {"id": "b1", "name": None, "warehouse": {"lat": None, "lon": 121.0}})])
+    assert [(p.field, p.reason) for p in problems] == [
+        ("name", "must not be null: leave the field out to keep its value"),
+        ("warehouse.lat", "must not be null: leave the field out to keep its value"),
+    ]
+
+
 def test_a_duplicate_share_code_is_the_row_that_claims_it(seed: Festival) -> None:
     taken = next(iter(seed.guides.values())).share_code
     [problem] = refusal(seed, "guides", [(4, {"id": "g-x", "name": "X", "store": "b1-s1", "brand": "b1",

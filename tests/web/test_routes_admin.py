@@ -27,6 +27,7 @@ from tests.conftest import HUB_ENV, SECRET, LivehubProcess, api, host_token, run
 pytestmark = pytest.mark.asyncio
 
 ADMIN_TOKEN = mint(SECRET, "festival-admin", ADMIN)
+IMPORT_MAX_BYTES = 2_000_000  # the 10,000-row file fits
 Pair = tuple[LivehubProcess, LivehubProcess]
 
 
@@ -38,7 +39,8 @@ def prefix_of_pair() -> str:
 @pytest.fixture(scope="module")
 def pair(redis_url: str, prefix_of_pair: str) -> Iterator[Pair]:
     # no periodic catch-up within a test: a change reaches the other node by the backplane's poke
-    env = {**HUB_ENV, "LIVEHUB_DEMO": "0", "LIVEHUB_FESTIVAL_SYNC_INTERVAL_S": "3600"}
+    env = {**HUB_ENV, "LIVEHUB_DEMO": "0", "LIVEHUB_FESTIVAL_SYNC_INTERVAL_S": "3600",
+           "LIVEHUB_ADMIN_IMPORT_MAX_BYTES": str(IMPORT_MAX_BYTES)}  # fmt: skip
     with running(redis_url, prefix_of_pair, env) as one, running(redis_url, prefix_of_pair, env) as other:
         yield one, other
 
@@ -212,6 +214,27 @@ async def test_a_guides_csv_adds_guides_whose_share_codes_attribute_at_once(pair
     token = mint(SECRET, guide, "guide", guide=guide)
     status, me = await api("GET", other.http + "/api/guides/me", None, token)
     assert status == 200, me
+
+
+def head_only_answer(port: int, head: str) -> bytes:
+    """Send a request's head and no body; the whole answer (the server closes the connection)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    return answer
+
+
+async def test_an_import_larger_than_its_limit_is_refused_before_its_body_is_read(pair: Pair) -> None:
+    head = (f"POST /api/admin/import/stores HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+            f"Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: {IMPORT_MAX_BYTES + 1}\r\n\r\n")  # fmt: skip
+    answer = await asyncio.to_thread(head_only_answer, pair[0].port, head)  # no body sent: answered without it
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 413") and b"connection: close" in rest.lower()
+    assert orjson.loads(rest.partition(b"\r\n\r\n")[2])["code"] == "too_large"
 
 
 async def test_an_import_body_must_be_csv(pair: Pair) -> None:
