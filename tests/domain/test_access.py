@@ -129,4 +129,5 @@ def test_the_demo_routes_are_marked_demo_only() -> None:
     assert demo == {("POST", "/api/auth/guest"), ("POST", "/api/reservations/{reservation}/pay"),
                     ("POST", "/api/deposits/{deposit}/pay"),
                     ("POST", "/api/groupdeals/{deal}/groups"), ("POST", "/api/groups/{group}/join"),
-                    ("POST", "/api/auth/guide"), ("POST", "/api/auth/staff"), ("POST", "/api/auth/moderator")}  # fmt: skip
+                    ("POST", "/api/auth/guide"), ("POST", "/api/auth/staff"),
+                    ("POST", "/api/auth/moderator")}  # fmt: skip
