@@ -217,17 +217,28 @@ class Node:
     def adopt_festival(self, festival: Festival) -> None:
         """Serve ``festival`` from now on (livehub.services.festival_admin): every holder's reference is
         swapped in this one synchronous step, so no request sees two festivals."""
-        self.festival = festival
-        self.signals.festival = festival
-        self.stores.festival = festival
-        self.registry.festival = festival
-        self.buying.festival = festival
-        self.controls.festival = festival
-        self.leaderboard.festival = festival
-        self.jobs.festival = festival
-        self.recovery.festival = festival
+        for part in self.festival_holders():
+            part.festival = festival
         for listener in self.festival_listeners:
             listener(festival)
+
+    def festival_holders(self) -> list[Any]:
+        """The node and every part of it (its attributes, and theirs) that holds the festival it serves:
+        found, not listed, so that a new service cannot be left serving an old festival."""
+        current = self.festival
+        holders: dict[int, Any] = {id(self): self}
+        todo: list[tuple[Any, int]] = [(self, 0)]
+        while todo:
+            obj, depth = todo.pop()
+            if depth == 2:
+                continue
+            for value in getattr(obj, "__dict__", {}).values():
+                if id(value) in holders or isinstance(value, (str, int, float, bytes, dict, list, tuple, set)):
+                    continue
+                if getattr(value, "festival", None) is current:
+                    holders[id(value)] = value
+                todo.append((value, depth + 1))
+        return list(holders.values())
 
     def _deliver(self, channel: str, item: Event | Volatile) -> None:
         if channel == FESTIVAL_CHANNEL:
