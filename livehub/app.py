@@ -34,6 +34,7 @@ from livehub.store.client import redis_client
 from livehub.web import routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
 from livehub.web.endpoint import websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
+from livehub.web.routes_store import routes as store_routes
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         *routes_host.routes,
         *routes_buyer.routes,
         *routes_payments.routes,
+        *store_routes,
         *(routes_demo.routes if settings.demo else []),
         *[_page(p.name) for p in sorted(STATIC.glob("*.html"))],
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -28,6 +28,7 @@ NOT_FOUND = "not_found"  # unknown venue, sale, store, coupon ...
 RATE_LIMITED = "rate_limited"  # too many frames / comments / likes / buys / grabs; retry after retry_after_ms
 UNAVAILABLE = "unavailable"  # Redis unreachable or node shutting down; retry later
 INTERNAL = "internal"  # a bug; logged with a traceback on the node
+ALREADY_PICKED_UP = "already_picked_up"  # a pickup code verified before: the order was handed over then
 
 HTTP_STATUS = {
     BAD_FRAME: 400,
@@ -40,6 +41,7 @@ HTTP_STATUS = {
     RATE_LIMITED: 429,
     UNAVAILABLE: 503,
     INTERNAL: 500,
+    ALREADY_PICKED_UP: 409,
 }
 
 # ---- websocket close codes ----

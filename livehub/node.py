@@ -37,16 +37,21 @@ from livehub.runtime.metrics import Metrics, event_latency_histogram
 from livehub.services.buying import Buying
 from livehub.services.jobs import CommerceJobs
 from livehub.services.leaderboard import Leaderboard
+from livehub.services.my_orders import MyOrders
 from livehub.services.sale_registry import SaleRegistry
+from livehub.services.storefront import Storefront
 from livehub.services.venue_controls import VenueControls
 from livehub.settings import Settings
 from livehub.store.client import pubsub_client
 from livehub.store.coupons import CouponStore
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
+from livehub.store.my_orders import UserOrders
 from livehub.store.orders import OrderStore
+from livehub.store.pickups import Pickups
 from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
+from livehub.store.store_stock import StoreStock
 from livehub.store.stores import StoreIndex
 
 log = logging.getLogger("livehub.node")
@@ -80,7 +85,14 @@ class Node:
         # commerce stores: one script batcher for every Lua call of the node
         self.scripts = Scripts(redis, batch=True, connections=s.redis_script_connections)
         self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate)
-        self.orders = OrderStore(redis, keys, guides=self.guides, scripts=self.scripts, marker_ttl_s=s.sale_retention_s)
+        self.pickups = Pickups(redis, keys, self.scripts, misses=s.pickup_misses, miss_window_s=s.pickup_miss_window_s,
+                               audit_maxlen=s.store_audit_maxlen)  # fmt: skip
+        self.orders = OrderStore(redis, keys, guides=self.guides, scripts=self.scripts, marker_ttl_s=s.sale_retention_s,
+                                 pickups=self.pickups)  # fmt: skip
+        self.user_orders = UserOrders(redis, keys, self.scripts, max_entries=s.my_orders_max,
+                                      grace_ms=s.my_orders_grace_s * 1000,
+                                      ttl_ms=(s.sale_retention_s + 86_400) * 1000)  # fmt: skip
+        self.store_stock = StoreStock(redis, keys, self.scripts, audit_maxlen=s.store_audit_maxlen)
         self.coupons = CouponStore(redis, keys, self.scripts)
         self.stores = StoreIndex(redis, keys, self.scripts, festival)
         self.sales = SaleStore(redis, keys, self.scripts, stores=self.stores, coupons=self.coupons, orders=self.orders,
@@ -90,8 +102,10 @@ class Node:
         self.quotas = Quotas.from_settings(s)  # limits per identity (rates, connections): web.session, web.edge
         self.admission = Admission(rate=s.admission_rate, burst=s.admission_burst, max_sales=s.admission_max_sales)
         self.registry = SaleRegistry(festival, self.sales)
+        self.my_orders = MyOrders(festival, self.user_orders, self.pickups)
         self.buying = Buying(festival, self.registry, self.sales, self.coupons, self.admission, self.broker,
-                             self.quotas)  # fmt: skip
+                             self.quotas, my_orders=self.my_orders)  # fmt: skip
+        self.storefront = Storefront(festival, self.orders, self.pickups, self.store_stock, s.stock_adjust_max)
         self.controls = VenueControls(festival, self.broker, self.registry, self.sales, self.coupons,
                                       max_signal_bytes=s.max_frame_bytes)  # fmt: skip
         self.leaderboard = Leaderboard(festival, self.guides)
@@ -102,6 +116,7 @@ class Node:
                                  counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip
         # websocket commands answered by the services (the session handles join, comment, signal ...)
         self.commands: dict[str, CommandHandler] = {"buy": self.buying.ws_buy, "coupon.grab": self.buying.ws_grab}
+        self.commands["orders"] = self.my_orders.ws_orders
         self.verifier = TokenVerifier(s)  # bearer tokens of the websocket endpoint and HTTP (livehub.runtime.jwks)
         self.accepting = False
 

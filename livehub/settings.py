@@ -109,6 +109,14 @@ class Settings:
     leaderboard_interval_s: float = 5.0  # guide leaderboard push to hosts
     reconcile_interval_s: float = 300.0  # settle holds/locks left by a crashed node
 
+    # buyers' orders, pickups, storefront (livehub.store.my_orders, pickups, store_stock; docs/operations.md)
+    my_orders_max: int = 200  # entries in a buyer's "my orders" index; beyond: the oldest are trimmed
+    my_orders_grace_s: int = 600  # an entry pointing at nothing is hidden, and removed once this old
+    pickup_misses: int = 20  # wrong pickup codes per store per window; beyond: every verify there refused
+    pickup_miss_window_s: float = 60.0  # ... until the window (from the first wrong code) ends
+    store_audit_maxlen: int = 1_000  # entries kept (about) in each store's audit stream
+    stock_adjust_max: int = 100_000  # the largest |delta| of one stock adjustment
+
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
     # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.
     # (comments: comment_rate / comment_burst above, per identity over all its connections)
@@ -263,6 +271,14 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         raise SettingsError(f"{where('max_frame_bytes')}: setting 'max_frame_bytes' must not exceed 'ws_max_size'")
     if not s.redis_prefix or "{" in s.redis_prefix or "}" in s.redis_prefix:
         raise SettingsError(f"{where('redis_prefix')}: setting 'redis_prefix' must be non-empty and free of braces")
+    _validate_storefront(s, where)
+
+
+def _validate_storefront(s: Settings, where: Any) -> None:
+    for name in ("my_orders_max", "my_orders_grace_s", "pickup_misses", "pickup_miss_window_s", "store_audit_maxlen",
+                 "stock_adjust_max"):  # fmt: skip
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
 
 
 def hs_keys(text: str) -> dict[str, str]:

@@ -36,6 +36,7 @@ class Need(StrEnum):
     GUIDE_SELF = "guide_self"  # a guide (their own share code and figures)
     STORE_STAFF = "store_staff"  # staff of the path's store, a host who may drive its brand's venue, an admin
     ADMIN = "admin"  # a festival admin (the identity provider mints tokens for everyone else)
+    STORE_KEEPER = "store_keeper"  # staff of the path's store, or an admin (they adjust its stock; hosts do not)
 
 
 TOKENLESS = frozenset({Need.PUBLIC, Need.PAYMENT})  # the edge reads no token for these
@@ -82,9 +83,15 @@ HTTP: dict[tuple[str, str], Rule] = {
     # stores and guides
     ("GET", "/api/stores/{store}/orders"): Rule(Need.STORE_STAFF),
     ("GET", "/api/guides/me"): Rule(Need.GUIDE_SELF),
+    ("GET", "/api/stores/{store}/pickups"): Rule(Need.STORE_STAFF),  # waiting and handed over, never the codes
+    ("POST", "/api/stores/{store}/pickups/{code}"): Rule(Need.STORE_STAFF),  # hand-over (核销)
+    ("GET", "/api/stores/{store}/stock"): Rule(Need.STORE_STAFF),
+    ("POST", "/api/stores/{store}/stock"): Rule(Need.STORE_KEEPER),
+    ("GET", "/store"): Rule(Need.PUBLIC),  # the storefront page (its calls need a staff token)
     # buyers
     ("POST", "/api/sales/{sale}/buy"): Rule(Need.BUYER),
     ("POST", "/api/coupons/{coupon}/grab"): Rule(Need.BUYER),
+    ("GET", "/api/me/orders"): Rule(Need.BUYER),
     ("POST", "/api/reservations/{reservation}/pay"): Rule(Need.BUYER, demo_only=True),
     # the payment provider
     ("POST", "/api/payments/callback"): Rule(Need.PAYMENT),
@@ -99,6 +106,7 @@ WS: dict[str, Need] = {
     "signal": Need.HOST,
     "buy": Need.BUYER,
     "coupon.grab": Need.BUYER,
+    "orders": Need.BUYER,
 }
 
 
@@ -145,6 +153,10 @@ def permits(need: Need, identity: Identity, festival: Festival, target: Target =
         )
     if need is Need.ADMIN:
         return identity.role == ADMIN
+    if need is Need.STORE_KEEPER:
+        return target.store in festival.stores and (
+            (identity.role == STAFF and identity.store == target.store) or identity.role == ADMIN
+        )
     raise AssertionError(f"unhandled need {need!r}")
 
 

@@ -51,6 +51,7 @@ SHARE_CODE_LENGTH = 8  # 5 random bits a symbol
 STORE_SCATTER_SIGMA_KM = 9.0  # stores cluster around a city centre ...
 STORE_SCATTER_MAX_KM = 40.0  # ... and stay within its metropolitan area
 RADII_KM = (3.0, 3.5, 4.0, 4.5, 5.0)  # a physical store's trust radius is 3-5 km
+STREETS = ("Nanjing Road", "Huaihai Road", "Century Avenue", "Zhongshan Road", "Yan'an Road", "Renmin Road")
 
 # (name, lat, lon, weight): city centres, weight ~ relative retail size.
 CITIES: tuple[tuple[str, float, float, int], ...] = (
@@ -273,7 +274,8 @@ def generate(spec: DemoSpec) -> DemoParts:
             lat, lon = _offset(city[1], city[2], distance, rnd() * 2 * math.pi)
             stock = {sku: (0 if rnd() < 0.1 else 1 + int(rnd() * 60)) for sku in skus}
             store_name = f"{name} {city[0]} #{s}"
-            stores.append(Store(store_id, brand_id, store_name, lat, lon, pick(RADII_KM), stock))
+            address = f"{100 + 37 * s % 900} {STREETS[s % len(STREETS)]}, {city[0]}"  # no draw: the rest as before
+            stores.append(Store(store_id, brand_id, store_name, lat, lon, pick(RADII_KM), stock, address))
             for g in range(1, spec.guides_per_store + 1):
                 code = _share_code(rng)
                 while code in codes:

@@ -65,7 +65,7 @@ _HOST = Schema.of(("id", "venue", "name"), ("key", "key_hash", "key_hash_env", "
 _BRAND = Schema.of(("id", "name", "venue", "warehouse"))
 _WAREHOUSE = Schema.of(("lat", "lon"))
 _PRODUCT = Schema.of(("sku", "brand", "title", "price_cents", "list_price_cents"), ("image_url",))
-_STORE = Schema.of(("id", "brand", "name", "lat", "lon", "radius_km"), ("stock",))
+_STORE = Schema.of(("id", "brand", "name", "lat", "lon", "radius_km"), ("stock", "address"))
 _GUIDE = Schema.of(("id", "name", "store", "brand", "share_code"))
 
 
@@ -298,7 +298,7 @@ def _stores(problems: Problems, rows: list[tuple[str, object]], ids: Index) -> l
         if store_id:
             ids.claim(store_id, rec.key("id"))
         if rec.ok:
-            out.append(Store(store_id, brand, name, lat, lon, radius_km, stock))
+            out.append(Store(store_id, brand, name, lat, lon, radius_km, stock, rec.text("address", default="")))
     return out
 
 

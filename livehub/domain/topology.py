@@ -55,6 +55,7 @@ class Store:
     lon: float
     radius_km: float  # in-store pickup is offered within this distance
     stock: Mapping[str, int] = field(default_factory=dict)  # sku -> units on hand at festival start
+    address: str = ""  # where buyers pick up (shown with their pickup orders)
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,6 +159,13 @@ def _parse_grab(msg: dict[str, Any]) -> dict[str, Any]:
     return {"coupon": ident(msg.get("coupon"), "coupon")}
 
 
+def _parse_orders(msg: dict[str, Any]) -> dict[str, Any]:
+    """The buyer's own orders (livehub.services.my_orders): no fields but the ``id`` its reply carries."""
+    if msg.get("id") is None:
+        raise errors.bad_request("'orders' needs an 'id'")
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_frame_bytes: int = 8192
@@ -166,7 +173,7 @@ class Limits:
     like_max_per_frame: int = 100
 
 
-CLIENT_TYPES = ("ping", "join", "leave", "like", "comment", "signal", "buy", "coupon.grab")
+CLIENT_TYPES = ("ping", "join", "leave", "like", "comment", "signal", "buy", "coupon.grab", "orders")
 
 
 def _too_large(payload: str | bytes, limits: Limits) -> bool:
@@ -217,6 +224,8 @@ def parse(payload: str | bytes, codec: Codec, limits: Limits) -> Command:
             return Command(mtype, rid, parse_buy_args(msg))
         if mtype == "coupon.grab":
             return Command(mtype, rid, _parse_grab(msg))
+        if mtype == "orders":
+            return Command(mtype, rid, _parse_orders(msg))
     except LivehubError as exc:
         exc.details.setdefault("type", mtype)
         exc.request_id = rid

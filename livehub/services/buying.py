@@ -14,6 +14,7 @@ A confirmed payment is announced to the hosts of the sale's venue and of the mai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -25,12 +26,13 @@ from livehub.domain.admission import Admission, Decision
 from livehub.domain.attribution import credit_for
 from livehub.domain.quotas import Quotas
 from livehub.domain.roles import require_viewer
-from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError
+from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError, reservation_id
 from livehub.domain.topology import Festival, host_channel
 from livehub.hub.connection import UNDROPPABLE, Connection
 from livehub.protocol import frames
 from livehub.protocol.commands import Command
 from livehub.protocol.events import now_ms
+from livehub.services.my_orders import MyOrders
 from livehub.services.sale_registry import SaleRegistry
 from livehub.services.views import buy_view, grab_view, order_view
 from livehub.settings import Settings
@@ -47,7 +49,7 @@ ANSWERS = {BuyCode.OK, BuyCode.DUPLICATE, BuyCode.NOT_STARTED, BuyCode.ENDED, Bu
 class Buying:
     def __init__(
         self, festival: Festival, registry: SaleRegistry, sales: SaleStore, coupons: CouponStore,
-        admission: Admission, broker: Broker, quotas: Quotas | None = None,
+        admission: Admission, broker: Broker, quotas: Quotas | None = None, my_orders: MyOrders | None = None,
     ) -> None:  # fmt: skip
         self.festival = festival
         self.registry = registry
@@ -57,6 +59,7 @@ class Buying:
         self.admission = admission
         self.broker = broker
         self.quotas = quotas or Quotas.from_settings(Settings())
+        self.my_orders = my_orders  # the buyers' "my orders" (None: not kept)
 
     async def buy(self, user: str, sale_id: str, request_id: str, args: dict[str, Any], guide_id: str | None
                   ) -> dict[str, Any]:  # fmt: skip
@@ -81,7 +84,14 @@ class Buying:
                 return {"status": exc.code.value, "sale": sale_id, "detail": str(exc)}
             raise errors.bad_request(str(exc), field=exc.field) from None
         guide = self.festival.guides.get(guide_id) if guide_id else None
-        result = await self.sales.buy(sale_id, user, request, guide=credit_for(guide, spec.brand))
+        buying = self.sales.buy(sale_id, user, request, guide=credit_for(guide, spec.brand))
+        if self.my_orders is None:
+            result = await buying
+        else:  # the buyer's index notes the reservation before its answer leaves (livehub.store.my_orders)
+            rid = reservation_id(sale_id, user, request_id)
+            _, result = await asyncio.gather(self.my_orders.note_buy(user, spec.venue, rid), buying)
+            if result.reservation is None:
+                await self.my_orders.drop_buy(user, spec.venue, rid)
         if result.code in (BuyCode.OK, BuyCode.DUPLICATE, BuyCode.SOLD_OUT, BuyCode.LIMIT_REACHED):
             self.admission.observe_stock(sale_id, result.available, time.monotonic())
         if result.code not in ANSWERS:

@@ -156,7 +156,9 @@ class VenueControls:
     # ---- cards --------------------------------------------------------------------------------
     def product_of_venue(self, venue: str, sku: Any) -> Product:
         """The product ``sku`` if the venue may sell it (its brand's; the main venue: any)."""
-        product = self.festival.products.get(sku) if isinstance(sku, str) else None
+        if sku is None or not isinstance(sku, str):
+            raise errors.bad_request("'sku' is required: a string", field="sku")
+        product = self.festival.products.get(sku)
         if product is None:
             raise errors.not_found(f"unknown sku {sku!r}")
         brand_of_venue = self.festival.venues[venue].brand

@@ -11,6 +11,7 @@ braces), so each script stays on one Redis Cluster slot:
 * ``{store:<id>}`` - one store's stock and order index.
 * ``{brand:<id>}`` - a brand's GEO index of stores.
 * ``{guides:<hour>}`` - one hour's guide leaderboard.
+* ``{user:<id>}`` - one buyer's index of their reservations, orders, group buys (my orders).
 """
 
 from __future__ import annotations
@@ -145,6 +146,26 @@ class Keys:
         """Sorted set order id -> created unix ms: the store's orders (pickups)."""
         return f"{self.prefix}:{{store:{store_id}}}:orders"
 
+    def store_pickups(self, store_id: str) -> str:
+        """Hash order id -> "<code>" (waiting) | "<code>|<picked up unix ms>|<staff id>": the store's pickups."""
+        return f"{self.prefix}:{{store:{store_id}}}:pickups"
+
+    def store_pickup_codes(self, store_id: str) -> str:
+        """Hash pickup code -> order id: the codes the store hands over against (unique per store)."""
+        return f"{self.prefix}:{{store:{store_id}}}:pickup-codes"
+
+    def store_pickup_misses(self, store_id: str) -> str:
+        """Integer with a TTL: wrong pickup codes tried at the store in the current window."""
+        return f"{self.prefix}:{{store:{store_id}}}:pickup-misses"
+
+    def store_audit(self, store_id: str) -> str:
+        """Stream of the store's stock adjustments and hand-overs (who, what, when), trimmed with MAXLEN ~."""
+        return f"{self.prefix}:{{store:{store_id}}}:audit"
+
+    def store_adjusted(self, store_id: str, request_id: str) -> str:
+        """String with a TTL: the answer of a stock adjustment request (a retry answers it again)."""
+        return f"{self.prefix}:{{store:{store_id}}}:adjusted:{request_id}"
+
     # Orders, for downstream systems.
     def orders_stream(self) -> str:
         """Stream of confirmed orders, read with consumer groups."""
@@ -157,6 +178,15 @@ class Keys:
     def orders_done(self, group: str) -> str:
         """Set of order ids a consumer group has handled (idempotent consumers)."""
         return f"{self.prefix}:{{orders}}:done:{group}"
+
+    # One buyer's "my orders", all under ``{user:<id>}`` (livehub.store.my_orders).
+    def user_orders(self, user_id: str) -> str:
+        """Sorted set "<kind>|<venue>|<id>" -> unix ms: the buyer's reservations, orders, group buys, ..."""
+        return f"{self.prefix}:{{user:{user_id}}}:orders"
+
+    def user_orders_pending(self, user_id: str) -> str:
+        """Hash entry -> attempts that noted it and have not failed (an entry goes only when all failed)."""
+        return f"{self.prefix}:{{user:{user_id}}}:orders:pending"
 
     # One hour of the guide contest, all under ``{guides:<hour>}``.
     def guides_sales(self, hour: str) -> str:

@@ -44,6 +44,7 @@ from livehub.domain.sale_rules import flat_fields, sale_of, text
 from livehub.settings import Settings
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
+from livehub.store.pickups import Pickups
 from livehub.store.scripts import Scripts
 
 log = logging.getLogger("livehub.store.orders")
@@ -143,12 +144,13 @@ class OrderStore:
 
     def __init__(
         self, redis: Redis, keys: Keys, guides: GuideBoard | None = None, stream_maxlen: int = 1_000_000,
-        scripts: Scripts | None = None, marker_ttl_s: int = 604_800,
+        scripts: Scripts | None = None, marker_ttl_s: int = 604_800, pickups: Pickups | None = None,
     ) -> None:  # fmt: skip
         self._redis = redis
         self._keys = keys
         self._guides = guides
         self._scripts = scripts or Scripts(redis)
+        self.pickups = pickups or Pickups(redis, keys, self._scripts)  # a pickup order's code (livehub.store.pickups)
         self.stream_maxlen = stream_maxlen  # ~ trimming; the order hashes stay the record
         self.marker_ttl_s = marker_ttl_s  # how long "this order is in the stream" is remembered
 
@@ -161,7 +163,7 @@ class OrderStore:
         return Order.from_fields(flat_fields(raw)) if raw else None
 
     async def publish(self, order: Order) -> bool:
-        """Append to the orders stream (once), index at its store, credit its guide: every step
+        """Append to the orders stream (once), index at its store with its pickup code, credit its guide: every step
         idempotent, so the outbox relay may run it again.  True when this call appended it."""
         keys = self._keys
         fields = [part for pair in order.to_fields().items() for part in pair]
@@ -171,6 +173,7 @@ class OrderStore:
         )  # fmt: skip
         if order.store_id:
             await self._redis.zadd(keys.store_orders(order.store_id), {order.order_id: order.created_at_ms})
+            await self.pickups.issue(order.store_id, order.order_id)  # once per order: a relay keeps the code
         if order.guide_id and order.guide_store and self._guides is not None:
             await self._guides.credit(
                 order.order_id, order.guide_id, order.guide_store, order.amount_cents, order.created_at_ms

@@ -416,6 +416,8 @@ class SaleStore:
             return BuyResult(buy_code, sale_id, available, reservation)
         if buy_code is BuyCode.NOT_STARTED:
             return BuyResult(buy_code, sale_id, available, starts_at_ms=int(detail))
+        if buy_code is BuyCode.COUPON_INVALID:  # buy.lua's own check: the minimum spend
+            return BuyResult(buy_code, sale_id, available, detail=text(detail))
         return BuyResult(buy_code, sale_id, available)
 
     async def holds_reservation(self, sale_id: str, user_id: str, request_id: str) -> bool:

@@ -52,6 +52,10 @@ EXPECTED: list[tuple[Need, Target, set[str]]] = [
     (Need.STORE_STAFF, B2_S1, {"main_host", "admin"}),
     (Need.STORE_STAFF, Target(store="nowhere"), set()),
     (Need.ADMIN, access.NO_TARGET, {"admin"}),
+    (Need.STORE_KEEPER, B1_S1, {"b1_s1_staff", "admin"}),  # hosts read a store's stock, never adjust it
+    (Need.STORE_KEEPER, B1_S2, {"admin"}),
+    (Need.STORE_KEEPER, Target(store="nowhere"), set()),
+    (Need.STORE_KEEPER, access.NO_TARGET, set()),
 ]
 
 

@@ -164,7 +164,7 @@ def test_generated_records_pass_the_loaders_field_checks() -> None:
                       "list_price_cents": p.list_price_cents, "image_url": p.image_url}
                      for p in parts.products],
         "stores": [{"id": s.id, "brand": s.brand, "name": s.name, "lat": s.lat, "lon": s.lon,
-                    "radius_km": s.radius_km, "stock": dict(s.stock)} for s in parts.stores],
+                    "radius_km": s.radius_km, "stock": dict(s.stock), "address": s.address} for s in parts.stores],
         "guides": [{"id": g.id, "name": g.name, "store": g.store, "brand": g.brand,
                     "share_code": g.share_code} for g in parts.guides],
     })  # fmt: skip

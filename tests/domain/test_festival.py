@@ -149,6 +149,13 @@ def test_minimal_festival_loads_every_section(tmp_path: Path) -> None:
     assert f.brands["b1"].warehouse.lat == 31.0
 
 
+def test_a_store_may_have_an_address_for_its_pickups(tmp_path: Path) -> None:
+    with_address = edit(MINIMAL, 'id = "b1-s1"\n', 'id = "b1-s1"\naddress = "200 Nanjing Road East"\n')
+
+    assert load(tmp_path, with_address).stores["b1-s1"].address == "200 Nanjing Road East"
+    assert load(tmp_path, MINIMAL).stores["b1-s1"].address == ""  # optional
+
+
 def test_venues_list_their_hosts_and_brands_list_their_products_and_stores(tmp_path: Path) -> None:
     f = load(tmp_path, MINIMAL + SECOND_BRAND)
     assert f.venues["main"].hosts == ("host-main",)

@@ -74,6 +74,7 @@ VALID: list[tuple[dict[str, Any], Command]] = [
         ),
     ),
     ({"type": "coupon.grab", "id": "g", "coupon": "c-1"}, Command("coupon.grab", "g", {"coupon": "c-1"})),
+    ({"type": "orders", "id": 1}, Command("orders", 1, {})),
 ]
 
 
@@ -265,6 +266,8 @@ BAD_REQUESTS: dict[str, dict[str, Any]] = {
     # coupon.grab
     "grab-without-id": {"type": "coupon.grab", "coupon": "c1"},
     "grab-no-coupon": {"type": "coupon.grab", "id": 1},
+    # orders
+    "orders-without-id": {"type": "orders"},
 }
 
 

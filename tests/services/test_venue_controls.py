@@ -145,10 +145,14 @@ async def test_a_created_sale_is_announced_registered_and_its_defaults_follow_th
         await controls.create_sale("b1", SaleDraft(stores.festival.products["b1-sku1"], sale_id="s-one", stock=5))
     assert exc.value.code == errors.BAD_REQUEST  # exists already
     assert controls.product_of_venue("main", "b2-sku1").brand == "b2"  # the main venue sells every brand
-    for sku, code in (("nope", errors.NOT_FOUND), (None, errors.NOT_FOUND), ("b2-sku1", errors.BAD_REQUEST)):
+    for sku, code in (("nope", errors.NOT_FOUND), (None, errors.BAD_REQUEST), (7, errors.BAD_REQUEST),
+                      ("b2-sku1", errors.BAD_REQUEST)):  # fmt: skip
         with pytest.raises(LivehubError) as exc:
             controls.product_of_venue("b1", sku)
         assert exc.value.code == code
+    with pytest.raises(LivehubError) as missing:
+        controls.product_of_venue("b1", None)
+    assert missing.value.details == {"field": "sku"}  # a missing sku names the field (it is not an unknown one)
 
 
 async def test_a_coupon_drop_is_issued_by_the_host_or_its_brands_guide_for_the_venues_brand(

@@ -174,7 +174,7 @@ async def test_the_script_prices_a_buy_and_caps_a_coupon_at_the_subtotal(
     below = await sales.buy("s1", "u3", BuyRequest("m", 1, coupon_id="min"), now_ms=START)
     assert below.code is BuyCode.COUPON_INVALID  # not u3's coupon
     short = await sales.buy("s1", "u1", BuyRequest("m1", 1, coupon_id="min"), now_ms=START)
-    assert short.code is BuyCode.COUPON_INVALID  # 300 < 600 minimum spend
+    assert (short.code, short.detail) == (BuyCode.COUPON_INVALID, "min_spend")  # 300 < 600 minimum spend
     exact = (await sales.buy("s1", "u1", BuyRequest("m2", 2, coupon_id="min"), now_ms=START)).reservation
     assert exact is not None and (exact.subtotal_cents, exact.discount_cents, exact.amount_cents) == (600, 100, 500)
 

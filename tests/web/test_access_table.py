@@ -59,6 +59,7 @@ HOSTS = {"main_host", "b1_host"}
 SIGNED_IN = {"viewer", "b1_moderator", "b1_guide", "b1_s1_staff", "admin"} | HOSTS
 BUYERS = SIGNED_IN - HOSTS
 B1_S1_STAFF = {"b1_s1_staff"}
+B1_S1_READERS = B1_S1_STAFF | HOSTS | {"admin"}  # a store's staff, its brand's host, the main host, an admin
 SAME = None  # a route that reads no token: every caller gets the same answer
 
 # (method, path template, the request's path, body, the roles allowed): one line per table entry.
@@ -89,6 +90,12 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("POST", "/api/venues/{venue}/coupons", "/api/venues/b1/coupons", {"total": "x"}, HOSTS),
     ("GET", "/api/stores/{store}/orders", "/api/stores/b1-s1/orders", None, B1_S1_STAFF | HOSTS | {"admin"}),
     ("GET", "/api/guides/me", "/api/guides/me", None, {"b1_guide"}),
+    ("GET", "/api/stores/{store}/pickups", "/api/stores/b1-s1/pickups", None, B1_S1_READERS),
+    ("POST", "/api/stores/{store}/pickups/{code}", "/api/stores/b1-s1/pickups/22AA", None, B1_S1_READERS),
+    ("GET", "/api/stores/{store}/stock", "/api/stores/b1-s1/stock", None, B1_S1_READERS),
+    ("POST", "/api/stores/{store}/stock", "/api/stores/b1-s1/stock", {"sku": "nope"}, B1_S1_STAFF | {"admin"}),
+    ("GET", "/store", "/store", None, SAME),
+    ("GET", "/api/me/orders", "/api/me/orders", None, BUYERS),
     ("POST", "/api/sales/{sale}/buy", "/api/sales/no-sale/buy", {"id": "r1", "qty": 1}, BUYERS),
     ("POST", "/api/coupons/{coupon}/grab", "/api/coupons/no-coupon/grab", None, BUYERS),
     ("POST", "/api/reservations/{reservation}/pay", "/api/reservations/no-reservation/pay", None, BUYERS),
@@ -102,6 +109,7 @@ WS_CALLS: list[tuple[str, dict[str, Any], set[str]]] = [
     ("signal", {"to": "host-b2", "data": {"sdp": "x"}}, HOSTS),
     ("buy", {"sale": "no-sale", "qty": 1}, BUYERS),
     ("coupon.grab", {"coupon": "no-coupon"}, BUYERS),
+    ("orders", {}, BUYERS),
     ("leave", {}, set(TOKENS) - {"wrong_key"}),
     ("join", {"venue": "b2"}, set(TOKENS) - {"wrong_key"}),
 ]

@@ -37,6 +37,8 @@ API = {
     ("/api/coupons/{coupon}/grab", "POST"), ("/api/reservations/{reservation}/pay", "POST"),
     ("/api/payments/callback", "POST"), ("/api/stores/{store}/orders", "GET"), ("/api/guides/leaderboard", "GET"),
     ("/api/guides/me", "GET"),
+    ("/api/me/orders", "GET"), ("/api/stores/{store}/pickups", "GET"), ("/api/stores/{store}/pickups/{code}", "POST"),
+    ("/api/stores/{store}/stock", "GET"), ("/api/stores/{store}/stock", "POST"),
 }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ async def call(server: LivehubProcess, path: str, body: object, token: str | Non
         ("/api/venues/b1/sales", {"sku": "nope"}, None, 401, "unauthorized"),
         ("/api/venues/b1/sales", {"sku": "nope"}, ("host-b2", "b2"), 403, "forbidden"),
         ("/api/venues/b1/sales", {"sku": "nope", "stock": "x"}, ("host-b1", "b1"), 404, "not_found"),
+        ("/api/venues/b1/sales", {"stock": 5}, ("host-b1", "b1"), 400, "bad_request"),
         ("/api/venues/b1/sales", {"sku": "b2-sku1", "stock": "x"}, ("host-b1", "b1"), 400, "bad_request"),
         ("/api/venues/b1/sales", {"sku": "b1-sku1", "stock": "x"}, ("host-b1", "b1"), 400, "bad_request"),
         ("/api/venues/b1/coupons", {"guide": "nobody", "total": "x"}, ("host-b1", "b1"), 404, "not_found"),
@@ -34,7 +35,7 @@ async def call(server: LivehubProcess, path: str, body: object, token: str | Non
         ("/api/venues/b1/cohost", {"brand_venue": "b1"}, ("host-b1", "b1"), 400, "bad_request"),  # main only
         ("/api/venues/main/cohost", {"brand_venue": "main"}, ("host-main", "main"), 404, "not_found"),
     ],
-    ids=["venue", "token", "other-venue", "sku-before-numbers", "brand-before-numbers", "numbers",
+    ids=["venue", "token", "other-venue", "sku-before-numbers", "sku-missing", "brand-before-numbers", "numbers",
          "guide-before-numbers", "guide-brand", "coupon-brand", "coupon-numbers", "cohost-main-only",
          "cohost-brand-venue"],
 )  # fmt: skip

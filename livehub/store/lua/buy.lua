@@ -27,7 +27,8 @@
 --   "ok": detail = {unit price (cents), discount (cents), created_at_ms, deadline_ms}: the caller
 --         knows every other field of the new reservation (it passed them)
 --   "duplicate": detail = the first request's reservation hash as a flat field/value list
---   "not_started": detail = starts_at_ms;  every other code: detail = ""
+--   "not_started": detail = starts_at_ms;  "coupon_invalid": detail = "min_spend" (the subtotal is below the
+--   coupon's minimum spend);  every other code: detail = ""
 --   codes: ok duplicate not_found not_started ended bad_quantity limit_reached sold_out
 --          coupon_invalid bad_request (a reservation id shared by two requests: never expected)
 
@@ -74,7 +75,7 @@ local subtotal = price * qty
 local discount = 0
 if ARGV[7] ~= '' then
   if subtotal < tonumber(ARGV[9]) then
-    return {'coupon_invalid', available, ''}
+    return {'coupon_invalid', available, 'min_spend'}
   end
   discount = math.min(tonumber(ARGV[8]), subtotal)
 end
