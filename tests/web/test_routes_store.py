@@ -166,7 +166,7 @@ async def test_staff_adjust_their_stores_stock_once_per_request_id_and_never_bel
 
     first = await api("POST", url, body, STAFF_B1_S1)
     retry = await api("POST", url, body, ADMIN_TOKEN)  # the same request id: answered, not applied again
-    too_many = await api("POST", url, {"id": uuid.uuid4().hex, "sku": "b1-sku2", "delta": -10**5}, STAFF_B1_S1)
+    too_many = await api("POST", url, {"id": uuid.uuid4().hex, "sku": "b1-sku2", "delta": -(10**5)}, STAFF_B1_S1)
 
     assert first == (200, {"status": "adjusted", "store": "b1-s1", "sku": "b1-sku2", "units": units["b1-sku2"] + 3})
     assert retry[1]["status"] == "duplicate" and retry[1]["units"] == first[1]["units"]
