@@ -69,6 +69,7 @@ HTTP: dict[tuple[str, str], Rule] = {
     # tokens
     ("POST", "/api/auth/host"): Rule(Need.PUBLIC),  # the handler checks the host's key
     ("POST", "/api/auth/guest"): Rule(Need.PUBLIC, demo_only=True),
+    ("POST", "/api/auth/staff"): Rule(Need.PUBLIC, demo_only=True),  # {store}: a staff token (demo login)
     ("POST", "/api/auth/token"): Rule(Need.ADMIN),
     # hosts drive venues
     ("POST", "/api/venues/{venue}/events"): Rule(Need.VENUE_HOST),

@@ -121,4 +121,5 @@ def test_token_minting_is_for_admins_only() -> None:
 def test_the_demo_routes_are_marked_demo_only() -> None:
     demo = {key for key, rule in access.HTTP.items() if rule.demo_only}
 
-    assert demo == {("POST", "/api/auth/guest"), ("POST", "/api/reservations/{reservation}/pay")}
+    assert demo == {("POST", "/api/auth/guest"), ("POST", "/api/auth/staff"),
+                    ("POST", "/api/reservations/{reservation}/pay")}  # fmt: skip

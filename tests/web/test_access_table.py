@@ -77,6 +77,7 @@ HTTP_CALLS: list[tuple[str, str, str, Any, set[str] | None]] = [
     ("GET", "/static", "/static/style.css", None, SAME),
     ("POST", "/api/auth/host", "/api/auth/host", {"host": "host-b1", "key": "wrong"}, SAME),
     ("POST", "/api/auth/guest", "/api/auth/guest", {}, SAME),
+    ("POST", "/api/auth/staff", "/api/auth/staff", {"store": "nowhere"}, SAME),
     ("POST", "/api/payments/callback", "/api/payments/callback", {"reservation": "r"}, SAME),
     ("POST", "/api/auth/token", "/api/auth/token", {"user": "u-minted"}, {"admin"}),
     ("POST", "/api/venues/{venue}/events", "/api/venues/b1/events", {"kind": 7}, HOSTS),

@@ -38,7 +38,7 @@ API = {
     ("/api/payments/callback", "POST"), ("/api/stores/{store}/orders", "GET"), ("/api/guides/leaderboard", "GET"),
     ("/api/guides/me", "GET"),
     ("/api/me/orders", "GET"), ("/api/stores/{store}/pickups", "GET"), ("/api/stores/{store}/pickups/{code}", "POST"),
-    ("/api/stores/{store}/stock", "GET"), ("/api/stores/{store}/stock", "POST"),
+    ("/api/stores/{store}/stock", "GET"), ("/api/stores/{store}/stock", "POST"), ("/api/auth/staff", "POST"),
 }  # fmt: skip
 
 

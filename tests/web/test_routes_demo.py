@@ -16,7 +16,7 @@ from tests.conftest import LivehubProcess, host_token, http_json, viewer_token
 
 SMALL = Path(__file__).resolve().parents[2] / "config" / "small.toml"
 PROPER = {"secret": "in-process-secret-0123456789", "payment_secret": "in-process-payment-0123456789"}
-DEMO_ROUTES = {"/api/auth/guest", "/api/reservations/{reservation}/pay"}
+DEMO_ROUTES = {"/api/auth/guest", "/api/auth/staff", "/api/reservations/{reservation}/pay"}
 
 
 def paths(settings: Settings) -> set[str]:
@@ -45,6 +45,20 @@ def test_outside_demo_mode_the_guest_login_and_the_simulated_payment_answer_404(
     status, err = http_json("POST", f"{secure_server.http}/api/reservations/s1:r{uuid.uuid4().hex}/pay", {},
                             viewer_token("demo-off-buyer"))  # fmt: skip
     assert status == 404 and err["code"] == "not_found"
+
+
+def test_in_demo_mode_a_store_clerk_signs_in_to_their_store_only(livehub_server: LivehubProcess) -> None:
+    status, clerk = http_json("POST", f"{livehub_server.http}/api/auth/staff", {"store": "b1-s2"})
+    assert (status, clerk["store"]) == (200, "b1-s2") and clerk["user"].startswith("clerk-")
+
+    assert http_json("GET", f"{livehub_server.http}/api/stores/b1-s2/stock", None, clerk["token"])[0] == 200
+    assert http_json("GET", f"{livehub_server.http}/api/stores/b1-s1/stock", None, clerk["token"])[0] == 403
+    assert http_json("POST", f"{livehub_server.http}/api/auth/staff", {"store": "nowhere"})[0] == 404
+    assert http_json("POST", f"{livehub_server.http}/api/auth/staff", {})[1]["code"] == "bad_request"
+
+
+def test_outside_demo_mode_there_is_no_staff_login(secure_server: LivehubProcess) -> None:
+    assert http_json("POST", f"{secure_server.http}/api/auth/staff", {"store": "b1-s1"})[0] == 404
 
 
 def test_in_demo_mode_a_guest_gets_a_fresh_viewer_identity_each_time(livehub_server: LivehubProcess) -> None:

@@ -15,6 +15,8 @@
 // Everything arriving from the network is rendered with textContent; unknown frames and
 // unknown event kinds are ignored by viewers (hosts see the latter in their feed).
 
+import { pickupBox, refreshMyOrders, renderPickup } from "/static/my_orders.js";
+
 export const SUBPROTOCOL = "livehub.json.v1";
 
 // ---------------------------------------------------------------------------------------------
@@ -834,6 +836,7 @@ export class VenueView {
     this.build(opts);
     client.on("status", (d) => this.renderStatus(d));
     client.on("snapshot", (d) => this.onSnapshot(d));
+    if (this.mode === "viewer") client.on("snapshot", () => refreshMyOrders(this)); // the server's "My orders"
     client.on("event", (f) => this.onEvent(f));
     client.on("volatile", (f) => this.onVolatile(f));
     client.on("error", (f) => this.flash(`${str(f.code)}: ${str(f.message)}`));
@@ -1681,6 +1684,7 @@ export class VenueView {
     while (this.myOrders.size > MAX_MY_ORDERS) this.myOrders.delete(this.myOrders.keys().next().value);
     this.saveOwned();
     this.renderOrders();
+    refreshMyOrders(this);
   }
 
   // ---- my orders: reservation -> pay (the demo's simulated payment) -> order ------------------------------------
@@ -1701,6 +1705,7 @@ export class VenueView {
       pay: h("button", { type: "button", class: "btn small pay", "data-testid": "pay", onclick: () => this.pay(rid) }, "Pay"),
       done: h("p", { class: "order-done", "data-testid": "order-id" }),
       note: h("p", { class: "buy-result bad", role: "status" }),
+      pickup: pickupBox(),
     };
     refs.el = h(
       "article",
@@ -1709,6 +1714,7 @@ export class VenueView {
       h("p", { class: "fulfil small" }, refs.fulfilIcon, refs.fulfil),
       h("div", { class: "order-pay" }, refs.countdown, refs.pay),
       refs.done,
+      refs.pickup,
       refs.note,
     );
     return refs;
@@ -1740,6 +1746,7 @@ export class VenueView {
     refs.done.title = str(r.order);
     refs.done.replaceChildren(icon("receipt"), ` Paid · order ${shortRef(r.order)}`);
     refs.note.textContent = r.note || "";
+    renderPickup(refs.pickup, r);
   }
 
   async pay(rid) {
@@ -1768,6 +1775,7 @@ export class VenueView {
     }
     this.saveOwned();
     this.renderOrders();
+    refreshMyOrders(this); // the pickup code comes with the payment
   }
 
   // ---- coupons ------------------------------------------------------------------------------------------------
