@@ -142,6 +142,13 @@ def test_a_badly_typed_env_value_is_refused_naming_the_variable(no_file: str) ->
         load_settings(env={"LIVEHUB_INBOUND_RATE": "fast"}, config_path=no_file)
 
 
+@pytest.mark.parametrize("name", ["my_orders_max", "my_orders_grace_s", "pickup_misses", "pickup_miss_window_s",
+                                  "store_audit_maxlen", "stock_adjust_max"])  # fmt: skip
+def test_every_storefront_bound_must_be_positive(no_file: str, name: str) -> None:
+    with pytest.raises(SettingsError, match=f"LIVEHUB_{name.upper()}.*'{name}' must be > 0"):
+        load_settings(env={f"LIVEHUB_{name.upper()}": "0"}, config_path=no_file)
+
+
 def test_a_badly_typed_override_is_refused_naming_the_override(no_file: str) -> None:
     with pytest.raises(SettingsError, match="override"):
         load_settings(env={}, config_path=no_file, port="http")

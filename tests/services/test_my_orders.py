@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livehub.domain.admission import Admission
 from livehub.domain.tokens import VIEWER, Identity
@@ -119,3 +120,17 @@ async def test_another_kind_shows_through_its_own_resolver_and_an_unknown_kind_i
     assert (await mine.of_user("u1"))["orders"] == [
         {"kind": "group_buy", "venue": "b2", "noted_at_ms": 1_000, "group": "g7", "members": 3}]  # fmt: skip
     assert len(await mine.index.entries("u1")) == 2
+
+
+async def test_a_buy_that_fails_after_its_script_ran_is_still_in_the_list_for_the_retry(
+    buying: Buying, mine: MyOrders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def routing_lost(*args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("the node lost Redis after buy.lua answered")
+
+    monkeypatch.setattr(buying.sales, "_route", routing_lost)
+    with pytest.raises(RedisConnectionError):  # the buyer gets no answer (an error)
+        await buying.buy("u1", "s-mine", "q1", {"qty": 1, "loc": (31.2407, 121.4726)}, None)
+
+    (order,) = (await mine.of_user("u1"))["orders"]  # but the reservation is listed
+    assert order["state"] == "reserved" and order["mode"] is None  # not routed yet

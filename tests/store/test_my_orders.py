@@ -94,3 +94,41 @@ async def test_reservations_are_read_from_their_sales_in_one_go(
 
     assert [r.reservation_id if r else None for r in found] == [rid, None, None]
     assert await index.sale_skus(["s1", "s1", "nope"]) == {"s1": "sku1"}
+
+
+def interleavings(attempts: int) -> list[list[tuple[str, int]]]:
+    """Every order of the events ("note", i), ("end", i) of ``attempts`` attempts, each noting before it ends."""
+    out: list[list[tuple[str, int]]] = []
+
+    def walk(done: list[tuple[str, int]], noted: set[int], ended: set[int]) -> None:
+        if len(ended) == attempts:
+            out.append(done)
+            return
+        for i in range(attempts):
+            if i not in noted:
+                walk([*done, ("note", i)], noted | {i}, ended)
+            elif i not in ended:
+                walk([*done, ("end", i)], noted, ended | {i})
+
+    walk([], set(), set())
+    return out
+
+
+async def test_in_every_interleaving_of_three_attempts_the_entry_stays_exactly_when_one_succeeded(
+    index: UserOrders,
+) -> None:
+    checked = 0
+    for outcomes in ((True, False, False), (False, True, False), (False, False, False), (True, True, False)):
+        for n, events in enumerate(interleavings(3)):
+            user, acknowledged = f"u{checked}-{n}", False
+            for event, i in events:
+                if event == "note":
+                    await index.note(user, RESERVATION, "b1", "s1:r1", T0)
+                elif not outcomes[i]:  # a failed attempt takes its note back; a success never does
+                    await index.drop(user, RESERVATION, "b1", "s1:r1")
+                acknowledged = acknowledged or (event == "end" and outcomes[i])
+                if acknowledged:  # from the success's answer on, the entry is listed after every event
+                    assert await ids(index, user) == ["s1:r1"], (outcomes, events)
+            assert (await ids(index, user) == ["s1:r1"]) == any(outcomes), (outcomes, events)
+            checked += 1
+    assert checked == 4 * 90  # 6! / 2^3 orders of three attempts' two events

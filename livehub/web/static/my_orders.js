@@ -3,7 +3,9 @@
 // The server keeps a buyer's reservations, orders and pickups (livehub.services.my_orders), so a
 // reload, another tab or another device shows them, pay link and pickup code included.  The view
 // (livehub.js VenueView) calls refreshMyOrders when it (re)connects, after a buy and after a
-// payment; the server's list then replaces what the tab knew.  A pickup order shows its store's
+// payment; the server's list then replaces what the tab knew.  While a reservation waits for its
+// payment (a provider's callback confirms it elsewhere) the list is re-read every 10 s, while a
+// paid pickup waits for its hand-over every 30 s; otherwise not at all.  A pickup order shows its store's
 // name, address and distance and, once paid, the pickup code the buyer shows at the counter.
 
 import { api, clockTime, distance, h, icon } from "/static/livehub.js";
@@ -13,6 +15,9 @@ const str = (v) => (v === null || v === undefined ? "" : String(v));
 const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
 const MAX_SHOWN = 20; // the newest orders shown (the server keeps more)
+const POLL_RESERVED_MS = 10000;
+const POLL_PICKUP_MS = 30000;
+const timers = new WeakMap(); // view -> the next re-read
 const inFlight = new WeakMap(); // view -> {running, again}: one request at a time, one more if asked meanwhile
 
 /** The server's order (GET /api/me/orders) in the shape VenueView keeps in myOrders. */
@@ -64,10 +69,22 @@ export async function refreshMyOrders(view) {
       view.myOrders = next;
       view.saveOwned();
       view.renderOrders();
+      schedule(view);
     } while (state.again);
   } finally {
     state.running = false;
   }
+}
+
+/** Re-read while something can change without this tab doing anything (see the top). */
+function schedule(view) {
+  clearTimeout(timers.get(view));
+  const now = Date.now();
+  const orders = [...view.myOrders.values()];
+  const reserved = orders.some((r) => r.state === "reserved" && (r.pay_by === null || r.pay_by > now));
+  const waiting = orders.some((r) => r.state === "paid" && r.pickup && !r.pickup.picked_up_at_ms);
+  const wait = reserved ? POLL_RESERVED_MS : waiting ? POLL_PICKUP_MS : 0;
+  if (wait) timers.set(view, setTimeout(() => refreshMyOrders(view), wait));
 }
 
 /** The pickup part of an order card (filled by renderPickup). */
