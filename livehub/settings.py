@@ -133,6 +133,8 @@ class Settings:
     pickup_miss_window_s: float = 60.0  # ... until the window (from the first wrong code) ends
     store_audit_maxlen: int = 1_000  # entries kept (about) in each store's audit stream
     stock_adjust_max: int = 100_000  # the largest |delta| of one stock adjustment
+
+    # the shelf, pre-sales, regular-price card sales, group buys (livehub.services.shelf, presales, group_buying)
     shelf_max_items: int = 50  # products on a venue's shelf (the shopping bag); a longer shelf: 400
     presale_refunds_maxlen: int = 100_000  # refund records kept per pre-sale (stream, ~ trimmed)
     card_sale_stock: int = 10_000  # units of a pinned card's regular-price sale (a card pinned without a sale)
@@ -141,13 +143,6 @@ class Settings:
     group_update_interval_s: float = 0.5  # a deal's open groups pushed to viewers at most this often per node
     group_state_max: int = 20  # open groups per deal in the venue's latest-value state (nearest deadline first)
 
-    # buyers' orders, pickups, storefront (livehub.store.my_orders, pickups, store_stock; docs/operations.md)
-    my_orders_max: int = 200  # entries in a buyer's "my orders" index; beyond: the oldest are trimmed
-    my_orders_grace_s: int = 600  # an entry pointing at nothing is hidden, and removed once this old
-    pickup_misses: int = 20  # wrong pickup codes per store per window; beyond: every verify there refused
-    pickup_miss_window_s: float = 60.0  # ... until the window (from the first wrong code) ends
-    store_audit_maxlen: int = 1_000  # entries kept (about) in each store's audit stream
-    stock_adjust_max: int = 100_000  # the largest |delta| of one stock adjustment
 
     # limits per identity and at the edge (livehub.domain.quotas, livehub.web.edge; docs/operations.md,
     # "Security", "Limits at the edge").  An identity is a token's user id; anonymous viewers count per IP.

@@ -62,11 +62,6 @@ async def my_orders(request: Request) -> Response:
     return JSONResponse(await node_of(request).my_orders.of_user(viewer_of(request)))
 
 
-async def my_orders(request: Request) -> Response:
-    """The buyer's reservations, orders and pickups, newest first (the websocket ``orders`` twin)."""
-    return JSONResponse(await node_of(request).my_orders.of_user(viewer_of(request)))
-
-
 routes = [
     Route("/api/sales/{sale}/buy", buy, methods=["POST"]),
     Route("/api/coupons/{coupon}/grab", grab, methods=["POST"]),

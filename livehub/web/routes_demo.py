@@ -1,5 +1,5 @@
-"""Demo-mode routes: a guest login, a store staff login and the simulated payment (mounted only when
-``demo`` is on).
+"""Demo-mode routes: guest, moderator, guide and store staff logins and the simulated payments (mounted
+only when ``demo`` is on).
 
 They stand in for the platform's login and the payment provider so that ``./scripts/run``
 works with no set-up.  Outside demo mode livehub.app does not mount them (they answer 404):
@@ -31,10 +31,7 @@ async def auth_guest(request: Request) -> Response:
                          "user": user})  # fmt: skip
 
 
-@declare(
-    path={"reservation": Param("string", "the buyer's own reservation")},
-    answers={200: "{status: paid | duplicate | expired, reservation, order?}"},
-)
+@declare(answers={200: "{token, user, role, venues}"})
 async def auth_moderator(request: Request) -> Response:
     """A moderator token for a fresh demo moderator id (``/watch?moderate=1``): of the main venue
     and the first brand venues, as many as a token names (``MAX_VENUES``)."""
@@ -44,6 +41,9 @@ async def auth_moderator(request: Request) -> Response:
     venues = frozenset([main, *[v for v in node.festival.venues if v != main][: MAX_VENUES - 1]])
     token = mint(node.settings.secret, user, MODERATOR, ttl_s=node.settings.token_ttl_s, venues=venues)
     return JSONResponse({"token": token, "user": user, "role": MODERATOR, "venues": sorted(venues)})
+
+
+@declare(answers={200: "{token, guide}"})
 async def auth_guide(request: Request) -> Response:
     """{guide}: a guide token for one of the festival's guides (the demo's stand-in for the guides' login)."""
     node = node_of(request)
@@ -52,6 +52,9 @@ async def auth_guide(request: Request) -> Response:
         raise errors.bad_request("'guide' must be one of the festival's guides", field="guide")
     token = mint(node.settings.secret, "guide-" + guide, GUIDE, guide=guide, ttl_s=node.settings.token_ttl_s)
     return JSONResponse({"token": token, "guide": guide})
+
+
+@declare(answers={200: "{token, user, store}"})
 async def auth_staff(request: Request) -> Response:
     """{store}: a staff token of that store for a fresh clerk id (the demo's stand-in for the shop's login)."""
     node = node_of(request)
@@ -61,6 +64,10 @@ async def auth_staff(request: Request) -> Response:
     return JSONResponse({"token": token, "user": user, "store": store.id})
 
 
+@declare(
+    path={"reservation": Param("string", "the buyer's own reservation")},
+    answers={200: "{status: paid | duplicate | expired, reservation, order?}"},
+)
 async def pay_reservation(request: Request) -> Response:
     """The demo's simulated payment: the buyer pays their own reservation."""
     user = viewer_of(request)
@@ -68,6 +75,8 @@ async def pay_reservation(request: Request) -> Response:
     return JSONResponse(await node_of(request).buying.pay(rid, "demo-" + user, user=user))
 
 
+@declare(path={"deposit": Param("string", "the buyer's own pre-sale deposit")},
+         answers={200: "the deposit's state after the payment"})
 async def pay_deposit(request: Request) -> Response:
     """The demo's simulated payment of a pre-sale deposit's stage now due (deposit, then balance)."""
     user = viewer_of(request)
