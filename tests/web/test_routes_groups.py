@@ -205,3 +205,29 @@ def provider_call(server: LivehubProcess, raw: bytes, headers: dict[str, str]) -
             return r.status, orjson.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, orjson.loads(e.read() or b"{}")
+
+
+async def test_bad_input_is_refused_naming_the_field_and_unknown_ids_are_not_found(
+    livehub_server: LivehubProcess,
+) -> None:
+    host = host_token("host-b1", "b1")
+    url = f"{livehub_server.http}/api/venues/b1/groupdeals"
+    for body, field in (({"sku": "b1-sku1", "group_size": "3", "groups": 1}, "group_size"),
+                        ({"sku": "b1-sku1", "group_size": 51, "groups": 1}, "group_size"),
+                        ({"sku": "b1-sku1", "groups": 0}, "groups"),
+                        ({"sku": "b1-sku1", "groups": 1, "deal_id": "d" * 41}, "deal_id")):  # fmt: skip
+        status, out = await api("POST", url, body, host)
+        assert (status, out["code"], out.get("details", {}).get("field")) == (400, "bad_request", field), out
+    deal = await new_deal(livehub_server)
+    viewer = viewer_token("gb-bad")
+    starts = f"{livehub_server.http}/api/groupdeals/{deal['deal']}/groups"
+    for body in ({}, {"id": "a b"}, {"id": 7}):
+        status, out = await api("POST", starts, body, viewer)
+        assert (status, out["code"], out["details"]["field"]) == (400, "bad_request", "id")
+    for path in ("/api/groups/not-a-group", f"/api/groups/{deal['deal']}.g0123456789abcdef"):
+        status, out = await api("GET", livehub_server.http + path)
+        assert (status, out["code"]) == (404, "not_found")
+        status, out = await api("POST", livehub_server.http + path + "/join", {"id": "j1"}, viewer)
+        assert (status, out["code"]) == (404, "not_found")
+    status, out = await api("POST", f"{livehub_server.http}/api/groupdeals/no-such-deal/groups", {"id": "s1"}, viewer)
+    assert (status, out["code"]) == (404, "not_found")
