@@ -46,6 +46,7 @@ from livehub.store.groups import DealState, Group, GroupStore, JoinResult
 log = logging.getLogger("livehub.services.group_buying")
 
 MAX_PENDING = 10_000  # deals with a trailing update scheduled on this node; beyond: sent at once
+OVER_CHECK_S = 60.0  # how often the sweeper looks at a deal that is over (its keys' retention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class GroupBuying:
         self._pending: dict[str, asyncio.TimerHandle] = {}  # deal -> its trailing update
         self._tasks: set[asyncio.Task[None]] = set()
         self.jobs = Periodic()
+        self._over: dict[str, float] = {}  # deal -> when (monotonic) the sweeper looks at it again
 
     def start_jobs(self) -> None:
         """The group sweeper, every ``sweep_interval_s`` on every node (the scripts make that safe)."""
@@ -243,17 +245,29 @@ class GroupBuying:
 
     async def sweep(self, venues: Iterable[str]) -> None:
         """Expire the due groups of every deal of ``venues`` (refunds follow), relay effects a node
-        left undone, and forget deals whose keys expired."""
+        left undone, and forget deals whose keys expired.  A deal past its last group's deadline
+        with nothing left to expire or relay is *over*: looked at once every ``OVER_CHECK_S``
+        (has its keys' retention passed?) instead of every sweep."""
         deals = await self.groups.deal_ids_of_venues(list(venues))
+        now = await self.groups.server_time_ms()
         for venue, deal_ids in deals.items():
             for deal_id in deal_ids:
-                expired = await self.groups.expire_due(deal_id, limit=500)
-                await self.groups.relay(deal_id)
+                if self._over.get(deal_id, 0.0) > time.monotonic():
+                    continue
+                expired = await self.groups.expire_due(deal_id, limit=500, now_ms=now)
+                relayed = await self.groups.relay(deal_id, now_ms=now)
                 if expired:
                     found = [g for g in [await self.groups.get_group(e) for e in expired] if g is not None]
                     await self.settled(deal_id, "groups.expired", found)
-                elif await self.groups.get_spec(deal_id) is None:
+                    continue
+                spec = await self.groups.get_spec(deal_id)
+                if spec is None:
                     await self.groups.unlist(deal_id, venue)  # its keys expired
+                    self._over.pop(deal_id, None)
+                elif now > spec.last_deadline_ms and not relayed and not await self.groups.outbox_size(deal_id):
+                    if len(self._over) >= MAX_PENDING:
+                        self._over.clear()  # looked at every sweep again until they are over once more
+                    self._over[deal_id] = time.monotonic() + OVER_CHECK_S
 
 
 def _paid(payment_ref: str | None) -> str:

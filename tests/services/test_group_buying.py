@@ -143,3 +143,12 @@ async def test_an_unknown_deal_or_group_is_not_found(room: Room) -> None:
     with pytest.raises(LivehubError) as again:
         await room.service.join("ann", "no-deal.g0123456789abcdef", "q1", None, None)
     assert again.value.code == "not_found"
+
+
+async def test_the_sweeper_drops_a_deal_whose_keys_expired_from_its_venue(
+    room: Room, redis: aioredis.Redis, keys: Keys
+) -> None:
+    kept, gone = await open_deal(room), await open_deal(room)
+    await redis.delete(keys.groupdeal_spec(gone), keys.groupdeal_left(gone), keys.groupdeal_counts(gone))
+    await room.service.sweep(["b1"])
+    assert await room.service.groups.deal_ids_of_venues(["b1"]) == {"b1": [kept]}
