@@ -231,3 +231,23 @@ async def test_bad_input_is_refused_naming_the_field_and_unknown_ids_are_not_fou
         assert (status, out["code"]) == (404, "not_found")
     status, out = await api("POST", f"{livehub_server.http}/api/groupdeals/no-such-deal/groups", {"id": "s1"}, viewer)
     assert (status, out["code"]) == (404, "not_found")
+
+
+async def test_outside_demo_mode_viewers_pay_through_the_provider_and_refunds_wait_for_its_worker(
+    secure_server: LivehubProcess, redis_url: str
+) -> None:
+    deal = await new_deal(secure_server, group_size=2, group_ttl_s=1)
+    status, out = await api("POST", f"{secure_server.http}/api/groupdeals/{deal['deal']}/groups", {"id": "s1"},
+                            viewer_token("gb-nat"))  # fmt: skip
+    assert (status, out["code"]) == (404, "not_found")  # no simulated payment outside demo mode
+    raw = orjson.dumps({"action": "start", "deal": deal["deal"], "user": "gb-nat", "id": "s1", "payment_ref": "psp-9"})
+    status, started = await asyncio.to_thread(provider_call, secure_server, raw,
+                                              signed_headers(PAYMENT_SECRET, raw, time.time()))  # fmt: skip
+    assert (status, started["status"]) == (200, "joined"), started
+    client, keys = aioredis.Redis.from_url(redis_url), Keys(secure_server.prefix)
+    try:
+        refunds = await until(lambda: refunds_of((client, keys), started["group"]), "the refund published")
+        assert [(r[b"user"], r[b"payment_ref"]) for r in refunds] == [(b"gb-nat", b"psp-9")]
+        assert await client.hgetall(keys.refunds_settled()) == {}  # the provider's worker settles it
+    finally:
+        await client.aclose()
