@@ -16,9 +16,12 @@ nearest deadline first; every change is a ``groups.*`` event carrying the same v
   does not flood the room;
 * ``groups.completed`` / ``groups.expired`` - at once, with the settled groups in ``settled``.
 
-Each event reads the deal's open groups from Redis when it is sent, so the latest event
-always carries the state as it was then; nodes throttle independently (two nodes: at most two
-updates per interval).
+Each event reads the deal's open groups from Redis when it is sent; nodes throttle
+independently (two nodes: at most two updates per interval).  An update read on one node
+just before another node's completion may be published just after it, listing the completed
+group as open: so every completion and expiry is followed, one interval later, by one more
+``groups.updated`` read from Redis, which puts the state right (meanwhile a join of that group
+answers ``full``, and the page drops groups it saw settled).
 """
 
 from __future__ import annotations
@@ -219,6 +222,8 @@ class GroupBuying:
         state = await self.groups.get_state(deal_id)
         if state is not None:
             await self._publish(deal_id, kind, state, settled=[group_view(g, state.spec.venue) for g in groups])
+            self._last_push[deal_id] = time.monotonic()
+            self.changed(deal_id)  # the healing update, one interval later (see the module docstring)
 
     async def _publish(self, deal_id: str, kind: str, state: DealState | None = None,
                        **extra: Any) -> tuple[str, int]:  # fmt: skip

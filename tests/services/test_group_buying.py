@@ -110,6 +110,13 @@ async def test_a_completion_is_announced_at_once_with_the_settled_group(room: Ro
     assert [(g["group"], g["state"]) for g in done["settled"]] == [(started["group"], "completed")]
     assert done["groups"] == [] and done["open"] == 0
 
+    def healed() -> bool:  # one more update an interval later puts right a stale one another node sent
+        kinds = room.kinds()
+        return "groups.updated" in kinds[kinds.index("groups.completed") :]
+
+    await room.until(healed, "the healing update")
+    assert room.events[-1]["data"]["groups"] == []
+
 
 async def test_the_state_lists_at_most_group_state_max_open_groups_but_counts_them_all(room: Room) -> None:
     deal = await open_deal(room)
