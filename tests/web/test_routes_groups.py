@@ -40,8 +40,11 @@ async def start(server: LivehubProcess, deal: str, user: str, request_id: str = 
     return out
 
 
-async def join(server: LivehubProcess, group: str, user: str, request_id: str = "j1") -> dict[str, Any]:
-    status, out = await api("POST", f"{server.http}/api/groups/{group}/join", {"id": request_id}, viewer_token(user))
+async def join(
+    server: LivehubProcess, group: str, user: str, request_id: str = "j1", query: str = ""
+) -> dict[str, Any]:
+    url = f"{server.http}/api/groups/{group}/join{query}"
+    status, out = await api("POST", url, {"id": request_id}, viewer_token(user))
     assert status == 200, out
     return out
 
@@ -90,12 +93,13 @@ async def test_a_group_completes_exactly_when_the_nth_member_pays_on_either_node
     seen = await group_of(livehub_peer, group)
     assert (seen["state"], seen["joined"], seen["deal"]["group_price_cents"]) == ("open", 2, 4900)
     assert await orders_of(redis, group) == []  # two of three: nobody's order yet
-    last = await join(livehub_server, group, "gb-cy")
+    last = await join(livehub_server, group, "gb-cy", query="?guide=g-b1-1")  # a guide's share link
     assert (last["status"], last["joined"]) == ("completed", 3)
     assert (await group_of(livehub_peer, group))["state"] == "completed"
     orders = await orders_of(redis, group)
     assert sorted(o[b"order_id"].decode() for o in orders) == sorted(
         member_order_id(deal["deal"], group, u) for u in ("gb-ann", "gb-bo", "gb-cy"))  # fmt: skip
+    assert {o[b"user"]: o[b"guide_id"] for o in orders} == {b"gb-ann": b"", b"gb-bo": b"", b"gb-cy": b"b1-g1"}
     late = await join(livehub_peer, group, "gb-dee")
     assert late["status"] == "full"
     assert len(await orders_of(redis, group)) == 3
