@@ -16,9 +16,12 @@ nearest deadline first; every change is a ``groups.*`` event carrying the same v
   does not flood the room;
 * ``groups.completed`` / ``groups.expired`` - at once, with the settled groups in ``settled``.
 
-Each event reads the deal's open groups from Redis when it is sent, so the latest event
-always carries the state as it was then; nodes throttle independently (two nodes: at most two
-updates per interval).
+Each event reads the deal's open groups from Redis when it is sent; nodes throttle
+independently (two nodes: at most two updates per interval).  An update read on one node
+just before another node's completion may be published just after it, listing the completed
+group as open: so every completion and expiry is followed, one interval later, by one more
+``groups.updated`` read from Redis, which puts the state right (meanwhile a join of that group
+answers ``full``, and the page drops groups it saw settled).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from livehub.store.groups import DealState, Group, GroupStore, JoinResult
 log = logging.getLogger("livehub.services.group_buying")
 
 MAX_PENDING = 10_000  # deals with a trailing update scheduled on this node; beyond: sent at once
+OVER_CHECK_S = 60.0  # how often the sweeper looks at a deal that is over (its keys' retention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ class GroupBuying:
         self._pending: dict[str, asyncio.TimerHandle] = {}  # deal -> its trailing update
         self._tasks: set[asyncio.Task[None]] = set()
         self.jobs = Periodic()
+        self._over: dict[str, float] = {}  # deal -> when (monotonic) the sweeper looks at it again
 
     def start_jobs(self) -> None:
         """The group sweeper, every ``sweep_interval_s`` on every node (the scripts make that safe)."""
@@ -217,6 +222,8 @@ class GroupBuying:
         state = await self.groups.get_state(deal_id)
         if state is not None:
             await self._publish(deal_id, kind, state, settled=[group_view(g, state.spec.venue) for g in groups])
+            self._last_push[deal_id] = time.monotonic()
+            self.changed(deal_id)  # the healing update, one interval later (see the module docstring)
 
     async def _publish(self, deal_id: str, kind: str, state: DealState | None = None,
                        **extra: Any) -> tuple[str, int]:  # fmt: skip
@@ -243,17 +250,29 @@ class GroupBuying:
 
     async def sweep(self, venues: Iterable[str]) -> None:
         """Expire the due groups of every deal of ``venues`` (refunds follow), relay effects a node
-        left undone, and forget deals whose keys expired."""
+        left undone, and forget deals whose keys expired.  A deal past its last group's deadline
+        with nothing left to expire or relay is *over*: looked at once every ``OVER_CHECK_S``
+        (has its keys' retention passed?) instead of every sweep."""
         deals = await self.groups.deal_ids_of_venues(list(venues))
+        now = await self.groups.server_time_ms()
         for venue, deal_ids in deals.items():
             for deal_id in deal_ids:
-                expired = await self.groups.expire_due(deal_id, limit=500)
-                await self.groups.relay(deal_id)
+                if self._over.get(deal_id, 0.0) > time.monotonic():
+                    continue
+                expired = await self.groups.expire_due(deal_id, limit=500, now_ms=now)
+                relayed = await self.groups.relay(deal_id, now_ms=now)
                 if expired:
                     found = [g for g in [await self.groups.get_group(e) for e in expired] if g is not None]
                     await self.settled(deal_id, "groups.expired", found)
-                elif await self.groups.get_spec(deal_id) is None:
+                    continue
+                spec = await self.groups.get_spec(deal_id)
+                if spec is None:
                     await self.groups.unlist(deal_id, venue)  # its keys expired
+                    self._over.pop(deal_id, None)
+                elif now > spec.last_deadline_ms and not relayed and not await self.groups.outbox_size(deal_id):
+                    if len(self._over) >= MAX_PENDING:
+                        self._over.clear()  # looked at every sweep again until they are over once more
+                    self._over[deal_id] = time.monotonic() + OVER_CHECK_S
 
 
 def _paid(payment_ref: str | None) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from livehub.domain.attribution import GuideCredit
 from livehub.domain.group_rules import (
@@ -269,16 +270,19 @@ class GroupStore:
         spec = await self.get_spec(deal_id)
         for effect in effects:
             kind, _, group_id = effect.partition(":")
-            group = await self.get_group(group_id)
-            if spec is not None and group is not None:
-                members = await self.members(group_id)
-                if kind == "completed" and group.status == COMPLETED:
-                    for member in members:
-                        await self._orders.publish(member_order(spec, group, member))
-                elif kind == "expired" and group.status == EXPIRED:
-                    for member in members:
-                        await self._refunds.refund(member_refund(spec, group, member))
-            await self._redis.zrem(self._keys.groupdeal_outbox(deal_id), effect)
+            try:
+                group = await self.get_group(group_id)
+                if spec is not None and group is not None:
+                    members = await self.members(group_id)
+                    if kind == "completed" and group.status == COMPLETED:
+                        for member in members:
+                            await self._orders.publish(member_order(spec, group, member))
+                    elif kind == "expired" and group.status == EXPIRED:
+                        for member in members:
+                            await self._refunds.refund(member_refund(spec, group, member))
+                await self._redis.zrem(self._keys.groupdeal_outbox(deal_id), effect)
+            except RedisError:
+                log.warning("group deal %s: effect %s failed; left for the relay", deal_id, effect, exc_info=True)
 
 
 def member_order(spec: GroupDealSpec, group: Group, member: Member) -> Order:

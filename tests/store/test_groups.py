@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livehub.domain.attribution import GuideCredit
-from livehub.domain.group_rules import GroupDealSpec, JoinCode, member_order_id, refund_id
+from livehub.domain.group_rules import GroupDealSpec, JoinCode, Refund, member_order_id, refund_id
 from livehub.store.groups import GroupStore
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
@@ -229,3 +230,30 @@ async def test_every_key_of_a_deal_expires_after_the_last_deadline_plus_retentio
         seconds, micros = await redis.time()  # PEXPIRETIME needs Redis 7: the TTL from Redis' own clock
         left_ms = keep_until - (int(seconds) * 1000 + int(micros) // 1000)
         assert left_ms - 60_000 < await redis.pttl(key) <= left_ms, key
+
+
+class FlakyRefunds(DemoRefunds):
+    """The demo's refunds, with the provider's side down for the first hand-over."""
+
+    fail = 1
+
+    async def refund(self, refund: Refund) -> bool:
+        if self.fail:
+            self.fail -= 1
+            raise RedisConnectionError("the refunds stream is unreachable")
+        return await super().refund(refund)
+
+
+async def test_a_refund_that_fails_stays_in_the_outbox_and_the_relay_pays_it_once(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    groups = store(redis, keys, FlakyRefunds(redis, keys, Scripts(redis)))
+    await groups.create(deal())
+    group_id = await started(groups)
+    after = NOW + 1 + TTL_S * 1000 + 1
+    assert await groups.expire_due("d1", now_ms=after) == [group_id]  # expired even though the refund failed
+    assert await groups.outbox_size("d1") == 1
+    assert await groups.relay("d1", now_ms=after + 10_000) == 1
+    refunds = await RefundStream(redis, keys, Scripts(redis)).published()
+    assert [(r.refund_id, r.user_id) for r in refunds] == [(refund_id(group_id, "ann"), "ann")]
+    assert await groups.outbox_size("d1") == 0

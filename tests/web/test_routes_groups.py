@@ -40,8 +40,11 @@ async def start(server: LivehubProcess, deal: str, user: str, request_id: str = 
     return out
 
 
-async def join(server: LivehubProcess, group: str, user: str, request_id: str = "j1") -> dict[str, Any]:
-    status, out = await api("POST", f"{server.http}/api/groups/{group}/join", {"id": request_id}, viewer_token(user))
+async def join(
+    server: LivehubProcess, group: str, user: str, request_id: str = "j1", query: str = ""
+) -> dict[str, Any]:
+    url = f"{server.http}/api/groups/{group}/join{query}"
+    status, out = await api("POST", url, {"id": request_id}, viewer_token(user))
     assert status == 200, out
     return out
 
@@ -90,12 +93,13 @@ async def test_a_group_completes_exactly_when_the_nth_member_pays_on_either_node
     seen = await group_of(livehub_peer, group)
     assert (seen["state"], seen["joined"], seen["deal"]["group_price_cents"]) == ("open", 2, 4900)
     assert await orders_of(redis, group) == []  # two of three: nobody's order yet
-    last = await join(livehub_server, group, "gb-cy")
+    last = await join(livehub_server, group, "gb-cy", query="?guide=g-b1-1")  # a guide's share link
     assert (last["status"], last["joined"]) == ("completed", 3)
     assert (await group_of(livehub_peer, group))["state"] == "completed"
     orders = await orders_of(redis, group)
     assert sorted(o[b"order_id"].decode() for o in orders) == sorted(
         member_order_id(deal["deal"], group, u) for u in ("gb-ann", "gb-bo", "gb-cy"))  # fmt: skip
+    assert {o[b"user"]: o[b"guide_id"] for o in orders} == {b"gb-ann": b"", b"gb-bo": b"", b"gb-cy": b"b1-g1"}
     late = await join(livehub_peer, group, "gb-dee")
     assert late["status"] == "full"
     assert len(await orders_of(redis, group)) == 3
@@ -205,3 +209,49 @@ def provider_call(server: LivehubProcess, raw: bytes, headers: dict[str, str]) -
             return r.status, orjson.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, orjson.loads(e.read() or b"{}")
+
+
+async def test_bad_input_is_refused_naming_the_field_and_unknown_ids_are_not_found(
+    livehub_server: LivehubProcess,
+) -> None:
+    host = host_token("host-b1", "b1")
+    url = f"{livehub_server.http}/api/venues/b1/groupdeals"
+    for body, field in (({"sku": "b1-sku1", "group_size": "3", "groups": 1}, "group_size"),
+                        ({"sku": "b1-sku1", "group_size": 51, "groups": 1}, "group_size"),
+                        ({"sku": "b1-sku1", "groups": 0}, "groups"),
+                        ({"sku": "b1-sku1", "groups": 1, "deal_id": "d" * 41}, "deal_id")):  # fmt: skip
+        status, out = await api("POST", url, body, host)
+        assert (status, out["code"], out.get("details", {}).get("field")) == (400, "bad_request", field), out
+    deal = await new_deal(livehub_server)
+    viewer = viewer_token("gb-bad")
+    starts = f"{livehub_server.http}/api/groupdeals/{deal['deal']}/groups"
+    for body in ({}, {"id": "a b"}, {"id": 7}):
+        status, out = await api("POST", starts, body, viewer)
+        assert (status, out["code"], out["details"]["field"]) == (400, "bad_request", "id")
+    for path in ("/api/groups/not-a-group", f"/api/groups/{deal['deal']}.g0123456789abcdef"):
+        status, out = await api("GET", livehub_server.http + path)
+        assert (status, out["code"]) == (404, "not_found")
+        status, out = await api("POST", livehub_server.http + path + "/join", {"id": "j1"}, viewer)
+        assert (status, out["code"]) == (404, "not_found")
+    status, out = await api("POST", f"{livehub_server.http}/api/groupdeals/no-such-deal/groups", {"id": "s1"}, viewer)
+    assert (status, out["code"]) == (404, "not_found")
+
+
+async def test_outside_demo_mode_viewers_pay_through_the_provider_and_refunds_wait_for_its_worker(
+    secure_server: LivehubProcess, redis_url: str
+) -> None:
+    deal = await new_deal(secure_server, group_size=2, group_ttl_s=1)
+    status, out = await api("POST", f"{secure_server.http}/api/groupdeals/{deal['deal']}/groups", {"id": "s1"},
+                            viewer_token("gb-nat"))  # fmt: skip
+    assert (status, out["code"]) == (404, "not_found")  # no simulated payment outside demo mode
+    raw = orjson.dumps({"action": "start", "deal": deal["deal"], "user": "gb-nat", "id": "s1", "payment_ref": "psp-9"})
+    status, started = await asyncio.to_thread(provider_call, secure_server, raw,
+                                              signed_headers(PAYMENT_SECRET, raw, time.time()))  # fmt: skip
+    assert (status, started["status"]) == (200, "joined"), started
+    client, keys = aioredis.Redis.from_url(redis_url), Keys(secure_server.prefix)
+    try:
+        refunds = await until(lambda: refunds_of((client, keys), started["group"]), "the refund published")
+        assert [(r[b"user"], r[b"payment_ref"]) for r in refunds] == [(b"gb-nat", b"psp-9")]
+        assert await client.hgetall(keys.refunds_settled()) == {}  # the provider's worker settles it
+    finally:
+        await client.aclose()

@@ -117,7 +117,8 @@ export function attachGroupBuy(view, client, reducers) {
       const d = entry.deal;
       const id = str(d.deal);
       const open = now < d.ends_at_ms;
-      const groups = entry.groups.filter((g) => g.deadline_ms > now);
+      const done = new Set((settled.get(id) || []).map((g) => str(g.group)));
+      const groups = entry.groups.filter((g) => g.deadline_ms > now && !done.has(str(g.group))); // a late update from another node
       return h("div", { class: "groupdeal", "data-testid": "groupdeal", "data-deal": id },
         h("div", { class: "groupdeal-head" },
           h("strong", { text: str(d.title) }),
