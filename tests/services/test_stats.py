@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from livehub.client import Client
-from tests.conftest import LivehubProcess, api, host_token, new_sale, viewer_token
+from livehub.config import load_festival
+from livehub.services.stats import LiveStats
+from livehub.settings import Settings
+from tests.conftest import SMALL_CONFIG, LivehubProcess, api, host_token, new_sale, viewer_token
 
 pytestmark = pytest.mark.asyncio
 
@@ -148,3 +151,30 @@ async def test_the_stats_routes_are_for_the_venues_hosts_and_the_main_host(liveh
     assert status == 400 and "minutes" in body["message"]
     status, body = await api("GET", f"{http}/api/venues/b1/stats?minutes=5", token=B1_HOST)
     assert status == 200 and len(body["orders_per_minute"]) == 5
+
+
+class RecordingStore:
+    """The part of StatsStore that flush_viewers uses, recording what it was given."""
+
+    def __init__(self) -> None:
+        self.added: list[dict[str, set[str]]] = []
+
+    async def add_viewers(self, viewers: dict[str, set[str]]) -> None:
+        self.added.append({scope: set(ids) for scope, ids in viewers.items()})
+
+
+async def test_viewers_are_batched_per_tick_unique_and_bounded_by_the_pending_limit() -> None:
+    store = RecordingStore()
+    stats = LiveStats(Settings(stats_viewers_pending_max=4), load_festival(SMALL_CONFIG), None, None, None,  # type: ignore[arg-type]
+                      store, None, None)  # type: ignore[arg-type]  # fmt: skip
+    stats.saw_viewer("b1", "u1")
+    stats.saw_viewer("b1", "u1")  # the same viewer again: nothing more to send
+    stats.saw_viewer("b2", "u2")  # two scopes each: the batch is full now (4)
+    stats.saw_viewer("b3", "u3")
+    assert stats.viewers_skipped == 1
+    await stats.flush_viewers()
+    assert store.added == [{"v:b1": {"u1"}, "v:b2": {"u2"}, "festival": {"u1", "u2"}}]
+    await stats.flush_viewers()  # nothing seen since: no round trip
+    stats.saw_viewer("b3", "u3")  # a new tick has room again
+    await stats.flush_viewers()
+    assert store.added[1:] == [{"v:b3": {"u3"}, "festival": {"u3"}}]
