@@ -37,6 +37,7 @@ API = {
     ("/api/coupons/{coupon}/grab", "POST"), ("/api/reservations/{reservation}/pay", "POST"),
     ("/api/payments/callback", "POST"), ("/api/stores/{store}/orders", "GET"), ("/api/guides/leaderboard", "GET"),
     ("/api/guides/me", "GET"),
+    ("/api/venues/{venue}/stats", "GET"), ("/api/festival/stats", "GET"),
 }  # fmt: skip
 
 
