@@ -104,6 +104,16 @@ def upcoming(sales: Sequence[SaleFigures]) -> list[SaleFigures]:
     return sorted((s for s in sales if s.phase == "scheduled"), key=lambda s: (s.starts_at_ms, s.sale_id))
 
 
+ENDED_SHOWN = 5  # ended sales a venue's numbers list (the latest): a day of sales stays a small frame
+
+
+def shown_sales(sales: Sequence[SaleFigures]) -> list[SaleFigures]:
+    """The sales a venue's numbers list: open and scheduled ones by start, then the latest ended ones."""
+    ended = sorted((s for s in sales if s.phase == "ended"), key=lambda s: (s.ends_at_ms, s.sale_id), reverse=True)
+    running = sorted((s for s in sales if s.phase != "ended"), key=lambda s: (s.starts_at_ms, s.sale_id))
+    return running + ended[:ENDED_SHOWN]
+
+
 def totals_view(t: Totals, online: int, per_minute: Sequence[int], reservations: int) -> dict[str, object]:
     """The numbers every scope shows (the ``stats`` frame and both routes)."""
     return {

@@ -26,11 +26,13 @@ from typing import Any
 
 from livehub.domain.sale_rules import SaleSpec
 from livehub.domain.stats import (
+    ENDED_SHOWN,
     FESTIVAL_SCOPE,
     SaleFigures,
     last_minutes,
     live_sale,
     ranked,
+    shown_sales,
     totals_view,
     upcoming,
     venue_scope,
@@ -161,7 +163,7 @@ class LiveStats:
             online = (await self.store.online([venue], self._stale_before(now)))[0]
         (totals,) = await self.store.totals([scope])
         per_minute = await self.store.per_minute(scope, last_minutes(now, minutes or self.settings.stats_chart_minutes))
-        sales = await self.sale_figures(self.registry.venue_sales.get(venue, []), now)
+        sales = await self.sale_figures(self._listed(venue, now), now)
         _brands, stores = await self.store.ranked(scope)
         current = live_sale(sales)
         return {
@@ -169,9 +171,15 @@ class LiveStats:
             **totals_view(totals, online, per_minute, sum(s.reserved for s in sales)),
             "live_sale": current.view() if current else None,
             "upcoming": [s.view() for s in upcoming(sales)],
-            "sales": [s.view() for s in sales],
+            "sales": [s.view() for s in shown_sales(sales)],
             "stores": ranked(stores, {i: s.name for i, s in self.festival.stores.items()}, "store"),
         }
+
+    def _listed(self, venue: str, now: int) -> list[str]:
+        """The venue's sales worth reading: every one not over, and the latest ended ones (livehub.domain.stats)."""
+        specs = [self.registry.specs[s] for s in self.registry.venue_sales.get(venue, []) if s in self.registry.specs]
+        over = sorted((p for p in specs if now >= p.ends_at_ms), key=lambda p: (p.ends_at_ms, p.sale_id), reverse=True)
+        return [p.sale_id for p in specs if now < p.ends_at_ms] + [p.sale_id for p in over[:ENDED_SHOWN]]
 
     async def festival_stats(
         self, minutes: int | None = None, online: dict[str, int] | None = None, now: int | None = None,

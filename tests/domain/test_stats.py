@@ -13,6 +13,7 @@ from livehub.domain.stats import (
     minute_of,
     ranked,
     scopes_of_order,
+    shown_sales,
     totals_view,
     upcoming,
 )
@@ -61,3 +62,10 @@ def test_a_breakdown_names_each_entry_and_keeps_unknown_ids() -> None:
         {"brand": "b1", "name": "Lotus Tea", "gmv_cents": 900},
         {"brand": "gone", "name": "gone", "gmv_cents": 100},
     ]
+
+
+def test_a_venue_lists_its_running_sales_by_start_and_only_its_latest_ended_ones() -> None:
+    ended = [sale(f"e{i}", "ended", starts=i, ends=100 + i) for i in range(8)]
+    running = [sale("later", "scheduled", starts=900), sale("now", "open", starts=50)]
+    shown = [s.sale_id for s in shown_sales([*ended, *running])]
+    assert shown == ["now", "later", "e7", "e6", "e5", "e4", "e3"]

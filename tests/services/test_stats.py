@@ -4,6 +4,7 @@ confirmed on either node, the same on both, pushed to hosts, and still there aft
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,7 +12,11 @@ from typing import Any
 import pytest
 
 from livehub.client import Client
-from tests.conftest import LivehubProcess, api, host_token, new_sale, viewer_token
+from livehub.config import load_festival
+from livehub.domain.topology import Host
+from livehub.services.stats import LiveStats
+from livehub.settings import Settings
+from tests.conftest import SMALL_CONFIG, LivehubProcess, api, host_token, new_sale, viewer_token
 
 pytestmark = pytest.mark.asyncio
 
@@ -148,3 +153,69 @@ async def test_the_stats_routes_are_for_the_venues_hosts_and_the_main_host(liveh
     assert status == 400 and "minutes" in body["message"]
     status, body = await api("GET", f"{http}/api/venues/b1/stats?minutes=5", token=B1_HOST)
     assert status == 200 and len(body["orders_per_minute"]) == 5
+
+
+class RecordingStore:
+    """The part of StatsStore that flush_viewers uses, recording what it was given."""
+
+    def __init__(self) -> None:
+        self.added: list[dict[str, set[str]]] = []
+
+    async def add_viewers(self, viewers: dict[str, set[str]]) -> None:
+        self.added.append({scope: set(ids) for scope, ids in viewers.items()})
+
+
+async def test_viewers_are_batched_per_tick_unique_and_bounded_by_the_pending_limit() -> None:
+    store = RecordingStore()
+    stats = LiveStats(Settings(stats_viewers_pending_max=4), load_festival(SMALL_CONFIG), None, None, None,  # type: ignore[arg-type]
+                      store, None, None)  # type: ignore[arg-type]  # fmt: skip
+    stats.saw_viewer("b1", "u1")
+    stats.saw_viewer("b1", "u1")  # the same viewer again: nothing more to send
+    stats.saw_viewer("b2", "u2")  # two scopes each: the batch is full now (4)
+    stats.saw_viewer("b3", "u3")
+    assert stats.viewers_skipped == 1
+    await stats.flush_viewers()
+    assert store.added == [{"v:b1": {"u1"}, "v:b2": {"u2"}, "festival": {"u1", "u2"}}]
+    await stats.flush_viewers()  # nothing seen since: no round trip
+    stats.saw_viewer("b3", "u3")  # a new tick has room again
+    await stats.flush_viewers()
+    assert store.added[1:] == [{"v:b3": {"u3"}, "festival": {"u3"}}]
+
+
+class RecordingHub:
+    """The part of the hub the push uses: b1's two hosts and the main host connected here."""
+
+    channels = {"host:host-b1": None, "host:host-b1-2": None, "host:host-main": None, "b1": None}
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, Any]] = []
+
+    def count(self, channel: str) -> int:
+        return 1
+
+    def deliver(self, channel: str, item: Any) -> None:
+        self.delivered.append((channel, item))
+
+
+async def test_the_push_builds_each_frame_once_for_every_host_channel_of_its_venue() -> None:
+    hub = RecordingHub()
+    small = load_festival(SMALL_CONFIG)
+    second = Host("host-b1-2", "b1", "Lotus Tea co-host", "")
+    festival = dataclasses.replace(small, hosts={**small.hosts, second.id: second})
+    stats = LiveStats(Settings(), festival, hub, None, None, None, None, None)  # type: ignore[arg-type]
+
+    async def venue_stats(venue: str, **_: Any) -> dict[str, Any]:
+        return {"venue": venue, "gmv_cents": 1}
+
+    async def festival_stats(**_: Any) -> dict[str, Any]:
+        return {"gmv_cents": 2}
+
+    stats.venue_stats = venue_stats  # type: ignore[method-assign,assignment]
+    stats.festival_stats = festival_stats  # type: ignore[method-assign,assignment]
+    await stats.push({"main": 0, "b1": 0, "b2": 0, "b3": 0}, now=7)
+    kinds = sorted((channel, item.message["type"], item.message.get("venue")) for channel, item in hub.delivered)
+    assert kinds == [("host:host-b1", "stats", "b1"), ("host:host-b1-2", "stats", "b1"),
+                     ("host:host-main", "festival_stats", None), ("host:host-main", "stats", "main")]  # fmt: skip
+    b1, b1_again = [item for channel, item in hub.delivered if channel.startswith("host:host-b1")]
+    assert b1 is b1_again  # one item, so one encoded frame, for both hosts of the venue
+    assert all(item.key in ("stats", "festival_stats") for _, item in hub.delivered)  # latest value: coalesced

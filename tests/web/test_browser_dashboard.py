@@ -117,3 +117,25 @@ def test_one_click_starts_a_flash_sale_below_the_regular_price(
     status, festival = http_json("GET", f"{livehub_server.http}/api/festival")
     (product,) = [p for p in festival["products"] if p["sku"] == "b2-sku2"]
     assert flash["price_cents"] == round(product["price_cents"] * 0.8) < product["price_cents"]
+
+
+def test_a_scheduled_sale_that_opens_by_its_clock_says_so_in_the_feed_once(
+    context: BrowserContext, livehub_server: LivehubProcess
+) -> None:
+    page = open_watch(context, "b2")
+    by_clock, by_host = "s" + marker(), "s" + marker()
+    for sale_id, starts_in_s in [(by_clock, 2), (by_host, 600)]:
+        body = {"sale_id": sale_id, "sku": "b2-sku2", "stock": 3, "price_cents": 9_900, "starts_in_s": starts_in_s,
+                "duration_s": 900}  # fmt: skip
+        status, out = http_json("POST", f"{livehub_server.http}/api/venues/b2/sales", body, host_token("host-b2", "b2"))
+        assert status == 201, out
+    expect(page.locator(f'article.sale[data-sale="{by_clock}"]')).to_have_attribute("data-phase", "open")
+    started = page.get_by_test_id("feed").locator("li[data-kind='sale.started']", has_text="Cycling helmet")
+    expect(started).to_have_count(1)
+    status, out = http_json("POST", f"{livehub_server.http}/api/venues/b2/sales/{by_host}/start", None,
+                            host_token("host-b2", "b2"))  # fmt: skip
+    assert status == 200, out
+    expect(page.locator(f'article.sale[data-sale="{by_host}"]')).to_have_attribute("data-phase", "open")
+    expect(started).to_have_count(2)  # the host's start: its event's line, not a second one from the clock
+    page.wait_for_timeout(1_000)  # a few renders later: still one line per sale
+    expect(started).to_have_count(2)

@@ -44,6 +44,7 @@ API = {
     ("/api/venues/{venue}/groupdeals", "POST"), ("/api/groups/{group}", "GET"),
     ("/api/groupdeals/{deal}/groups", "POST"), ("/api/groups/{group}/join", "POST"),
     ("/api/payments/groups", "POST"),
+    ("/api/venues/{venue}/stats", "GET"), ("/api/festival/stats", "GET"),
 }  # fmt: skip
 
 

@@ -1241,6 +1241,12 @@ export class VenueView {
       if (this.feedOnce.size > 100) this.feedOnce.clear();
       this.feedOnce.add(once);
     }
+    if (f.kind === "sale.started" && isObj(f.data?.sale)) {
+      const once = `sale.started:${str(f.data.sale.sale_id)}:${str(f.data.sale.starts_at_ms)}`; // the event or the clock, not both
+      if (this.feedOnce.has(once)) return;
+      if (this.feedOnce.size > 100) this.feedOnce.clear();
+      this.feedOnce.add(once);
+    }
     const li = h(
       "li",
       { dataset: { key: `${f.ch}:${f.epoch}:${f.offset}`, kind: str(f.kind) } },
@@ -1496,7 +1502,10 @@ export class VenueView {
 
   updateSale(id, refs, sale) {
     const v = this.saleView(id, sale);
+    const was = refs.el.dataset.phase;
     refs.el.dataset.phase = v.phase;
+    // a scheduled sale opened by its clock: no event says so (a "start now" does), so the feed says it here, once
+    if (was === "scheduled" && v.phase === "open") this.addFeed({ ch: str(sale.venue) || this.client.venue, epoch: "clock", offset: id, kind: "sale.started", data: { sale }, ts: v.now });
     const src = safeImage(sale.image_url || this.festival?.products.get(str(sale.sku))?.image_url);
     if (!refs.img.dataset.failed && refs.img.getAttribute("src") !== src) refs.img.setAttribute("src", src);
     refs.title.textContent = this.saleTitle(sale);
