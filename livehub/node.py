@@ -108,8 +108,6 @@ class Node:
         self.scripts = Scripts(redis, batch=True, connections=s.redis_script_connections)
         self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate,
                                  recent_orders=s.guide_recent_orders)  # fmt: skip
-        self.orders = OrderStore(redis, keys, guides=self.guides, scripts=self.scripts, marker_ttl_s=s.sale_retention_s)
-        self.guides = GuideBoard(redis, keys, self.scripts, festival.commission_rate)
         self.pickups = Pickups(redis, keys, self.scripts, misses=s.pickup_misses, miss_window_s=s.pickup_miss_window_s,
                                audit_maxlen=s.store_audit_maxlen)  # fmt: skip
         self.orders = OrderStore(redis, keys, guides=self.guides, scripts=self.scripts, marker_ttl_s=s.sale_retention_s,

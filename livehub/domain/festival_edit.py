@@ -46,7 +46,7 @@ FIXED_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 HOST_KEY_SOURCES = ("key_hash_env", "key_hash_file")
 CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "stores": ("id", "brand", "name", "lat", "lon", "radius_km", "stock"),
+    "stores": ("id", "brand", "name", "lat", "lon", "radius_km", "stock", "address"),
     "guides": ("id", "name", "store", "brand", "share_code"),
 }
 _NUMBERS = {"lat": float, "lon": float, "radius_km": float}
@@ -111,7 +111,8 @@ def festival_doc(festival: Festival) -> dict[str, Any]:
                       "list_price_cents": p.list_price_cents, **({"image_url": p.image_url} if p.image_url else {})}
                      for p in f.products.values()],
         "stores": [{"id": s.id, "brand": s.brand, "name": s.name, "lat": s.lat, "lon": s.lon,
-                    "radius_km": s.radius_km, "stock": dict(s.stock)} for s in f.stores.values()],
+                    "radius_km": s.radius_km, "stock": dict(s.stock), **({"address": s.address} if s.address else {})}
+                   for s in f.stores.values()],
         "guides": [{"id": g.id, "name": g.name, "store": g.store, "brand": g.brand, "share_code": g.share_code}
                    for g in f.guides.values()],
     }  # fmt: skip

@@ -97,8 +97,6 @@ class Buying:
                 return {"status": exc.code.value, "sale": sale_id, "detail": str(exc)}
             raise errors.bad_request(str(exc), field=exc.field) from None
         guide = self.festival.guides.get(guide_id) if guide_id else None
-        result = await self.sales.buy(sale_id, user, request, guide=credit_for(guide, spec.brand))
-        self.tally.buys[result.code] += 1
         buying = self.sales.buy(sale_id, user, request, guide=credit_for(guide, spec.brand))
         if self.my_orders is None:
             result = await buying
@@ -107,6 +105,7 @@ class Buying:
             _, result = await asyncio.gather(self.my_orders.note_buy(user, spec.venue, rid), buying)
             if result.reservation is None:
                 await self.my_orders.drop_buy(user, spec.venue, rid)
+        self.tally.buys[result.code] += 1
         if result.code in (BuyCode.OK, BuyCode.DUPLICATE, BuyCode.SOLD_OUT, BuyCode.LIMIT_REACHED):
             self.admission.observe_stock(sale_id, result.available, time.monotonic())
         if result.code not in ANSWERS:
@@ -125,9 +124,8 @@ class Buying:
         if wait:
             self.tally.coupon_grabs[RATE_LIMITED] += 1
             raise errors.rate_limited("too many grabs: slow down", wait)
-        result = await self.coupons.grab(coupon_id, user)
-        self.tally.coupon_grabs[result.code] += 1
         result = await self.coupons.grab(coupon_id, user, guide=guide_id)
+        self.tally.coupon_grabs[result.code] += 1
         if result.code.value == "not_found":
             raise errors.not_found(f"unknown coupon {errors.echo(coupon_id)}")
         return grab_view(coupon_id, result)
