@@ -37,6 +37,8 @@ API = {
     ("/api/coupons/{coupon}/grab", "POST"), ("/api/reservations/{reservation}/pay", "POST"),
     ("/api/payments/callback", "POST"), ("/api/stores/{store}/orders", "GET"), ("/api/guides/leaderboard", "GET"),
     ("/api/guides/me", "GET"),
+    ("/api/auth/moderator", "POST"), ("/api/venues/{venue}/moderation/{action}", "POST"),
+    ("/api/moderation/audit", "GET"),
 }  # fmt: skip
 
 
