@@ -263,7 +263,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     if len([w for w in s.moderation_blocked_words.split(",") if w.strip()]) > 1000:
-        raise SettingsError(f"{where('moderation_blocked_words')}: at most 1000 blocked words")
+        name = "moderation_blocked_words"
+        raise SettingsError(f"{where(name)}: setting {name!r} has more than 1000 words")
     if s.redis_retries < 0:
         raise SettingsError(f"{where('redis_retries')}: setting 'redis_retries' must be >= 0")
     _validate_jwt(s, where)

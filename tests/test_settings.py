@@ -302,3 +302,24 @@ def test_the_per_identity_like_burst_must_hold_a_full_like_frame(no_file: str) -
 def test_the_limits_per_identity_must_be_positive(no_file: str, name: str) -> None:
     with pytest.raises(SettingsError, match=f"'{name}' must be > 0"):
         load_settings(env={f"LIVEHUB_{name.upper()}": "0"}, config_path=no_file)
+
+
+# ---- moderation ----------------------------------------------------------------------------------------
+
+
+def test_the_blocked_words_come_from_the_festival_files_settings_table(tmp_path: Path) -> None:
+    path = config(tmp_path, '[settings]\nmoderation_blocked_words = "spam, free money"\n')
+    assert load_settings(env={}, config_path=path).moderation_blocked_words == "spam, free money"
+
+
+def test_more_than_a_thousand_blocked_words_are_refused(no_file: str) -> None:
+    words = ",".join(f"w{i}" for i in range(1001))
+    with pytest.raises(SettingsError, match="moderation_blocked_words"):
+        load_settings(env={"LIVEHUB_MODERATION_BLOCKED_WORDS": words}, config_path=no_file)
+
+
+@pytest.mark.parametrize("name", ["moderation_audit_max", "moderation_max_entries", "moderation_max_duration_s",
+                                  "moderation_refresh_s"])  # fmt: skip
+def test_moderation_bounds_must_be_positive(no_file: str, name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings(env={"LIVEHUB_" + name.upper(): "0"}, config_path=no_file)
