@@ -321,7 +321,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         if not getattr(s, name) > 0:
             raise SettingsError(f"{where(name)}: setting {name!r} must be > 0, got {getattr(s, name)!r}")
     if len([w for w in s.moderation_blocked_words.split(",") if w.strip()]) > 1000:
-        raise SettingsError(f"{where('moderation_blocked_words')}: at most 1000 blocked words")
+        name = "moderation_blocked_words"
+        raise SettingsError(f"{where(name)}: setting {name!r} has more than 1000 words")
     for name in ("guide_attribution_ttl_s", "guide_winner_interval_s", "guide_winner_catch_up_hours",
                  "guide_winner_retention_s", "guide_winners_max_hours", "guide_page_hours", "guide_recent_orders",
                  "guide_open_reservations_max", "guide_open_scan_max"):  # fmt: skip

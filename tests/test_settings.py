@@ -319,6 +319,8 @@ def test_the_stats_chart_may_not_show_more_minutes_than_are_kept(no_file: str) -
         load_settings(env={**kept, "LIVEHUB_STATS_CHART_MINUTES": "61"}, config_path=no_file)
     with pytest.raises(SettingsError, match="stats_interval_s"):
         load_settings(env={"LIVEHUB_STATS_INTERVAL_S": "0"}, config_path=no_file)
+
+
 @pytest.mark.parametrize(
     "name", ["GUIDE_ATTRIBUTION_TTL_S", "GUIDE_WINNER_INTERVAL_S", "GUIDE_WINNERS_MAX_HOURS", "GUIDE_OPEN_SCAN_MAX"]
 )
@@ -331,3 +333,22 @@ def test_the_guide_winner_grace_may_be_zero_but_not_negative(no_file: str) -> No
     assert load_settings(env={"LIVEHUB_GUIDE_WINNER_GRACE_S": "0"}, config_path=no_file).guide_winner_grace_s == 0
     with pytest.raises(SettingsError, match="guide_winner_grace_s"):
         load_settings(env={"LIVEHUB_GUIDE_WINNER_GRACE_S": "-1"}, config_path=no_file)
+# ---- moderation ----------------------------------------------------------------------------------------
+
+
+def test_the_blocked_words_come_from_the_festival_files_settings_table(tmp_path: Path) -> None:
+    path = config(tmp_path, '[settings]\nmoderation_blocked_words = "spam, free money"\n')
+    assert load_settings(env={}, config_path=path).moderation_blocked_words == "spam, free money"
+
+
+def test_more_than_a_thousand_blocked_words_are_refused(no_file: str) -> None:
+    words = ",".join(f"w{i}" for i in range(1001))
+    with pytest.raises(SettingsError, match="moderation_blocked_words"):
+        load_settings(env={"LIVEHUB_MODERATION_BLOCKED_WORDS": words}, config_path=no_file)
+
+
+@pytest.mark.parametrize("name", ["moderation_audit_max", "moderation_max_entries", "moderation_max_duration_s",
+                                  "moderation_refresh_s"])  # fmt: skip
+def test_moderation_bounds_must_be_positive(no_file: str, name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings(env={"LIVEHUB_" + name.upper(): "0"}, config_path=no_file)

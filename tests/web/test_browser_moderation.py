@@ -1,7 +1,8 @@
 """Moderation in the browser (livehub/web/static/moderation.js): a moderator watching with a
 moderator token (``/watch?token=``) deletes a viewer's comment and it disappears from the viewer's
 page, which is on the other node; a moderator mutes a viewer, whose next comment is refused; a
-viewer's page has no moderation actions.  Screenshots are saved as test artifacts."""
+host deletes from the panel; a demo moderator (``?moderate=1``) deletes; a viewer's page has no
+moderation actions.  Screenshots are saved as test artifacts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from livehub.domain.tokens import MODERATOR, mint
 from tests.conftest import SECRET, LivehubProcess
-from tests.web.browser import expect, marker, open_watch, screenshot, wait_live
+from tests.web.browser import expect, marker, open_panel, open_watch, screenshot, wait_live
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -81,6 +82,17 @@ def test_in_demo_mode_moderate_1_watches_as_a_demo_moderator_who_may_delete(cont
     on_moderator = moderator.get_by_test_id("comments").locator("li", has_text=text)
     on_moderator.get_by_test_id("comment-delete").click()
     expect(viewer.get_by_test_id("comments").locator("li", has_text=text)).to_have_count(0)
+
+
+def test_a_host_deletes_a_comment_from_the_panel(context: BrowserContext) -> None:
+    viewer = open_watch(context, "b1")
+    panel = open_panel(context, "host-b1", "b1-key")
+    text = f"deleted by the host {marker()}"
+    comment(viewer, text)
+    on_panel = panel.get_by_test_id("comments").locator("li", has_text=text)
+    on_panel.get_by_test_id("comment-delete").click()
+    expect(viewer.get_by_test_id("comments").locator("li", has_text=text)).to_have_count(0)
+    expect(on_panel).to_have_count(0)
 
 
 def test_a_viewers_page_has_no_moderation_actions(context: BrowserContext) -> None:

@@ -45,6 +45,8 @@ API = {
     ("/api/groupdeals/{deal}/groups", "POST"), ("/api/groups/{group}/join", "POST"),
     ("/api/payments/groups", "POST"),
     ("/api/venues/{venue}/stats", "GET"), ("/api/festival/stats", "GET"),
+    ("/api/auth/moderator", "POST"), ("/api/venues/{venue}/moderation/{action}", "POST"),
+    ("/api/moderation/audit", "GET"),
 }  # fmt: skip
 
 
