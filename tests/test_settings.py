@@ -135,6 +135,16 @@ def test_a_boolean_for_a_number_is_refused(tmp_path: Path) -> None:
         load_settings(env={}, config_path=config(tmp_path, "[settings]\ninbound_rate = false\n"))
 
 
+def test_a_log_format_other_than_text_or_json_and_a_zero_metrics_flush_are_refused_naming_the_variable(
+    no_file: str,
+) -> None:
+    assert load_settings(env={"LIVEHUB_LOG_FORMAT": "json"}, config_path=no_file).log_format == "json"
+    with pytest.raises(SettingsError, match=r"LIVEHUB_LOG_FORMAT.*'text' or 'json'"):
+        load_settings(env={"LIVEHUB_LOG_FORMAT": "yaml"}, config_path=no_file)
+    with pytest.raises(SettingsError, match="LIVEHUB_METRICS_FLUSH_INTERVAL_S"):
+        load_settings(env={"LIVEHUB_METRICS_FLUSH_INTERVAL_S": "0"}, config_path=no_file)
+
+
 def test_a_badly_typed_env_value_is_refused_naming_the_variable(no_file: str) -> None:
     with pytest.raises(SettingsError, match="LIVEHUB_WORKERS"):
         load_settings(env={"LIVEHUB_WORKERS": "two"}, config_path=no_file)

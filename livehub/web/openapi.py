@@ -142,6 +142,7 @@ def _operation(method: str, path: str, route_path: str, params: Sequence[str], s
         "summary": _summary(doc, spec, method, route_path),
         "description": f"{doc}\n\nNeeds: `{need.value}` (livehub.domain.access).".strip(),
         "security": _security(need),
+        "tags": [path.split("/")[2] if path.startswith("/api/") else "server"],  # /api/<tag>/...
         "responses": responses,
         "x-livehub-need": need.value,
         "x-livehub-route": route_path,

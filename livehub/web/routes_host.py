@@ -64,6 +64,8 @@ async def visit_cta(request: Request) -> Response:
     venue, identity = _main_venue_host(request, "visit calls to action")
     body = await json_body(request)
     target = ident(body.get("target"), "target")
+    if not isinstance(body.get("text", ""), str):  # a non-string used to be sent as its repr
+        raise errors.bad_request("'text' must be a string", field="text")
     controls = node_of(request).controls
     return _published(await controls.visit_cta(venue, identity.sub, target, str(body.get("text", ""))))
 

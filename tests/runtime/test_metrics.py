@@ -190,7 +190,7 @@ async def test_two_workers_scrapes_count_every_buy_order_grab_and_expiry_whichev
         _, text = await asyncio.to_thread(scrape_http, server)
     assert done(text), text
     answered_by: set[str] = set()
-    for _ in range(200):  # until both workers have answered (the kernel picks one per connection)
+    for _ in range(500):  # until both workers have answered (the kernel picks one per connection)
         node, text = await asyncio.to_thread(scrape_http, server)
         answered_by.add(node)
         assert total(text, "livehub_buys_total", answer="ok") == 3

@@ -181,3 +181,28 @@ async def test_grabs_are_limited_per_user(buying: Buying) -> None:
     with pytest.raises(LivehubError) as exc:
         await buying.grab("u2", "c-none")
     assert exc.value.code == errors.NOT_FOUND
+
+
+async def test_every_buy_and_grab_answer_is_counted_once_in_the_tally_where_it_is_made(
+    buying: Buying, stores: Stores
+) -> None:
+    buying.quotas = strict_quotas(buys=2.0, grabs=1.0)
+    buying.admission = Admission(probe_interval_s=3600.0)  # once sold out, the gate sheds
+    tally = buying.tally
+    first = await buying.buy("u1", "s-buy", "q1", {}, None)
+    assert first["status"] == "ok"
+    assert (await buying.buy("u1", "s-buy", "q1", {}, None))["status"] == "duplicate"
+    assert (await buying.buy("u2", "s-buy", "q1", {}, None))["status"] == "ok"  # the last unit: sold out now
+    assert (await buying.buy("u3", "s-buy", "q1", {}, None))["status"] == "sold_out"  # shed by the gate
+    for call in (buying.buy("u1", "s-buy", "q2", {}, None), buying.buy("u4", "s-nope", "q1", {}, None),
+                 buying.grab("u4", "no-coupon"), buying.grab("u4", "no-coupon")):  # fmt: skip
+        with pytest.raises(LivehubError):
+            await call
+
+    assert {answer: n for answer, n in tally.buys.items() if n} == {
+        "ok": 2, "duplicate": 1, "sold_out": 1, "rate_limited": 1, "not_found": 1}  # fmt: skip
+    assert tally.admission_shed == {"busy": 0, "sold_out": 1}
+    assert {answer: n for answer, n in tally.coupon_grabs.items() if n} == {"not_found": 1, "rate_limited": 1}
+    assert (await buying.pay(first["reservation"], "ref-1"))["status"] == "paid"
+    assert (await buying.pay(first["reservation"], "ref-1"))["status"] == "duplicate"  # not counted again
+    assert (tally.orders, tally.gmv_cents) == (1, (await stores.sales.get_spec("s-buy")).price_cents)  # type: ignore[union-attr]

@@ -46,6 +46,15 @@ async def test_a_malformed_host_request_gets_its_first_error(
     assert (got_status, out["type"], out["code"]) == (status, "error", code), out
 
 
+async def test_a_call_to_action_whose_text_is_not_a_string_is_refused_naming_the_field(
+    livehub_server: LivehubProcess,
+) -> None:
+    status, out = await call(livehub_server, "/api/venues/main/cta", {"target": "b1", "text": {"a": 1}},
+                             host_token("host-main", "main"))  # fmt: skip
+    assert (status, out["code"], out["details"]) == (400, "bad_request", {"field": "text"})
+    assert "'text'" in out["message"]
+
+
 async def test_a_number_of_the_wrong_type_names_its_field(livehub_server: LivehubProcess) -> None:
     status, out = await call(livehub_server, "/api/venues/b1/sales", {"sku": "b1-sku1", "duration_s": True},
                              host_token("host-b1", "b1"))  # fmt: skip
