@@ -37,6 +37,8 @@ API = {
     ("/api/coupons/{coupon}/grab", "POST"), ("/api/reservations/{reservation}/pay", "POST"),
     ("/api/payments/callback", "POST"), ("/api/stores/{store}/orders", "GET"), ("/api/guides/leaderboard", "GET"),
     ("/api/guides/me", "GET"),
+    ("/api/guides/me/hours", "GET"), ("/api/guides/me/reservations", "GET"), ("/api/guides/me/poster.svg", "GET"),
+    ("/api/guides/winners", "GET"), ("/api/auth/guide", "POST"),
 }  # fmt: skip
 
 
