@@ -1,4 +1,5 @@
-"""Demo-mode routes: a guest login and the simulated payment (mounted only when ``demo`` is on).
+"""Demo-mode routes: a guest login, a guide login and the simulated payment (mounted only when
+``demo`` is on).
 
 They stand in for the platform's login and the payment provider so that ``./scripts/run``
 works with no set-up.  Outside demo mode livehub.app does not mount them (they answer 404):

@@ -744,6 +744,7 @@ const GRAB_MESSAGES = {
   limit_reached: "You already have all you may take",
   expired: "This coupon has expired",
   not_found: "This coupon no longer exists",
+  guide_only: "This coupon is for one shopping guide's customers only",
 };
 
 const STATUS_TEXT = { idle: "Idle", connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
