@@ -103,7 +103,7 @@ class Node:
         self.leaderboard = Leaderboard(festival, self.guides)
         self.attribution = Attribution(festival, AttributionStore(redis, keys, self.scripts, s.guide_attribution_ttl_s))
         self.contest = HourlyContest(s, festival, self.guides)
-        self.guide_page = GuidePage(s, festival, self.guides, self.sales, GuideCustomers(redis, keys))
+        self.guide_page = GuidePage(s, festival, self.guides, self.sales, self.registry, GuideCustomers(redis, keys))
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
 
