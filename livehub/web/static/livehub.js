@@ -2380,6 +2380,8 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
     limit: int("per_user_limit", 1, 1, 1000, "coupon-limit"),
     expires: int("expires_in_s", 3600, 1, 30 * 86400, "coupon-expires"),
     guide: h("input", { type: "text", list: "lh-guides", placeholder: "guide id, e.g. b1-g1", autocomplete: "off", "data-testid": "coupon-guide" }),
+    onlyGuide: h("input", { type: "text", list: "lh-guides", placeholder: "guide id: only their customers", autocomplete: "off", "data-testid": "coupon-only-guide" }),
+    onlyStore: h("input", { type: "text", placeholder: "store id: only pickups there", autocomplete: "off", "data-testid": "coupon-only-store" }),
   };
   const couponOut = result("coupon-result");
   box.append(
@@ -2404,10 +2406,13 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
                 per_user_limit: Number(cIns.limit.value),
                 expires_in_s: Number(cIns.expires.value),
                 guide: guide || undefined,
+                only_guide: cIns.onlyGuide.value.trim() || undefined,
+                only_store: cIns.onlyStore.value.trim() || undefined,
               },
               (d) => {
                 const c = isObj(d.coupon) ? d.coupon : {};
-                return `${compact(c.total)} coupon${c.total === 1 ? "" : "s"} of ${money(c.value_cents)} off dropped (${str(c.coupon_id)}${guide ? ", from " + str(c.issuer) : ""}), until ${at(num(c.expires_at_ms) ?? 0)}`;
+                const only = `${c.only_guide ? `, only for ${str(c.only_guide)}'s customers` : ""}${c.only_store ? `, only for pickups at ${str(c.only_store)}` : ""}`;
+                return `${compact(c.total)} coupon${c.total === 1 ? "" : "s"} of ${money(c.value_cents)} off dropped (${str(c.coupon_id)}${guide ? ", from " + str(c.issuer) : ""}), until ${at(num(c.expires_at_ms) ?? 0)}${only}`;
               },
             );
           },
@@ -2418,6 +2423,8 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
         field("Per person", cIns.limit),
         field("Valid for (s)", cIns.expires),
         h("label", { class: "wide" }, "From guide (optional)", cIns.guide),
+        h("label", { class: "wide" }, "Only for this guide's customers (optional)", cIns.onlyGuide),
+        h("label", { class: "wide" }, "Only for pickups at this store (optional)", cIns.onlyStore),
         h("button", { class: "btn wide", type: "submit", "data-testid": "coupon-drop" }, "Drop coupons"),
       ),
       couponOut,
