@@ -138,7 +138,7 @@ class Node:
         self.moderation = Moderation(s, festival, self.hub, self.broker, moderation_store)
         self.attribution = Attribution(festival, AttributionStore(redis, keys, self.scripts, s.guide_attribution_ttl_s))
         self.contest = HourlyContest(s, festival, self.guides)
-        self.guide_page = GuidePage(s, festival, self.guides, self.sales, GuideCustomers(redis, keys))
+        self.guide_page = GuidePage(s, festival, self.guides, self.sales, self.registry, GuideCustomers(redis, keys))
         self.presale_store = PresaleStore(redis, keys, self.scripts, self.orders, stores=self.stores,
                                           refunds_maxlen=s.presale_refunds_maxlen,
                                           retention_s=s.sale_retention_s)  # fmt: skip

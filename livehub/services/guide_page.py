@@ -12,6 +12,7 @@ import segno
 
 from livehub.domain.attribution import HOUR_MS, hour_bucket, hours_between
 from livehub.domain.topology import Festival, Guide
+from livehub.services.sale_registry import SaleRegistry
 from livehub.settings import Settings
 from livehub.store.guide_customers import GuideCustomers
 from livehub.store.guides import GuideBoard
@@ -22,12 +23,14 @@ POSTER_WIDTH = 360  # the poster's width in SVG user units; the QR code is scale
 
 class GuidePage:
     def __init__(
-        self, settings: Settings, festival: Festival, guides: GuideBoard, sales: SaleStore, customers: GuideCustomers
-    ) -> None:
+        self, settings: Settings, festival: Festival, guides: GuideBoard, sales: SaleStore, registry: SaleRegistry,
+        customers: GuideCustomers,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.festival = festival
         self.guides = guides
         self.sales = sales
+        self.registry = registry  # the sales' specs, cached per node
         self.customers = customers
 
     async def hours(self, guide: Guide, n: int) -> dict[str, Any]:
@@ -48,8 +51,11 @@ class GuidePage:
         by_venue = await self.sales.sale_ids_of_venues(sorted(set(venues)))
         sale_ids = []
         for sale_id in sorted({s for ids in by_venue.values() for s in ids}):
-            spec = await self.sales.get_spec(sale_id)
-            if spec is not None and spec.brand == guide.brand:
+            spec = self.registry.specs.get(sale_id) or await self.sales.get_spec(sale_id)
+            if spec is None:
+                continue
+            self.registry.specs.setdefault(sale_id, spec)  # as SaleRegistry.spec caches it
+            if spec.brand == guide.brand:
                 sale_ids.append(sale_id)
         s = self.settings
         found = await self.customers.open_reservations(

@@ -130,7 +130,7 @@ class GuideBoard:
 
     async def server_time_ms(self) -> int:
         """Redis' clock (every node judges the hour's end by the same clock)."""
-        seconds, micros = await self._redis.time()
+        seconds, micros = await self._redis.time()  # (outbox.server_time_ms: importing it would be a cycle)
         return int(seconds) * 1000 + int(micros) // 1000
 
     async def hours_of(self, guide_id: str, hours: Sequence[str]) -> list[GuideHour]:

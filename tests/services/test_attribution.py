@@ -9,9 +9,13 @@ import uuid
 from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livehub.client import Client
-from tests.conftest import LivehubProcess, api, new_sale, viewer_token
+from livehub.config import load_festival
+from livehub.domain.tokens import ANONYMOUS_VIEWER, HOST, VIEWER, Identity
+from livehub.services.attribution import Attribution
+from tests.conftest import SMALL_CONFIG, LivehubProcess, api, new_sale, viewer_token
 
 pytestmark = pytest.mark.asyncio
 
@@ -76,3 +80,49 @@ async def test_a_viewer_who_never_presented_a_code_credits_nobody(livehub_peer: 
         assert (await bought_and_paid(livehub_peer, client, user, sale["sale_id"]))["guide"] is None
     finally:
         await client.close()
+
+
+class RememberingStore:
+    """A stand-in AttributionStore: first touch in a dict, or Redis down."""
+
+    def __init__(self, down: bool = False) -> None:
+        self.kept: dict[str, str] = {}
+        self.down = down
+
+    async def touch(self, user_id: str, guide_id: str) -> str:
+        if self.down:
+            raise RedisConnectionError("redis is down")
+        return self.kept.setdefault(user_id, guide_id)
+
+    async def lookup(self, user_id: str) -> str | None:
+        if self.down:
+            raise RedisConnectionError("redis is down")
+        return self.kept.get(user_id)
+
+
+def attribution(store: RememberingStore) -> Attribution:
+    return Attribution(load_festival(SMALL_CONFIG), store)  # type: ignore[arg-type]
+
+
+async def test_anonymous_viewers_and_hosts_are_attributed_for_the_session_only() -> None:
+    store = RememberingStore()
+    service = attribution(store)
+    assert await service.guide_of(ANONYMOUS_VIEWER, "g-b1-1") == "b1-g1"
+    assert await service.guide_of(Identity("host-b1", HOST, venue="b1"), "g-b1-1") == "b1-g1"
+    assert store.kept == {}  # nothing remembered for them
+    assert await service.guide_of(ANONYMOUS_VIEWER, None) is None
+
+
+async def test_a_remembered_guide_the_festival_no_longer_has_gives_way_to_the_sessions_code() -> None:
+    store = RememberingStore()
+    store.kept["fan"] = "a-guide-who-left"
+    service = attribution(store)
+    fan = Identity("fan", VIEWER)
+    assert await service.guide_of(fan, "g-b1-2") == "b1-g2"
+    assert await service.guide_of(fan, None) is None
+
+
+async def test_with_redis_down_the_sessions_own_code_still_counts() -> None:
+    service = attribution(RememberingStore(down=True))
+    assert await service.guide_of(Identity("fan", VIEWER), "g-b1-3") == "b1-g3"
+    assert await service.guide_of(Identity("fan", VIEWER), None) is None

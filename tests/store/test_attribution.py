@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio as aioredis
 
 from livehub.store.attribution import AttributionStore
@@ -47,3 +48,8 @@ async def test_once_the_attribution_expired_the_next_share_code_takes_over(redis
 
 async def test_the_attribution_key_is_the_users_own_cluster_slot(keys: Keys) -> None:
     assert "{user:fan}" in keys.user_guide("fan")
+
+
+def test_an_attribution_must_have_an_end(keys: Keys) -> None:
+    with pytest.raises(ValueError):
+        AttributionStore(aioredis.Redis(), keys, Scripts(aioredis.Redis()), 0)  # no connection is made

@@ -1,6 +1,6 @@
 """The guide's page (/guide) in chromium: a guide signs in (the demo guide login) and sees their share
 link and its QR poster, a credited order of a customer their code brought in, and that customer's
-open reservation."""
+open reservation; and a guide-only coupon dropped from the panel, refused to another guide's customer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import LivehubProcess, host_token, http_json, viewer_token
-from tests.web.browser import expect, screenshot
+from tests.web.browser import expect, open_panel, screenshot, wait_live
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -68,3 +68,22 @@ def test_a_token_that_is_not_a_guides_sends_the_page_back_to_the_sign_in(context
     page.get_by_test_id("guide-token").fill(viewer_token("just-a-viewer"))
     page.get_by_test_id("guide-sign-in").click()
     expect(page.get_by_test_id("guide-login-message")).to_contain_text("not a guide's")
+
+
+def test_a_host_drops_a_guide_only_coupon_from_the_panel_and_another_guides_customer_is_refused(
+    context: BrowserContext, livehub_server: LivehubProcess
+) -> None:
+    panel = open_panel(context, "host-b1", "b1-key")
+    for field, value in [("coupon-value", "3"), ("coupon-min", "0"), ("coupon-total", "5"), ("coupon-limit", "1"),
+                         ("coupon-expires", "600"), ("coupon-only-guide", "b1-g1")]:  # fmt: skip
+        panel.get_by_test_id(field).fill(value)
+    panel.get_by_test_id("coupon-drop").click()
+    dropped = panel.get_by_test_id("coupon-result")
+    expect(dropped).to_contain_text(re.compile(r"dropped \(c-\w+\).*only for b1-g1's customers"))
+    coupon_id = re.search(r"\((c-\w+)\)", dropped.inner_text())[1]  # type: ignore[index]
+    fan = context.new_page()
+    fan.goto("/watch?venue=b1&guide=g-b1-2")  # another guide's share code
+    wait_live(fan)
+    offer = fan.locator(f'[data-coupon="{coupon_id}"]')
+    offer.get_by_test_id("grab").click()
+    expect(offer.get_by_test_id("grab-result")).to_have_text("This coupon is for one shopping guide's customers only")

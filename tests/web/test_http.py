@@ -47,6 +47,8 @@ API = {
     ("/api/venues/{venue}/stats", "GET"), ("/api/festival/stats", "GET"),
     ("/api/auth/moderator", "POST"), ("/api/venues/{venue}/moderation/{action}", "POST"),
     ("/api/moderation/audit", "GET"),
+    ("/api/guides/me/hours", "GET"), ("/api/guides/me/reservations", "GET"), ("/api/guides/me/poster.svg", "GET"),
+    ("/api/guides/winners", "GET"), ("/api/auth/guide", "POST"),
 }  # fmt: skip
 
 

@@ -748,6 +748,7 @@ const GRAB_MESSAGES = {
   limit_reached: "You already have all you may take",
   expired: "This coupon has expired",
   not_found: "This coupon no longer exists",
+  guide_only: "This coupon is for one shopping guide's customers only",
 };
 
 const STATUS_TEXT = { idle: "Idle", connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
@@ -2414,6 +2415,8 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
     limit: int("per_user_limit", 1, 1, 1000, "coupon-limit"),
     expires: int("expires_in_s", 3600, 1, 30 * 86400, "coupon-expires"),
     guide: h("input", { type: "text", list: "lh-guides", placeholder: "guide id (see Top guides)", autocomplete: "off", "data-testid": "coupon-guide" }),
+    onlyGuide: h("input", { type: "text", list: "lh-guides", placeholder: "guide id: only their customers", autocomplete: "off", "data-testid": "coupon-only-guide" }),
+    onlyStore: h("input", { type: "text", placeholder: "store id: only pickups there", autocomplete: "off", "data-testid": "coupon-only-store" }),
   };
   const couponOut = result("coupon-result");
   box.append(
@@ -2438,10 +2441,13 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
                 per_user_limit: Number(cIns.limit.value),
                 expires_in_s: Number(cIns.expires.value),
                 guide: guide || undefined,
+                only_guide: cIns.onlyGuide.value.trim() || undefined,
+                only_store: cIns.onlyStore.value.trim() || undefined,
               },
               (d) => {
                 const c = isObj(d.coupon) ? d.coupon : {};
-                return `${compact(c.total)} coupon${c.total === 1 ? "" : "s"} of ${money(c.value_cents)} off dropped (${str(c.coupon_id)}${guide ? ", from " + str(c.issuer) : ""}), until ${at(num(c.expires_at_ms) ?? 0)}`;
+                const only = `${c.only_guide ? `, only for ${str(c.only_guide)}'s customers` : ""}${c.only_store ? `, only for pickups at ${str(c.only_store)}` : ""}`;
+                return `${compact(c.total)} coupon${c.total === 1 ? "" : "s"} of ${money(c.value_cents)} off dropped (${str(c.coupon_id)}${guide ? ", from " + str(c.issuer) : ""}), until ${at(num(c.expires_at_ms) ?? 0)}${only}`;
               },
             );
           },
@@ -2452,6 +2458,8 @@ function buildControls(box, { festival, session, client, isMain, hostApi, guideL
         field("Per person", cIns.limit),
         field("Valid for (s)", cIns.expires),
         h("label", { class: "wide" }, "From guide (optional)", cIns.guide),
+        h("label", { class: "wide" }, "Only for this guide's customers (optional)", cIns.onlyGuide),
+        h("label", { class: "wide" }, "Only for pickups at this store (optional)", cIns.onlyStore),
         h("button", { class: "btn wide", type: "submit", "data-testid": "coupon-drop" }, "Drop coupons"),
       ),
       couponOut,
