@@ -105,6 +105,7 @@ class Presales:
         self.sweep_interval_s = sweep_interval_s
         self.known: dict[str, str] = {}  # pre-sale id -> venue, refreshed by the sweeper
         self.available: dict[str, int] = {}  # last units pushed per pre-sale
+        self.retired: set[str] = set()  # settled pre-sales whose keys now expire on their own
         self.jobs = Periodic()
 
     async def start(self) -> None:
@@ -209,13 +210,17 @@ class Presales:
             for presale_id in ids:
                 self.known[presale_id] = venue
         for presale_id, venue in list(self.known.items()):
-            await self.store.sweep(presale_id)
-            await self.store.relay(presale_id)
+            if presale_id not in self.retired:
+                swept = await self.store.sweep(presale_id)
+                await self.store.relay(presale_id)
+                if swept.retired:  # settled: its keys expire on their own; only watch for that
+                    self.retired.add(presale_id)
             counts = await self.store.get_counts(presale_id)
             if counts is None:  # its keys expired after retirement
                 await self.store.unlist(presale_id, venue)
                 self.known.pop(presale_id, None)
                 self.available.pop(presale_id, None)
+                self.retired.discard(presale_id)
                 continue
             if self.hub.count(venue):
                 available = counts.available

@@ -260,10 +260,10 @@ class PresaleStore:
             return PresalePayResult(PresalePayCode.NOT_FOUND)
         presale_id = deposit.presale_id
         fulfilment = warehouse_delivery(None)
-        spec = None
         if deposit.state == "balance_due" and self._stores is not None:
             spec = await self.get_spec(presale_id)
-            if spec is not None:
+            now = now_ms if now_ms is not None else await self.server_time_ms()
+            if spec is not None and spec.phase(now) == "balance":  # route only a payment that can complete
                 pickup = deposit.pickup_store
                 if pickup is not None and not self._stores.is_store_of(spec.brand, pickup):
                     pickup = None
