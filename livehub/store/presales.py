@@ -17,9 +17,11 @@ tag ``{presale:<id>}``, built in ``livehub.store.keys``); the life cycle and the
 Conservation at rest: ``stock == available + deposit_due + balance_due + completed``.
 
 Routing and the orders stream live in other slots (``{store:<id>}``, ``{orders}``): the
-balance payment routes first (``StoreIndex.route`` takes the store's units, held under the
-deposit id), then presale_balance.lua records it; a payment that did not complete gives the
-store's units back.  The order is published to the orders stream right away (``OrderStore.publish``,
+balance payment routes first (``StoreIndex.route`` takes the store's units, held under a hold id
+of this attempt's own, ``<deposit id>#<nonce>``), then presale_balance.lua records route and
+hold id; an attempt that did not complete gives exactly its own units back (two racing payments
+cannot take two units), and the reconciler (``Outbox.reconcile_store_holds``) commits a stale hold
+only when it is the one the completed deposit records.  The order is published to the orders stream right away (``OrderStore.publish``,
 idempotent) and its store hold committed; a node dying in between leaves the outbox entry and
 any node's sweeper (:meth:`PresaleStore.relay`) finishes it.
 
