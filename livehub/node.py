@@ -109,7 +109,8 @@ class Node:
                                  self.coupons, self.stores, self.admission, self.leaderboard)  # fmt: skip
 
         self.recovery = Recovery(festival, self.broker, self.hub, self.stats, replay_max=s.replay_max,
-                                 counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip
+                                 counter_sources=(self.signals.counters, self.jobs.counters,
+                                                  self.presales.counters))  # fmt: skip
         # websocket commands answered by the services (the session handles join, comment, signal ...)
         self.commands: dict[str, CommandHandler] = {"buy": self.buying.ws_buy, "coupon.grab": self.buying.ws_grab}
         self.verifier = TokenVerifier(s)  # bearer tokens of the websocket endpoint and HTTP (livehub.runtime.jwks)

@@ -114,6 +114,12 @@ class Presales:
     async def stop(self) -> None:
         await self.jobs.stop()
 
+    def counters(self, venue: str) -> dict[str, Any]:
+        """A snapshot's pre-sale counters of one channel: ``presale_stock`` {pre-sale id: units available}
+        as this node's sweeper last read them (a joiner sees them before the next change)."""
+        stock = {p: self.available[p] for p, v in self.known.items() if v == venue and p in self.available}
+        return {"presale_stock": stock} if stock else {}
+
     # ---- hosts ----------------------------------------------------------------------------------
     async def create(self, venue: str, draft: PresaleDraft) -> dict[str, Any]:
         """Schedule a pre-sale of a product of the venue's brand and announce it (``presale.scheduled``)."""
@@ -222,10 +228,10 @@ class Presales:
                 self.available.pop(presale_id, None)
                 self.retired.discard(presale_id)
                 continue
-            if self.hub.count(venue):
-                available = counts.available
-                if self.available.get(presale_id) != available:
-                    self.available[presale_id] = available
+            available = counts.available
+            if self.available.get(presale_id) != available:
+                self.available[presale_id] = available
+                if self.hub.count(venue):
                     frame = frames.stock(venue, presale_id, available)
                     self.hub.broadcast_volatile(venue, f"stock:{presale_id}", frame)
 

@@ -21,9 +21,9 @@ balance payment routes first (``StoreIndex.route`` takes the store's units, held
 of this attempt's own, ``<deposit id>#<nonce>``), then presale_balance.lua records route and
 hold id; an attempt that did not complete gives exactly its own units back (two racing payments
 cannot take two units), and the reconciler (``Outbox.reconcile_store_holds``) commits a stale hold
-only when it is the one the completed deposit records.  The order is published to the orders stream right away (``OrderStore.publish``,
-idempotent) and its store hold committed; a node dying in between leaves the outbox entry and
-any node's sweeper (:meth:`PresaleStore.relay`) finishes it.
+only when it is the one the completed deposit records.  The order is published to the orders
+stream right away (``OrderStore.publish``, idempotent) and its store hold committed; a node dying
+in between leaves the outbox entry and any node's sweeper (:meth:`PresaleStore.relay`) finishes it.
 
 Refunds are recorded, not sent: the refunds stream (``{presale:<id>}:refunds``) is the outbound
 integration point a payment integration reads (:meth:`PresaleStore.refunds`).
