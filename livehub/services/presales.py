@@ -30,7 +30,7 @@ from livehub.domain.presale_rules import (
     PresaleSpec,
     UnpaidRule,
 )
-from livehub.domain.sale_rules import BuyRequest, BuyRequestError, SaleSpecError
+from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError, SaleSpecError
 from livehub.domain.topology import Festival, Product
 from livehub.hub.fanout import Hub
 from livehub.protocol import frames
@@ -170,6 +170,8 @@ class Presales:
         try:
             request = BuyRequest.from_args(request_id, args)
         except BuyRequestError as exc:
+            if exc.code is BuyCode.BAD_QUANTITY:  # an answer, as for a buy: it can never succeed
+                return {"status": DepositCode.BAD_QUANTITY.value, "presale": presale_id, "detail": str(exc)}
             raise errors.bad_request(str(exc), field=exc.field) from None
         result = await self.store.deposit(
             presale_id, user, request.request_id, request.qty,

@@ -62,6 +62,9 @@ async def test_deposits_and_balances_across_two_nodes_conserve_the_stock_and_set
         status, again = await api("POST", f"{livehub_peer.http}/api/presales/{presale_id}/deposit", {"id": "r1"},
                                   viewer_token(users[0]))  # fmt: skip
         assert again["status"] == "duplicate" and again["deposit"] == deposits[0]
+        status, huge = await api("POST", f"{livehub_peer.http}/api/presales/{presale_id}/deposit",
+                                 {"id": "r2", "qty": 5000}, viewer_token(users[0]))  # fmt: skip
+        assert (status, huge["status"]) == (200, "bad_quantity")  # an answer, as for a buy; nothing taken
         stock = await watcher.wait_for("stock", sale=presale_id, stock=1)  # live: the units available
         assert stock["venue"] == "b1"
         late = await connect_viewer(livehub_server)
