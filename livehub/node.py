@@ -161,7 +161,8 @@ class Node:
                                     OrderConsumer(redis, keys, STATS_GROUP, self.id), self.leaderboard)  # fmt: skip
 
         self.recovery = Recovery(festival, self.broker, self.hub, self.stats, replay_max=s.replay_max,
-                                 counter_sources=(self.signals.counters, self.jobs.counters))  # fmt: skip
+                                 counter_sources=(self.signals.counters, self.jobs.counters,
+                                                  self.presales.counters))  # fmt: skip
         # websocket commands answered by the services (the session handles join, comment, signal ...)
         self.commands: dict[str, CommandHandler] = {"buy": self.buying.ws_buy, "coupon.grab": self.buying.ws_grab}
         self.commands["orders"] = self.my_orders.ws_orders

@@ -30,7 +30,7 @@ from livehub.domain.presale_rules import (
     PresaleSpec,
     UnpaidRule,
 )
-from livehub.domain.sale_rules import BuyRequest, BuyRequestError, SaleSpecError
+from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError, SaleSpecError
 from livehub.domain.topology import Festival, Product
 from livehub.hub.fanout import Hub
 from livehub.protocol import frames
@@ -105,6 +105,7 @@ class Presales:
         self.sweep_interval_s = sweep_interval_s
         self.known: dict[str, str] = {}  # pre-sale id -> venue, refreshed by the sweeper
         self.available: dict[str, int] = {}  # last units pushed per pre-sale
+        self.retired: set[str] = set()  # settled pre-sales whose keys now expire on their own
         self.jobs = Periodic()
 
     async def start(self) -> None:
@@ -112,6 +113,12 @@ class Presales:
 
     async def stop(self) -> None:
         await self.jobs.stop()
+
+    def counters(self, venue: str) -> dict[str, Any]:
+        """A snapshot's pre-sale counters of one channel: ``presale_stock`` {pre-sale id: units available}
+        as this node's sweeper last read them (a joiner sees them before the next change)."""
+        stock = {p: self.available[p] for p, v in self.known.items() if v == venue and p in self.available}
+        return {"presale_stock": stock} if stock else {}
 
     # ---- hosts ----------------------------------------------------------------------------------
     async def create(self, venue: str, draft: PresaleDraft) -> dict[str, Any]:
@@ -163,6 +170,8 @@ class Presales:
         try:
             request = BuyRequest.from_args(request_id, args)
         except BuyRequestError as exc:
+            if exc.code is BuyCode.BAD_QUANTITY:  # an answer, as for a buy: it can never succeed
+                return {"status": DepositCode.BAD_QUANTITY.value, "presale": presale_id, "detail": str(exc)}
             raise errors.bad_request(str(exc), field=exc.field) from None
         result = await self.store.deposit(
             presale_id, user, request.request_id, request.qty,
@@ -209,18 +218,22 @@ class Presales:
             for presale_id in ids:
                 self.known[presale_id] = venue
         for presale_id, venue in list(self.known.items()):
-            await self.store.sweep(presale_id)
-            await self.store.relay(presale_id)
+            if presale_id not in self.retired:
+                swept = await self.store.sweep(presale_id)
+                await self.store.relay(presale_id)
+                if swept.retired:  # settled: its keys expire on their own; only watch for that
+                    self.retired.add(presale_id)
             counts = await self.store.get_counts(presale_id)
             if counts is None:  # its keys expired after retirement
                 await self.store.unlist(presale_id, venue)
                 self.known.pop(presale_id, None)
                 self.available.pop(presale_id, None)
+                self.retired.discard(presale_id)
                 continue
-            if self.hub.count(venue):
-                available = counts.available
-                if self.available.get(presale_id) != available:
-                    self.available[presale_id] = available
+            available = counts.available
+            if self.available.get(presale_id) != available:
+                self.available[presale_id] = available
+                if self.hub.count(venue):
                     frame = frames.stock(venue, presale_id, available)
                     self.hub.broadcast_volatile(venue, f"stock:{presale_id}", frame)
 

@@ -22,6 +22,7 @@ from typing import Literal
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from livehub.domain.presale_rules import is_presale_id, split_presale_id
 from livehub.domain.sale_rules import order_id_for, split_id, text
 from livehub.store.coupons import CouponStore
 from livehub.store.keys import Keys
@@ -106,6 +107,12 @@ class Outbox:
 
     async def _verdict(self, rid: str, field: str, owner: str) -> Literal["commit", "release"] | None:
         """What a hold or lock of ``owner`` (recorded in the reservation's ``field``) deserves."""
+        deposit, sep, _nonce = rid.partition("#")
+        if sep and is_presale_id(deposit):  # a pre-sale balance payment's store hold (livehub.store.presales)
+            presale_id, _ = split_presale_id(deposit)
+            state, hold = await self._redis.hmget(self._keys.deposit(presale_id, deposit), ["state", "hold_id"])
+            completed_here = state is not None and text(state) == "completed" and hold is not None and text(hold) == rid
+            return "commit" if completed_here else "release"  # the completing attempt's hold, or an orphan
         try:
             sale_id, _ = split_id(rid)
         except ValueError:

@@ -17,11 +17,13 @@ tag ``{presale:<id>}``, built in ``livehub.store.keys``); the life cycle and the
 Conservation at rest: ``stock == available + deposit_due + balance_due + completed``.
 
 Routing and the orders stream live in other slots (``{store:<id>}``, ``{orders}``): the
-balance payment routes first (``StoreIndex.route`` takes the store's units, held under the
-deposit id), then presale_balance.lua records it; a payment that did not complete gives the
-store's units back.  The order is published to the orders stream right away (``OrderStore.publish``,
-idempotent) and its store hold committed; a node dying in between leaves the outbox entry and
-any node's sweeper (:meth:`PresaleStore.relay`) finishes it.
+balance payment routes first (``StoreIndex.route`` takes the store's units, held under a hold id
+of this attempt's own, ``<deposit id>#<nonce>``), then presale_balance.lua records route and
+hold id; an attempt that did not complete gives exactly its own units back (two racing payments
+cannot take two units), and the reconciler (``Outbox.reconcile_store_holds``) commits a stale hold
+only when it is the one the completed deposit records.  The order is published to the orders
+stream right away (``OrderStore.publish``, idempotent) and its store hold committed; a node dying
+in between leaves the outbox entry and any node's sweeper (:meth:`PresaleStore.relay`) finishes it.
 
 Refunds are recorded, not sent: the refunds stream (``{presale:<id>}:refunds``) is the outbound
 integration point a payment integration reads (:meth:`PresaleStore.refunds`).
@@ -30,6 +32,7 @@ integration point a payment integration reads (:meth:`PresaleStore.refunds`).
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -254,21 +257,26 @@ class PresaleStore:
     async def pay_balance(self, deposit_id_: str, payment_ref: str = "", *, now_ms: int | None = None
                           ) -> PresalePayResult:  # fmt: skip
         """Confirm a balance payment: route the order, record it with the one order (presale_balance.lua),
-        publish the order.  Idempotent: paying again answers ``duplicate`` with the same order."""
+        publish the order.  Idempotent: paying again answers ``duplicate`` with the same order.
+
+        Each attempt holds its store units under a hold id of its own (``<deposit id>#<nonce>``), recorded
+        in the deposit by the attempt that completes it: an attempt that did not complete releases exactly
+        its own units, whatever the others did meanwhile."""
         deposit = await self.get_deposit(deposit_id_)
         if deposit is None:
             return PresalePayResult(PresalePayCode.NOT_FOUND)
         presale_id = deposit.presale_id
         fulfilment = warehouse_delivery(None)
-        spec = None
+        hold_id = f"{deposit_id_}#{secrets.token_hex(4)}"
         if deposit.state == "balance_due" and self._stores is not None:
             spec = await self.get_spec(presale_id)
-            if spec is not None:
+            now = now_ms if now_ms is not None else await self.server_time_ms()
+            if spec is not None and spec.phase(now) == "balance":  # route only a payment that can complete
                 pickup = deposit.pickup_store
                 if pickup is not None and not self._stores.is_store_of(spec.brand, pickup):
                     pickup = None
                 fulfilment = await self._stores.route(
-                    spec.brand, spec.sku, deposit.qty, deposit.location, deposit_id_, pickup, now_ms
+                    spec.brand, spec.sku, deposit.qty, deposit.location, hold_id, pickup, now_ms
                 )
         mine = fulfilment.to_fields()
         k = self._keys
@@ -279,27 +287,25 @@ class PresaleStore:
              k.presale_balances(presale_id), k.presale_events(presale_id), k.presale_order(presale_id, order_id),
              k.presale_outbox(presale_id)],
             [deposit_id_, order_id, now_arg(now_ms), self.events_maxlen, payment_ref,
-             mine["mode"], mine["store_id"], mine["distance_km"], mine["fallback"], self.retention_s * 1000],
+             mine["mode"], mine["store_id"], mine["distance_km"], mine["fallback"], self.retention_s * 1000,
+             hold_id if fulfilment.store_id is not None else ""],
         )  # fmt: skip
         answer = PresalePayCode(text(code))
-        order = (
-            Order.from_fields(flat_fields(detail))
-            if answer in (PresalePayCode.PAID, PresalePayCode.DUPLICATE)
-            else None
-        )
-        if fulfilment.store_id is not None and (order is None or order.store_id != fulfilment.store_id):
-            await settle_hold(self._scripts, self._keys, fulfilment.store_id, deposit_id_, "release")
+        fields = flat_fields(detail) if answer in (PresalePayCode.PAID, PresalePayCode.DUPLICATE) else {}
+        order = Order.from_fields(fields) if fields else None
         if answer is PresalePayCode.PAID and order is not None:
-            await self._publish(presale_id, order)
+            await self._publish(presale_id, order, fields.get("hold_id", ""))
+        elif fulfilment.store_id is not None:  # this attempt did not complete: its own units go back
+            await settle_hold(self._scripts, self._keys, fulfilment.store_id, hold_id, "release")
         if answer is PresalePayCode.NOT_STARTED:
             return PresalePayResult(answer, starts_at_ms=int(detail))
         return PresalePayResult(answer, order=order)
 
-    async def _publish(self, presale_id: str, order: Order) -> None:
+    async def _publish(self, presale_id: str, order: Order, hold_id: str) -> None:
         """The order's effects outside the pre-sale's slot, each idempotent; then drop the outbox entry."""
         await self._orders.publish(order)
-        if order.store_id is not None:
-            await settle_hold(self._scripts, self._keys, order.store_id, order.reservation_id, "commit")
+        if order.store_id is not None and hold_id:
+            await settle_hold(self._scripts, self._keys, order.store_id, hold_id, "commit")
         await self._redis.zrem(self._keys.presale_outbox(presale_id), f"completed:{order.reservation_id}")
 
     async def relay(self, presale_id: str, older_than_ms: int = 5_000, limit: int = 100,
@@ -313,7 +319,8 @@ class PresaleStore:
             did = member.partition(":")[2]
             raw = await self._redis.hgetall(k.presale_order(presale_id, presale_order_id(did)))
             if raw:
-                await self._publish(presale_id, Order.from_fields(flat_fields(raw)))
+                fields = flat_fields(raw)
+                await self._publish(presale_id, Order.from_fields(fields), fields.get("hold_id", ""))
             else:  # the order expired with the pre-sale: nothing left to publish
                 await self._redis.zrem(k.presale_outbox(presale_id), member)
         return len(members)

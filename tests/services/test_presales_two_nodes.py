@@ -62,8 +62,21 @@ async def test_deposits_and_balances_across_two_nodes_conserve_the_stock_and_set
         status, again = await api("POST", f"{livehub_peer.http}/api/presales/{presale_id}/deposit", {"id": "r1"},
                                   viewer_token(users[0]))  # fmt: skip
         assert again["status"] == "duplicate" and again["deposit"] == deposits[0]
+        status, huge = await api("POST", f"{livehub_peer.http}/api/presales/{presale_id}/deposit",
+                                 {"id": "r2", "qty": 5000}, viewer_token(users[0]))  # fmt: skip
+        assert (status, huge["status"]) == (200, "bad_quantity")  # an answer, as for a buy; nothing taken
         stock = await watcher.wait_for("stock", sale=presale_id, stock=1)  # live: the units available
         assert stock["venue"] == "b1"
+        late = await connect_viewer(livehub_server)
+        try:  # a viewer joining later gets the units available in the snapshot's counters
+            for _ in range(100):
+                counters = (await late.join("b1"))["counters"]["b1"]
+                if counters.get("presale_stock", {}).get(presale_id) == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert counters["presale_stock"][presale_id] == 1
+        finally:
+            await late.close()
 
         for i in range(4):  # the last deposit is never paid: it lapses
             status, out = await api("POST", f"{nodes[(i + 1) % 2].http}/api/deposits/{deposits[i]}/pay", None,

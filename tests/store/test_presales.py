@@ -16,6 +16,7 @@ from livehub.domain.sale_rules import Location
 from livehub.store.keys import Keys
 from livehub.store.orders import OrderStore
 from livehub.store.presales import PresaleStore
+from livehub.store.sales import SaleStore
 from livehub.store.scripts import Scripts
 from livehub.store.stores import StoreIndex
 
@@ -279,7 +280,7 @@ async def test_a_paid_balance_is_routed_to_the_nearest_store_and_published_once(
     assert await routed._redis.zcard(keys.presale_outbox("p1")) == 0
 
 
-async def test_a_balance_that_does_not_complete_gives_the_store_unit_back(routed: PresaleStore) -> None:
+async def test_a_balance_that_cannot_complete_leaves_the_store_stock_as_it_was(routed: PresaleStore) -> None:
     await routed.create(spec())
     placed = await routed.deposit("p1", "u1", "a", location=NEAR_B1_S1, now_ms=DEP_START)
     assert placed.deposit is not None
@@ -302,3 +303,46 @@ async def test_the_relay_publishes_an_order_a_node_left_unpublished(presales: Pr
     assert await presales.relay("p1", now_ms=BAL_START + 10_000) == 1
     assert await redis.xlen(keys.orders_stream()) == 1
     assert await redis.zcard(keys.presale_outbox("p1")) == 0
+
+
+async def test_balance_payments_racing_complete_once_and_take_one_store_unit(routed: PresaleStore) -> None:
+    await routed.create(spec())
+    placed = await routed.deposit("p1", "u1", "a", location=NEAR_B1_S1, now_ms=DEP_START)
+    assert placed.deposit is not None
+    did = placed.deposit.deposit_id
+    await routed.pay_deposit(did, now_ms=DEP_START + 1)
+    assert routed._stores is not None
+    before = await routed._stores.stock_of("b1-s1", "b1-sku1")
+    answers = await asyncio.gather(*(routed.pay_balance(did, "bal", now_ms=BAL_START) for _ in range(4)))
+    assert sorted(a.code.value for a in answers) == ["duplicate", "duplicate", "duplicate", "paid"]
+    assert len({a.order for a in answers}) == 1
+    assert await routed._stores.stock_of("b1-s1", "b1-sku1") == before - 1
+    assert await routed._stores.holds_of("b1-s1") == {}
+    assert (await counts(routed)).completed == 1
+
+
+async def test_the_reconciler_commits_a_completed_deposits_stale_hold_and_releases_an_orphaned_one(
+    routed: PresaleStore, redis: aioredis.Redis, keys: Keys
+) -> None:
+    await routed.create(spec())
+    ids = []
+    for user in ("u1", "u2"):
+        placed = await routed.deposit("p1", user, "a", location=NEAR_B1_S1, now_ms=DEP_START)
+        assert placed.deposit is not None
+        ids.append(placed.deposit.deposit_id)
+        await routed.pay_deposit(ids[-1], now_ms=DEP_START + 1)
+    done = await routed.pay_balance(ids[0], now_ms=BAL_START)
+    assert done.order is not None and done.order.store_id == "b1-s1"
+    assert routed._stores is not None
+    before = await routed._stores.stock_of("b1-s1", "b1-sku1")
+    # as if nodes died: one between balance.lua and the commit, one between the store take and balance.lua
+    hold = (await redis.hgetall(keys.deposit("p1", ids[0])))[b"hold_id"].decode()
+    assert hold.startswith(ids[0] + "#")
+    await redis.hset(keys.store_holds("b1-s1"), hold, f"b1-sku1|1|{BAL_START}")
+    await redis.hincrby(keys.store_stock("b1-s1"), "b1-sku1", -1)  # (the committed unit is held again)
+    await redis.hset(keys.store_holds("b1-s1"), ids[1] + "#0000", f"b1-sku1|1|{BAL_START}")
+    await redis.hincrby(keys.store_stock("b1-s1"), "b1-sku1", -1)
+    sales = SaleStore(redis, keys, routed._scripts)
+    assert await sales.outbox.reconcile_store_holds("b1-s1", now_ms=BAL_START + 120_000) == 2
+    assert await routed._stores.holds_of("b1-s1") == {}
+    assert await routed._stores.stock_of("b1-s1", "b1-sku1") == before - 1  # the completed one kept, the orphan back

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import LivehubProcess, host_token, http_json
-from tests.web.browser import expect, marker, open_watch, screenshot
+from tests.web.browser import expect, marker, open_panel, open_watch, screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -83,3 +83,25 @@ def test_a_viewer_puts_down_a_deposit_and_pays_it_and_the_countdown_runs(
     expect(deposit).to_have_attribute("data-state", "balance_due")
     expect(deposit.get_by_test_id("deposit-pay")).to_have_count(0)  # the balance waits for its window
     screenshot(page, "watch-b2-presale")
+
+
+def test_the_host_sets_the_shelf_and_schedules_a_pre_sale_from_the_panel(
+    context: BrowserContext, b2: LivehubProcess
+) -> None:
+    panel = open_panel(context, "host-b2", "b2-key")
+    fan = open_watch(context, "b2")
+    panel.get_by_test_id("shelf-items").fill("b2-sku1 group=gd-9\nb2-sku2")
+    panel.get_by_test_id("shelf-set").click()
+    expect(panel.get_by_test_id("shelf-result")).to_have_text("Shelf set: 2 products")
+    items = fan.get_by_test_id("shelf").locator(".shelf-item")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_have_attribute("data-sku", "b2-sku1")
+    expect(items.nth(0)).to_contain_text("Group deal")
+    panel.get_by_test_id("presale-sku").fill("b2-sku2")
+    panel.get_by_test_id("presale-deposit_cents").fill("2000")
+    panel.get_by_test_id("presale-create").click()
+    expect(panel.get_by_test_id("presale-result")).to_contain_text("scheduled")
+    expect(fan.get_by_test_id("presales").locator(".presale").last).to_contain_text("Deposit ¥20")
+    screenshot(panel, "panel-b2-shelf-presale")
+    panel.get_by_test_id("shelf-clear").click()
+    expect(items).to_have_count(0)

@@ -18,6 +18,7 @@
 -- ARGV[5] payment reference of the balance payment (may be "")
 -- ARGV[6..9] fulfilment: mode ("delivery" | "pickup"), store id or "", distance km or "", fallback "0" | "1"
 -- ARGV[10] retention (ms): the deposit and its order expire at balance_ends_at_ms + retention
+-- ARGV[11] the store hold id this payment's units are held under ("<deposit id>#<nonce>"), or "" (none)
 -- Returns {code, detail}:
 --   "paid" / "duplicate": detail = the order as a flat field/value list
 --   "not_started": detail = balance_starts_at_ms
@@ -58,7 +59,8 @@ end
 
 local qty = tonumber(r[2])
 redis.call('HSET', KEYS[1], 'state', 'completed', 'order_id', ARGV[2], 'balance_paid_at_ms', now,
-  'balance_ref', ARGV[5], 'mode', ARGV[6], 'store_id', ARGV[7], 'distance_km', ARGV[8], 'fallback', ARGV[9])
+  'balance_ref', ARGV[5], 'mode', ARGV[6], 'store_id', ARGV[7], 'distance_km', ARGV[8], 'fallback', ARGV[9],
+  'hold_id', ARGV[11])
 redis.call('HINCRBY', KEYS[3], 'balance_due', -qty)
 redis.call('HINCRBY', KEYS[3], 'completed', qty)
 redis.call('ZREM', KEYS[4], ARGV[1])
@@ -69,7 +71,7 @@ redis.call('HSET', KEYS[6],
   'sku', spec[7], 'user', f[1], 'qty', qty, 'unit_price_cents', f[2], 'subtotal_cents', total,
   'discount_cents', 0, 'amount_cents', total, 'deposit_cents', f[3], 'balance_cents', f[4], 'coupon_id', '',
   'mode', ARGV[6], 'store_id', ARGV[7], 'distance_km', ARGV[8], 'fallback', ARGV[9], 'guide_id', '',
-  'guide_store', '', 'payment_ref', ARGV[5], 'created_at_ms', now)
+  'guide_store', '', 'payment_ref', ARGV[5], 'created_at_ms', now, 'hold_id', ARGV[11])
 local keep_ms = math.max(tonumber(spec[2]) + tonumber(ARGV[10]) - now, 1)
 redis.call('PEXPIRE', KEYS[1], keep_ms)
 redis.call('PEXPIRE', KEYS[6], keep_ms)

@@ -214,7 +214,8 @@ class ShelfView {
   presaleNode(p, now) {
     const id = str(p.presale_id);
     const { phase, next } = presalePhase(p, now);
-    const left = this.client.stock?.[id]?.stock ?? num(p.stock);
+    // live stock frames, else the snapshot's counters, else the initial stock
+    const left = this.client.stock?.[id]?.stock ?? num(this.client.counters?.[str(p.venue)]?.presale_stock?.[id]) ?? num(p.stock);
     const ps = (this.presaleState[id] ??= {});
     const mine = [...this.deposits.values()].filter((d) => d.presale === id);
     const viewer = this.view.mode === "viewer";
