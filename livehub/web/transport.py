@@ -199,10 +199,9 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(data)
 
     def send_receive_event_to_app(self) -> None:
-        feed = self.frame_sink
-        if feed is None:
-            super().send_receive_event_to_app()
-            return
+        """A whole message: to the sink, or (before the endpoint set one) to uvicorn's ASGI queue, as
+        uvicorn does; invalid UTF-8 in a text message closes with 1007 either way (uvicorn's own path
+        logs a traceback for it: a client's bad input is not the server's error)."""
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
         if self.close_sent:
@@ -216,6 +215,14 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
                 return
         else:
             message = data
+        feed = self.frame_sink
+        if feed is None:  # the endpoint reads it with ws.receive()
+            event = {"type": "websocket.receive", "text" if isinstance(message, str) else "bytes": message}
+            self.queue.put_nowait(cast(Any, event))
+            if not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
+            return
         if not feed(message) and not self.sink_paused:
             self.sink_paused = True
             self.transport.pause_reading()

@@ -99,7 +99,8 @@ def test_a_public_coupon_is_every_field_of_its_spec() -> None:
     coupon = CouponSpec("c1", "b1", "host-b1", 100, 500, 1, 10, 9_999, brand="b1")
     assert views.coupon_public(coupon) == {
         "coupon_id": "c1", "venue": "b1", "issuer": "host-b1", "value_cents": 100, "min_spend_cents": 500,
-        "per_user_limit": 1, "total": 10, "expires_at_ms": 9_999, "brand": "b1"}  # fmt: skip
+        "per_user_limit": 1, "total": 10, "expires_at_ms": 9_999, "brand": "b1", "only_guide": None,
+        "only_store": None}  # fmt: skip
 
 
 def test_leaderboard_rows_name_known_guides_and_keep_unknown_ones_by_id(festival: Festival) -> None:

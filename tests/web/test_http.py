@@ -49,6 +49,9 @@ API = {
     ("/api/moderation/audit", "GET"),
     ("/api/guides/me/hours", "GET"), ("/api/guides/me/reservations", "GET"), ("/api/guides/me/poster.svg", "GET"),
     ("/api/guides/winners", "GET"), ("/api/auth/guide", "POST"),
+    ("/api/presales/{presale}", "GET"), ("/api/venues/{venue}/presales", "POST"), ("/api/venues/{venue}/shelf", "POST"),
+    ("/api/venues/{venue}/shelf", "DELETE"), ("/api/presales/{presale}/deposit", "POST"),
+    ("/api/payments/presale-callback", "POST"), ("/api/deposits/{deposit}/pay", "POST"),
 }  # fmt: skip
 
 

@@ -277,6 +277,20 @@ def test_a_whole_frame_over_the_size_limit_still_closes_with_1009(proto: Livehub
     assert got == [] and written_close_codes(proto) == [1009]
 
 
+def test_before_the_sink_is_set_invalid_utf8_closes_with_1007_and_logs_no_traceback(
+    proto: LivehubWebSocketProtocol, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Frames that come while the endpoint still reads through ASGI (during the join): valid ones are
+    queued for it, invalid UTF-8 is the client's error (1007), not a server traceback."""
+    proto.data_received(text(1))
+    assert proto.queue.get_nowait() == {"type": "websocket.receive", "text": '{"type":"ping","id":1}'}
+    proto.read_paused = False
+    proto.data_received(client_frame(Opcode.TEXT, b"\xff\xfe"))
+    assert proto.queue.empty() is False  # the disconnect the endpoint reads
+    assert written_close_codes(proto) == [1007]
+    assert not [r for r in caplog.records if r.exc_info]
+
+
 def test_an_unmasked_or_reserved_bit_frame_still_closes_with_1002(proto: LivehubWebSocketProtocol) -> None:
     got: list[str | bytes] = []
     proto.frame_sink = lambda message: got.append(message) is None
