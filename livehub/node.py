@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -191,27 +192,38 @@ class Node:
         log.info("node %s up: festival %s, %d venues", self.id, self.festival.id, len(self.festival.venues))
 
     async def stop(self) -> None:
+        """Stop in order: the background jobs, then the viewers (drained in batches), then the backplane.
+        A step that takes over a second is logged with its time (a shutdown that drags says where)."""
         self.accepting = False
-        await self.metrics.stop()
-        await self.heap.stop()
+        started = time.monotonic()
+        await self._step("metrics", self.metrics.stop())
+        await self._step("heap", self.heap.stop())
         try:
-            await self.admin.stop()
-            await self.live_stats.stop()
-            await self.jobs.stop()
-            await self.contest.stop()
-            await self.presales.stop()
-            await self.group_buying.stop()
-            await self.scripts.aclose()
+            for name, part in (("admin", self.admin), ("live stats", self.live_stats), ("jobs", self.jobs),
+                               ("contest", self.contest), ("presales", self.presales),
+                               ("group buying", self.group_buying)):  # fmt: skip
+                await self._step(name, part.stop())
+            await self._step("scripts", self.scripts.aclose())
         except Exception:
             log.exception("stopping commerce failed")
-        await self.hub.drain(errors.CLOSE_RESTART, "server restart: reconnect and resume",
-                             self.settings.shutdown_batch_size, self.settings.shutdown_batch_interval_s)  # fmt: skip
-        await self.signals.stop()
-        await self.hub.stop()
-        await self.moderation.stop()
-        await self.broker.close()
+        await self._step("drain", self.hub.drain(errors.CLOSE_RESTART, "server restart: reconnect and resume",
+                                                 self.settings.shutdown_batch_size,
+                                                 self.settings.shutdown_batch_interval_s))  # fmt: skip
+        await self._step("signals", self.signals.stop())
+        await self._step("hub", self.hub.stop())
+        await self._step("moderation", self.moderation.stop())
+        await self._step("broker", self.broker.close())
         if self.pubsub_redis is not None:
-            await self.pubsub_redis.aclose()
+            await self._step("pub/sub client", self.pubsub_redis.aclose())
+        log.info("node %s stopped in %.1f s", self.id, time.monotonic() - started)
+
+    @staticmethod
+    async def _step(name: str, work: Awaitable[Any]) -> None:
+        began = time.monotonic()
+        await work
+        took = time.monotonic() - began
+        if took > 1.0:
+            log.warning("stopping %s took %.1f s", name, took)
 
     def adopt_festival(self, festival: Festival) -> None:
         """Serve ``festival`` from now on (livehub.services.festival_admin): every holder's reference is
