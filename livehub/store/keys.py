@@ -232,8 +232,9 @@ class Keys:
         return f"{self.prefix}:{{orders}}:published:{order_id}"
 
     def orders_done(self, group: str) -> str:
-        """Set of order ids a consumer group has handled (idempotent consumers)."""
-        return f"{self.prefix}:{{orders}}:done:{group}"
+        """Sorted set of the order ids a consumer group has handled (idempotent consumers), scored by
+        when (unix ms): trimmed by age as it is written (livehub.store.orders.OrderConsumer)."""
+        return f"{self.prefix}:{{orders}}:handled:{group}"
 
     # One buyer's "my orders", all under ``{user:<id>}`` (livehub.store.my_orders).
     def user_orders(self, user_id: str) -> str:

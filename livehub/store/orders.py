@@ -31,6 +31,7 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,11 @@ from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.pickups import Pickups
 from livehub.store.scripts import Scripts
+
+# A consumer group remembers an order it handled for this long: a redelivery (a crash between the
+# handler and the ack, a stale claim) comes within minutes, so a week is far more than enough, and
+# the set of handled ids stays bounded by a week of orders instead of growing for ever.
+DONE_TTL_S = 7 * 86_400
 
 log = logging.getLogger("livehub.store.orders")
 
@@ -224,8 +230,10 @@ class OrderConsumer:
     be idempotent by order id themselves (e.g. an upsert).
     """
 
-    def __init__(self, redis: Redis, keys: Keys, group: str, consumer: str, *, min_idle_ms: int = 30_000) -> None:
+    def __init__(self, redis: Redis, keys: Keys, group: str, consumer: str, *, min_idle_ms: int = 30_000,
+                 done_ttl_s: int = DONE_TTL_S) -> None:  # fmt: skip
         self._redis = redis
+        self.done_ttl_ms = done_ttl_s * 1000  # handled order ids are remembered this long (bounded by age)
         self._keys = keys
         self.group = group
         self.consumer = consumer
@@ -265,7 +273,7 @@ class OrderConsumer:
         """Run ``handler`` once per order id; ack what is done.  Returns the orders handled now."""
         handled = 0
         for entry_id, order in entries:
-            if order is None or await self._redis.sismember(self._done, order.order_id):
+            if order is None or await self._redis.zscore(self._done, order.order_id) is not None:
                 await self._redis.xack(self._stream, self.group, entry_id)
                 continue
             try:
@@ -273,8 +281,10 @@ class OrderConsumer:
             except Exception:
                 log.exception("order %s: handler failed; left pending for a retry", order.order_id)
                 continue
+            now = int(time.time() * 1000)
             pipe = self._redis.pipeline(transaction=False)
-            pipe.sadd(self._done, order.order_id)
+            pipe.zadd(self._done, {order.order_id: now})
+            pipe.zremrangebyscore(self._done, "-inf", now - self.done_ttl_ms)  # older entries left the stream
             pipe.xack(self._stream, self.group, entry_id)
             await pipe.execute()
             handled += 1

@@ -94,6 +94,22 @@ async def test_a_consumer_group_handles_every_order_once(
     assert (await redis.xpending(keys.orders_stream(), "billing"))["pending"] == 0
 
 
+async def test_a_consumer_group_forgets_handled_orders_older_than_its_memory(
+    redis: aioredis.Redis, keys: Keys, paid_orders: Pay
+) -> None:
+    made = await paid_orders(2)
+    consumer = OrderConsumer(redis, keys, "audit", "c1", done_ttl_s=3600)
+    await consumer.ensure_group()
+    await redis.zadd(keys.orders_done("audit"), {"an-order-of-last-week": 1})  # handled long ago
+
+    async def handler(order: Order) -> None:
+        pass
+
+    assert await consumer.run_once(handler, block_ms=None) == 2
+    handled = await redis.zrange(keys.orders_done("audit"), 0, -1)
+    assert sorted(handled) == sorted(o.order_id.encode() for o in made)  # the old id was trimmed
+
+
 async def test_entries_of_a_crashed_consumer_are_reclaimed_and_handled(
     redis: aioredis.Redis, keys: Keys, paid_orders: Pay
 ) -> None:
