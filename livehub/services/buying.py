@@ -47,6 +47,12 @@ ANSWERS = {BuyCode.OK, BuyCode.DUPLICATE, BuyCode.NOT_STARTED, BuyCode.ENDED, Bu
            BuyCode.LIMIT_REACHED, BuyCode.BAD_QUANTITY, BuyCode.COUPON_INVALID, BuyCode.BUSY}  # fmt: skip
 
 
+def _retrieved(fut: asyncio.Future[Any]) -> None:
+    """Mark a future's outcome as seen (its failure is not the one reported)."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 class Buying:
     def __init__(
         self, festival: Festival, registry: SaleRegistry, sales: SaleStore, coupons: CouponStore,
@@ -97,12 +103,20 @@ class Buying:
                 return {"status": exc.code.value, "sale": sale_id, "detail": str(exc)}
             raise errors.bad_request(str(exc), field=exc.field) from None
         guide = self.festival.guides.get(guide_id) if guide_id else None
-        buying = self.sales.buy(sale_id, user, request, guide=credit_for(guide, spec.brand))
+        credit = credit_for(guide, spec.brand)
         if self.my_orders is None:
-            result = await buying
+            result = await self.sales.buy(sale_id, user, request, guide=credit)
         else:  # the buyer's index notes the reservation before its answer leaves (livehub.store.my_orders)
             rid = reservation_id(sale_id, user, request_id)
-            _, result = await asyncio.gather(self.my_orders.note_buy(user, spec.venue, rid), buying)
+            # queued first, so that it goes in the buy's pipeline; a future, not a task (the hot path)
+            noted = self.my_orders.note_buy_soon(user, spec.venue, rid)
+            try:
+                result = await self.sales.buy(sale_id, user, request, guide=credit)
+            except BaseException:  # the buy's own failure is the answer, once its note is settled too
+                await asyncio.wait((noted,))
+                _retrieved(noted)
+                raise
+            await noted  # its failure fails the buy's answer, as the buy's own would
             if result.reservation is None:
                 await self.my_orders.drop_buy(user, spec.venue, rid)
         self.tally.buys[result.code] += 1

@@ -16,6 +16,7 @@ when it failed), as :meth:`MyOrders.note_buy` does for buys.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -47,6 +48,11 @@ class MyOrders:
     # ---- writing: the buy notes its reservation before it is answered -----------------------
     async def note_buy(self, user: str, venue: str, reservation_id: str) -> None:
         await self.index.note(user, RESERVATION, venue, reservation_id, _now_ms())
+
+    def note_buy_soon(self, user: str, venue: str, reservation_id: str) -> asyncio.Future[Any]:
+        """:meth:`note_buy` queued now (in the pipeline of the buy queued right after it); await it
+        before the buy's answer leaves."""
+        return self.index.note_soon(user, RESERVATION, venue, reservation_id, _now_ms())
 
     async def drop_buy(self, user: str, venue: str, reservation_id: str) -> None:
         await self.index.drop(user, RESERVATION, venue, reservation_id)

@@ -27,6 +27,7 @@ expires ``ttl_ms`` after its last note (a sale's keys expire after their retenti
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,12 @@ class UserOrders:
 
     async def note(self, user_id: str, kind: str, venue: str, ident: str, now_ms: int) -> None:
         """Put an entry in the index (or count one more attempt at it) before the change is answered."""
-        await self._scripts.run(
+        await self.note_soon(user_id, kind, venue, ident, now_ms)
+
+    def note_soon(self, user_id: str, kind: str, venue: str, ident: str, now_ms: int) -> asyncio.Future[Any]:
+        """:meth:`note`, queued now on the script batcher (the same pipeline as the change it notes, when
+        that is queued in the same loop turn): await the answer before answering the change."""
+        return self._scripts.submit(
             "user_orders", self._keys_of(user_id),
             ["note", member(kind, venue, ident), now_ms, self.max_entries, self.ttl_ms],
         )  # fmt: skip

@@ -12,6 +12,7 @@ call is one EVALSHA through the client.
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -57,6 +58,13 @@ class Scripts:
         if client is not None or self._submit is None:
             return await script(keys=keys, args=args, client=client)
         return await self._submit(script, keys, args)
+
+    def submit(self, name: str, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        """Run script ``name`` like :meth:`run`, queued now: the answer is a future to await later (on the
+        batcher: no task, no coroutine; it goes in the same pipeline as the calls queued with it)."""
+        if self._submit is None:
+            return asyncio.ensure_future(self.run(name, keys, args))
+        return self._submit(self.get(name), keys, args)
 
     async def aclose(self) -> None:
         """Close the batcher's own connections (the client's pool is the caller's)."""
