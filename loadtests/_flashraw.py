@@ -120,7 +120,7 @@ async def _drive(spec: RawSpec) -> dict[str, Any]:
                     rid = reservation_id(sid, user, request_id)
                     # SaleStore.buy's keys and arguments for a plain buy (no coupon, no guide, nothing to route)
                     packed.append(hiredis.pack_command((
-                        "EVALSHA", sha, 7, *sale_keys, keys.reservation(sid, rid),
+                        "EVALSHA", sha, 8, *sale_keys, keys.reservation(sid, rid), keys.sale_user_reservations(sid),
                         user, request_id, rid, 1, "", spec.events_maxlen, "", 0, 0, "", "", "1",
                     )))  # fmt: skip
                 writer.write(b"".join(packed))

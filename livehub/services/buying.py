@@ -26,7 +26,7 @@ from livehub.domain.admission import Admission, Decision
 from livehub.domain.attribution import credit_for
 from livehub.domain.quotas import Quotas
 from livehub.domain.roles import require_viewer
-from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError, reservation_id
+from livehub.domain.sale_rules import BuyCode, BuyRequest, BuyRequestError
 from livehub.domain.topology import Festival, host_channel
 from livehub.hub.connection import UNDROPPABLE, Connection
 from livehub.protocol import frames
@@ -45,6 +45,9 @@ log = logging.getLogger("livehub.services.buying")
 # buy outcomes answered as a reply (an answer about the sale); the rest are error frames
 ANSWERS = {BuyCode.OK, BuyCode.DUPLICATE, BuyCode.NOT_STARTED, BuyCode.ENDED, BuyCode.SOLD_OUT,
            BuyCode.LIMIT_REACHED, BuyCode.BAD_QUANTITY, BuyCode.COUPON_INVALID, BuyCode.BUSY}  # fmt: skip
+
+
+NOTED_MAX = 100_000  # (buyer, sale) pairs remembered as noted; the oldest is forgotten (its next buy notes again)
 
 
 def _retrieved(fut: asyncio.Future[Any]) -> None:
@@ -69,6 +72,8 @@ class Buying:
         self.quotas = quotas or Quotas.from_settings(Settings())
         self.tally = tally or CommerceTally()  # what buyers were answered (livehub.runtime.metrics reads it)
         self.my_orders = my_orders  # the buyers' "my orders" (None: not kept)
+        # (user, sale) whose "my orders" entry this node noted with a bought reservation, oldest first
+        self._noted: dict[tuple[str, str], None] = {}
 
     async def buy(self, user: str, sale_id: str, request_id: str, args: dict[str, Any], guide_id: str | None
                   ) -> dict[str, Any]:  # fmt: skip
@@ -104,12 +109,11 @@ class Buying:
             raise errors.bad_request(str(exc), field=exc.field) from None
         guide = self.festival.guides.get(guide_id) if guide_id else None
         credit = credit_for(guide, spec.brand)
-        if self.my_orders is None:
+        if self.my_orders is None or (user, sale_id) in self._noted:
             result = await self.sales.buy(sale_id, user, request, guide=credit)
-        else:  # the buyer's index notes the reservation before its answer leaves (livehub.store.my_orders)
-            rid = reservation_id(sale_id, user, request_id)
+        else:  # the buyer's "my orders" gets its entry of the sale before the answer leaves (services.my_orders)
             # queued first, so that it goes in the buy's pipeline; a future, not a task (the hot path)
-            noted = self.my_orders.note_buy_soon(user, spec.venue, rid)
+            noted = self.my_orders.note_sale_soon(user, spec.venue, sale_id)
             try:
                 result = await self.sales.buy(sale_id, user, request, guide=credit)
             except BaseException:  # the buy's own failure is the answer, once its note is settled too
@@ -118,7 +122,11 @@ class Buying:
                 raise
             await noted  # its failure fails the buy's answer, as the buy's own would
             if result.reservation is None:
-                await self.my_orders.drop_buy(user, spec.venue, rid)
+                await self.my_orders.drop_sale(user, spec.venue, sale_id)
+            else:  # the entry lists every later reservation of the buyer in this sale too: noted once
+                self._noted[(user, sale_id)] = None
+                if len(self._noted) > NOTED_MAX:
+                    del self._noted[next(iter(self._noted))]
         self.tally.buys[result.code] += 1
         if result.code in (BuyCode.OK, BuyCode.DUPLICATE, BuyCode.SOLD_OUT, BuyCode.LIMIT_REACHED):
             self.admission.observe_stock(sale_id, result.available, time.monotonic())

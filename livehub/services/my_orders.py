@@ -3,6 +3,9 @@
 The list is the buyer's index (livehub.store.my_orders), newest first, each entry read from
 where its thing lives and shown by the resolver of its kind (:attr:`MyOrders.resolvers`):
 
+* ``sale``: a flash sale the buyer bought in, one entry however many buys: it lists every
+  reservation of theirs in the sale, from the sale's own list (buy.lua appends each new one in
+  the same step that makes it), each shown as a ``reservation``;
 * ``reservation``: the flash-sale reservation (``reservation_view``: state, pay-by deadline, the
   order once paid, the fulfilment), the product, and for a pickup order its store's name,
   address and distance and, once paid, the pickup code and whether it was picked up.
@@ -11,7 +14,7 @@ Another kind (a group buy, a pre-sale) adds one resolver: ``resolvers[kind] = fn
 takes the user id and that kind's entries and returns one view (a dict) per entry, or None for
 an entry whose thing does not exist (hidden, and pruned once older than the index's grace); and
 the use-case that creates the thing calls ``index.note`` before answering (and ``index.drop``
-when it failed), as :meth:`MyOrders.note_buy` does for buys.
+when it failed), as buys do with :meth:`MyOrders.note_sale_soon` (livehub.services.buying).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from livehub.domain.topology import Festival
 from livehub.hub.connection import Connection
 from livehub.protocol.commands import Command
 from livehub.services.views import reservation_view
-from livehub.store.my_orders import RESERVATION, Entry, UserOrders
+from livehub.store.my_orders import RESERVATION, SALE, Entry, UserOrders
 from livehub.store.pickups import Pickups
 from livehub.store.sales import Reservation
 
@@ -43,24 +46,22 @@ class MyOrders:
         self.festival = festival
         self.index = index
         self.pickups = pickups
-        self.resolvers: dict[str, Resolver] = {RESERVATION: self._reservations}
+        self.resolvers: dict[str, Resolver] = {RESERVATION: self._reservations, SALE: self._no_reservation}
 
     # ---- writing: the buy notes its reservation before it is answered -----------------------
-    async def note_buy(self, user: str, venue: str, reservation_id: str) -> None:
-        await self.index.note(user, RESERVATION, venue, reservation_id, _now_ms())
+    def note_sale_soon(self, user: str, venue: str, sale_id: str) -> asyncio.Future[Any]:
+        """Note the buyer's entry of a flash sale (every reservation they have in it, from the sale's own
+        list), queued now, in the pipeline of the buy queued right after it: await it before the buy's
+        answer leaves.  One entry per buyer and sale, however many buys (livehub.services.buying)."""
+        return self.index.note_soon(user, SALE, venue, sale_id, _now_ms())
 
-    def note_buy_soon(self, user: str, venue: str, reservation_id: str) -> asyncio.Future[Any]:
-        """:meth:`note_buy` queued now (in the pipeline of the buy queued right after it); await it
-        before the buy's answer leaves."""
-        return self.index.note_soon(user, RESERVATION, venue, reservation_id, _now_ms())
-
-    async def drop_buy(self, user: str, venue: str, reservation_id: str) -> None:
-        await self.index.drop(user, RESERVATION, venue, reservation_id)
+    async def drop_sale(self, user: str, venue: str, sale_id: str) -> None:
+        await self.index.drop(user, SALE, venue, sale_id)
 
     # ---- reading ------------------------------------------------------------------------------
     async def of_user(self, user: str) -> View:
         """``{"orders": [...]}``, newest first: every entry whose thing exists, shown by its kind."""
-        entries = await self.index.entries(user)
+        entries, listed = await self._expand_sales(user, await self.index.entries(user))
         by_kind: dict[str, list[Entry]] = {}
         for entry in entries:
             by_kind.setdefault(entry.kind, []).append(entry)
@@ -76,9 +77,38 @@ class MyOrders:
                 else:
                     shown[entry.member] = {"kind": entry.kind, "venue": entry.venue, "noted_at_ms": entry.noted_at_ms,
                                            **view}  # fmt: skip
+        gone = [e for e in gone if e.member not in listed]  # a sale's reservation is no entry of the index
         if gone:
             await self.index.prune(user, gone, _now_ms())
         return {"orders": [shown[e.member] for e in entries if e.member in shown]}
+
+    async def _expand_sales(self, user: str, entries: list[Entry]) -> tuple[list[Entry], set[str]]:
+        """Each ``sale`` entry becomes a ``reservation`` entry per reservation the buyer has in that sale
+        (newest first, noted when the sale's entry was), and the members made so; a sale entry with none
+        stays, to be hidden and pruned after the grace (:meth:`_no_reservation`)."""
+        sales = [e for e in entries if e.kind == SALE]
+        if not sales:
+            return entries, set()
+        ids = dict(zip((e.id for e in sales), await self.index.reservation_ids(user, [e.id for e in sales]),
+                       strict=True))  # fmt: skip
+        out: list[Entry] = []
+        seen: set[str] = set()
+        made: set[str] = set()
+        for entry in entries:
+            expanded = [Entry(RESERVATION, entry.venue, rid, entry.noted_at_ms) for rid in reversed(ids[entry.id])] \
+                if entry.kind == SALE and ids[entry.id] else [entry]  # fmt: skip
+            for one in expanded:
+                if one.member not in seen:
+                    seen.add(one.member)
+                    out.append(one)
+                    if one is not entry:
+                        made.add(one.member)
+        return out, made
+
+    async def _no_reservation(self, user: str, entries: Sequence[Entry]) -> list[View | None]:
+        """A sale entry with no reservation in the sale (a buy noted that never ran, or a sale whose keys
+        expired): nothing to show."""
+        return [None] * len(entries)
 
     async def ws_orders(self, conn: Connection, cmd: Command) -> View:
         """The websocket ``orders`` command (buyers): the same answer as ``GET /api/me/orders``."""

@@ -91,6 +91,11 @@ class Keys:
         """Hash user id -> units the user holds (reserved + paid) against the per-user limit."""
         return f"{self.prefix}:{{sale:{sale_id}}}:users"
 
+    def sale_user_reservations(self, sale_id: str) -> str:
+        """Hash user id -> the user's reservation ids in the sale, space-separated (buy.lua appends each
+        new one): what a buyer's "my orders" entry of the sale lists (livehub.services.my_orders)."""
+        return f"{self.prefix}:{{sale:{sale_id}}}:user_rids"
+
     def sale_deadlines(self, sale_id: str) -> str:
         """Sorted set reservation id -> payment deadline (unix ms) of unpaid reservations."""
         return f"{self.prefix}:{{sale:{sale_id}}}:deadlines"

@@ -40,6 +40,7 @@ from livehub.store.sales import Reservation
 from livehub.store.scripts import Scripts
 
 RESERVATION = "reservation"  # a flash sale's reservation and its order (livehub.store.sales)
+SALE = "sale"  # every reservation the buyer has in one flash sale (the sale's own list: buy.lua keeps it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,16 @@ class UserOrders:
             raw = next(found) if sale is not None else None
             out.append(Reservation.from_fields(sale, flat_fields(raw)) if raw and sale is not None else None)
         return out
+
+    async def reservation_ids(self, user_id: str, sale_ids: Sequence[str]) -> list[list[str]]:
+        """The user's reservation ids in each sale (buy.lua's list; empty once the sale's keys expired),
+        one pipelined round trip."""
+        if not sale_ids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for sale_id in sale_ids:
+            pipe.hget(self._keys.sale_user_reservations(sale_id), user_id)
+        return [text(ids).split() if ids else [] for ids in await pipe.execute()]
 
     async def sale_skus(self, sale_ids: Sequence[str]) -> dict[str, str]:
         """The sku of each sale that still has its spec, one pipelined round trip."""

@@ -372,6 +372,7 @@ class SaleStore:
                 k.sale_deadlines(sale_id),
                 k.sale_events(sale_id),
                 k.reservation(sale_id, rid),
+                k.sale_user_reservations(sale_id),
             ],
             [
                 user_id,
@@ -542,7 +543,8 @@ class SaleStore:
         Returns the outcome and when the sale's keys expire (unix ms; 0 for an unknown sale)."""
         k = self._keys
         sale_keys = [k.sale_spec(sale_id), k.sale_stock(sale_id), k.sale_counts(sale_id), k.sale_users(sale_id),
-                     k.sale_deadlines(sale_id), k.sale_events(sale_id), k.sale_outbox(sale_id)]  # fmt: skip
+                     k.sale_deadlines(sale_id), k.sale_events(sale_id), k.sale_outbox(sale_id),
+                     k.sale_user_reservations(sale_id)]  # fmt: skip
         code, keep_until_ = await self._scripts.run("retire", sale_keys, [now_arg(now_ms), self.retention_s * 1000])
         result, keep_until = RetireCode(text(code)), int(keep_until_)
         if result is RetireCode.RETIRED:

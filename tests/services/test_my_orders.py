@@ -58,6 +58,23 @@ async def test_a_buy_is_in_the_buyers_orders_with_its_product_and_pay_by(buying:
     assert (await mine.of_user("u2"))["orders"] == []
 
 
+async def test_every_buy_of_a_buyer_in_one_sale_is_listed_from_one_entry_noted_once(
+    buying: Buying, mine: MyOrders, stores: Stores, redis: aioredis.Redis, keys: Keys
+) -> None:
+    controls = VenueControls(stores.festival, stores.broker, buying.registry, stores.sales, stores.coupons,
+                             max_signal_bytes=1024)  # fmt: skip
+    product = stores.festival.products["b1-sku1"]  # s-mine allows one unit per buyer: a sale allowing two
+    await controls.create_sale("b1", SaleDraft(product, sale_id="s-two", stock=5, per_user_limit=2))
+    first = await buying.buy("u1", "s-two", "q1", {"qty": 1}, None)
+    second = await buying.buy("u1", "s-two", "q2", {"qty": 1}, None)
+
+    listed = [o["reservation"] for o in (await mine.of_user("u1"))["orders"]]
+    assert listed == [second["reservation"], first["reservation"]]  # newest first
+    assert len(await mine.index.entries("u1")) == 1  # one entry for the sale
+    # the second buy wrote no note: the sale's entry counts one attempt
+    assert await redis.hgetall(keys.user_orders_pending("u1")) == {b"sale|b1|s-two": b"1"}
+
+
 async def test_a_failed_buy_leaves_nothing_in_the_list_and_a_retry_one_entry(buying: Buying, mine: MyOrders) -> None:
     await buying.buy("u1", "s-mine", "q1", {"qty": 1}, None)
     refused = await buying.buy("u1", "s-mine", "q2", {"qty": 1}, None)  # per-user limit 1

@@ -405,7 +405,7 @@ async def test_a_long_over_sale_and_its_reservations_expire_after_the_retention_
         return keep_until - at - 60_000 < pttl <= keep_until - at  # (the test's own run time: < 60 s)
 
     sale_keys = [keys.sale_spec("s1"), keys.sale_stock("s1"), keys.sale_counts("s1"), keys.sale_users("s1"),
-                 keys.sale_events("s1")]  # fmt: skip
+                 keys.sale_events("s1"), keys.sale_user_reservations("s1")]  # fmt: skip
     assert await kept(res_key(paid.reservation_id), start + 1_000)  # settled: paid
     assert await kept(keys.order("s1", order_id_for(paid.reservation_id)), start + 1_000)
     assert await kept(res_key(unpaid.reservation_id), start + TTL_S * 1000 + 1)  # settled: expired
@@ -422,3 +422,20 @@ async def test_a_long_over_sale_and_its_reservations_expire_after_the_retention_
     assert all([await kept(k, settled_by + 1) for k in sale_keys])
     st = await state(sales)
     assert (st.available, st.sold, st.expired) == (9, 1, 2) and st.balanced  # nothing changed but the TTLs
+
+
+async def test_a_sale_lists_each_buyers_reservations_in_it_as_it_makes_them(
+    sales: SaleStore, redis: aioredis.Redis, keys: Keys
+) -> None:
+    await sales.create(spec(stock=10, limit=3))
+    first = await sales.buy("s1", "u1", BuyRequest("q1"), now_ms=START + 5)
+    again = await sales.buy("s1", "u1", BuyRequest("q1"), now_ms=START + 5)  # a retry: the same reservation
+    second = await sales.buy("s1", "u1", BuyRequest("q2"), now_ms=START + 5)
+    refused = await sales.buy("s1", "u1", BuyRequest("q3", qty=2), now_ms=START + 5)  # over the per-user limit
+    other = await sales.buy("s1", "u2", BuyRequest("q1"), now_ms=START + 5)
+
+    assert (again.code, refused.code) == (BuyCode.DUPLICATE, BuyCode.LIMIT_REACHED)
+    assert first.reservation and second.reservation and other.reservation
+    listed = await redis.hgetall(keys.sale_user_reservations("s1"))
+    assert listed == {b"u1": f"{first.reservation.reservation_id} {second.reservation.reservation_id}".encode(),
+                      b"u2": other.reservation.reservation_id.encode()}  # fmt: skip

@@ -10,6 +10,8 @@
 -- KEYS[6]  events (stream)
 -- KEYS[7]  this request's reservation (hash); its id is derived from (user, request id), so it is
 --          also the idempotency record
+-- KEYS[8]  the users' reservation ids (hash): user -> space-separated reservation ids (this one is
+--          appended), which a buyer's "my orders" entry of the sale lists
 -- ARGV[1]  user id
 -- ARGV[2]  request id (the client's idempotency key)
 -- ARGV[3]  reservation id
@@ -93,6 +95,8 @@ if ARGV[12] == '1' then
   redis.call('HSET', KEYS[7], 'mode', 'delivery', 'store_id', '', 'distance_km', '', 'fallback', '0')
 end
 redis.call('ZADD', KEYS[5], deadline, ARGV[3])
+local mine = redis.call('HGET', KEYS[8], ARGV[1])
+redis.call('HSET', KEYS[8], ARGV[1], mine and (mine .. ' ' .. ARGV[3]) or ARGV[3])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'type', 'reserved', 'reservation_id', ARGV[3],
   'user', ARGV[1], 'qty', qty, 'available', available, 'ts', now)
 return {'ok', available, {price, discount, now, deadline}}

@@ -12,6 +12,7 @@
 -- KEYS[5] deadlines (sorted set)
 -- KEYS[6] events (stream)
 -- KEYS[7] outbox (sorted set)
+-- KEYS[8] the users' reservation ids (hash)
 -- ARGV[1] now (unix ms), or "" to use the server's TIME (only tests pass a value)
 -- ARGV[2] retention (ms)
 -- Returns {code, keep_until_ms}; codes: not_found, running (not long over yet), unsettled, retired
