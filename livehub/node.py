@@ -64,7 +64,7 @@ from livehub.store.guide_customers import GuideCustomers
 from livehub.store.guides import GuideBoard
 from livehub.store.keys import Keys
 from livehub.store.moderation import ModerationStore
-from livehub.store.my_orders import UserOrders
+from livehub.store.my_orders import GROUP_BUY, UserOrders
 from livehub.store.orders import OrderConsumer, OrderStore
 from livehub.store.pickups import Pickups
 from livehub.store.presales import PresaleStore
@@ -151,7 +151,8 @@ class Node:
         refund_kind = DemoRefunds if s.demo else RefundStream
         self.refunds = refund_kind(redis, keys, self.scripts, marker_ttl_s=s.sale_retention_s)
         self.groups = GroupStore(redis, keys, self.scripts, self.orders, self.refunds, retention_s=s.sale_retention_s)
-        self.group_buying = GroupBuying(s, festival, self.broker, self.groups, self.quotas)
+        self.group_buying = GroupBuying(s, festival, self.broker, self.groups, self.quotas, my_orders=self.user_orders)
+        self.my_orders.resolvers[GROUP_BUY] = self.group_buying.my_orders_views  # group buys in "my orders"
         self.jobs = CommerceJobs(s, festival, self.id, self.hub, self.broker, self.registry, self.sales,
                                  self.coupons, self.stores, self.admission, self.leaderboard,
                                  tally=self.tally)  # fmt: skip

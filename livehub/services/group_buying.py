@@ -30,14 +30,14 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from livehub import errors
 from livehub.backplane.broker import Broker, StateOp
 from livehub.domain.attribution import credit_for
-from livehub.domain.group_rules import GroupDealSpec, JoinCode
+from livehub.domain.group_rules import GroupDealSpec, JoinCode, group_id_for
 from livehub.domain.quotas import Quotas
 from livehub.domain.sale_rules import SaleSpecError
 from livehub.domain.topology import Festival, Product
@@ -45,6 +45,7 @@ from livehub.errors import LivehubError
 from livehub.runtime.periodic import Periodic
 from livehub.settings import Settings
 from livehub.store.groups import DealState, Group, GroupStore, JoinResult
+from livehub.store.my_orders import GROUP_BUY, Entry, UserOrders
 
 log = logging.getLogger("livehub.services.group_buying")
 
@@ -87,8 +88,9 @@ def deal_view(festival: Festival, spec: GroupDealSpec, left: int | None = None) 
 
 class GroupBuying:
     def __init__(self, settings: Settings, festival: Festival, broker: Broker, groups: GroupStore,
-                 quotas: Quotas) -> None:  # fmt: skip
+                 quotas: Quotas, my_orders: UserOrders | None = None) -> None:  # fmt: skip
         self.settings = settings
+        self.my_orders = my_orders  # the buyers' "my orders" index (livehub.store.my_orders; None: not kept)
         self.festival = festival
         self.broker = broker
         self.groups = groups
@@ -138,8 +140,11 @@ class GroupBuying:
         if spec is None:
             raise errors.not_found(f"unknown group deal {errors.echo(deal_id)}")
         guide = self.festival.guides.get(guide_id) if guide_id else None
+        group_id = group_id_for(deal_id, user, request_id)
+        await self._note(user, spec.venue, group_id)
         result = await self.groups.start(deal_id, user, request_id, _paid(payment_ref),
                                          guide=credit_for(guide, spec.brand))  # fmt: skip
+        await self._noted(user, spec.venue, group_id, result)
         if result.code is JoinCode.JOINED:
             self.changed(deal_id)
         return self._answer(spec, result)
@@ -153,8 +158,10 @@ class GroupBuying:
         if group is None or spec is None:
             raise errors.not_found(f"unknown group {errors.echo(group_id)}")
         guide = self.festival.guides.get(guide_id) if guide_id else None
+        await self._note(user, spec.venue, group_id)
         result = await self.groups.join(group_id, user, request_id, _paid(payment_ref),
                                         guide=credit_for(guide, spec.brand))  # fmt: skip
+        await self._noted(user, spec.venue, group_id, result)
         if result.code is JoinCode.JOINED:
             self.changed(spec.deal_id)
         elif result.code is JoinCode.COMPLETED and result.group is not None:
@@ -169,6 +176,34 @@ class GroupBuying:
             raise errors.not_found(f"unknown group {errors.echo(group_id)}")
         return {**group_view(group, state.spec.venue), "deal": deal_view(self.festival, state.spec, state.left),
                 "now_ms": await self.groups.server_time_ms()}  # fmt: skip
+
+    # ---- the buyers' "my orders" (livehub.services.my_orders) ------------------------------------
+
+    async def _note(self, user: str, venue: str, group_id: str) -> None:
+        """The buyer's entry of the group, before the start or join is answered (as a buy's)."""
+        if self.my_orders is not None:
+            await self.my_orders.note(user, GROUP_BUY, venue, group_id, int(time.time() * 1000))
+
+    async def _noted(self, user: str, venue: str, group_id: str, result: JoinResult) -> None:
+        """A start or join that did not make (or find) the buyer's membership takes its entry back."""
+        if self.my_orders is not None and result.code not in MEMBER:
+            await self.my_orders.drop(user, GROUP_BUY, venue, group_id)
+
+    async def my_orders_views(self, user: str, entries: Sequence[Entry]) -> list[dict[str, Any] | None]:
+        """The resolver of ``group_buy`` entries: each group as its page shows it, with the deal's product
+        (None: the group's keys expired, or the buyer is not one of its members)."""
+        out: list[dict[str, Any] | None] = []
+        for entry in entries:
+            group = await self.groups.get_group(entry.id)
+            spec = await self.groups.get_spec(group.deal_id) if group is not None else None
+            if group is None or spec is None or not await self.groups.is_member(group.deal_id, group.group_id, user):
+                out.append(None)
+                continue
+            product = self.festival.products.get(spec.sku)
+            out.append({**group_view(group, spec.venue), "sku": spec.sku, "title": product.title if product else None,
+                        "image_url": product.image_url if product else None,
+                        "group_price_cents": spec.group_price_cents})  # fmt: skip
+        return out
 
     def _take_token(self, user: str) -> None:
         wait = self.quotas.buys.take(user, time.monotonic())  # starts and joins count as buys
@@ -273,6 +308,9 @@ class GroupBuying:
                     if len(self._over) >= MAX_PENDING:
                         self._over.clear()  # looked at every sweep again until they are over once more
                     self._over[deal_id] = time.monotonic() + OVER_CHECK_S
+
+
+MEMBER = frozenset({JoinCode.JOINED, JoinCode.COMPLETED, JoinCode.DUPLICATE})  # the buyer is (now) a member
 
 
 def _paid(payment_ref: str | None) -> str:

@@ -210,6 +210,10 @@ class GroupStore:
         raw = await self._redis.hgetall(self._keys.group(deal_id, group_id))
         return Group.from_fields(flat_fields(raw)) if raw else None
 
+    async def is_member(self, deal_id: str, group_id: str, user_id: str) -> bool:
+        """Whether ``user_id`` paid to be a member of the group."""
+        return bool(await self._redis.hexists(self._keys.group_members(deal_id, group_id), user_id))
+
     async def members(self, group_id: str) -> list[Member]:
         """The group's paid members, in joining order."""
         deal_id = deal_of(group_id)

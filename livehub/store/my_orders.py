@@ -40,6 +40,7 @@ from livehub.store.sales import Reservation
 from livehub.store.scripts import Scripts
 
 RESERVATION = "reservation"  # a flash sale's reservation and its order (livehub.store.sales)
+GROUP_BUY = "group_buy"  # a group buy the buyer started or joined (livehub.store.groups)
 SALE = "sale"  # every reservation the buyer has in one flash sale (the sale's own list: buy.lua keeps it)
 
 

@@ -255,3 +255,23 @@ async def test_outside_demo_mode_viewers_pay_through_the_provider_and_refunds_wa
         assert await client.hgetall(keys.refunds_settled()) == {}  # the provider's worker settles it
     finally:
         await client.aclose()
+
+
+async def test_a_members_group_buys_are_in_their_orders_on_either_node_and_a_refused_join_is_not(
+    livehub_server: LivehubProcess, livehub_peer: LivehubProcess
+) -> None:
+    deal = await new_deal(livehub_server, group_size=2)
+    group = (await start(livehub_server, deal["deal"], "gb-mine"))["group"]
+
+    async def orders(server: LivehubProcess, user: str) -> list[dict[str, Any]]:
+        status, out = await api("GET", f"{server.http}/api/me/orders", None, viewer_token(user))
+        assert status == 200, out
+        return [o for o in out["orders"] if o["kind"] == "group_buy"]
+
+    (mine,) = await orders(livehub_peer, "gb-mine")  # started on one node, listed by the other
+    assert (mine["group"], mine["state"], mine["joined"], mine["title"]) == (group, "open", 1, "Longjing green tea 250g")
+    assert (await join(livehub_peer, group, "gb-yours"))["status"] == "completed"
+    (theirs,) = await orders(livehub_server, "gb-yours")
+    assert (theirs["group"], theirs["state"]) == (group, "completed")
+    assert (await join(livehub_server, group, "gb-late"))["status"] == "full"
+    assert await orders(livehub_server, "gb-late") == []  # refused: no entry left behind
