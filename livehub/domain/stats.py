@@ -94,9 +94,11 @@ class SaleFigures:
 
 
 def live_sale(sales: Sequence[SaleFigures]) -> SaleFigures | None:
-    """The sale a venue is running now: the open one that ends first (None when none is open)."""
+    """The sale a venue is running now: the open one with stock left that ends first; when every open
+    one sold out, the one that ends first (None when none is open). A sale that sold out in a minute
+    stays open until its end, and must not hide the one still selling."""
     open_now = [s for s in sales if s.phase == "open"]
-    return min(open_now, key=lambda s: (s.ends_at_ms, s.sale_id)) if open_now else None
+    return min(open_now, key=lambda s: (s.stock <= 0, s.ends_at_ms, s.sale_id)) if open_now else None
 
 
 def upcoming(sales: Sequence[SaleFigures]) -> list[SaleFigures]:

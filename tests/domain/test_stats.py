@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from livehub.domain.stats import (
     FESTIVAL_SCOPE,
     MINUTE_MS,
@@ -49,6 +51,13 @@ def test_the_live_sale_is_the_open_one_ending_first_and_the_run_of_show_is_soone
     assert current is not None and current.sale_id == "soon"
     assert [s.sale_id for s in upcoming(sales)] == ["next1", "next2"]
     assert live_sale([sale("done", "ended")]) is None
+
+
+def test_a_sold_out_sale_still_open_does_not_hide_the_one_still_selling() -> None:
+    sold_out = dataclasses.replace(sale("gone", "open", ends=20), stock=0)
+    selling = sale("selling", "open", ends=50)
+    assert live_sale([sold_out, selling]) == selling
+    assert live_sale([sold_out]) == sold_out  # every open sale sold out: the one ending first
 
 
 def test_the_peak_shown_is_never_below_online_now() -> None:

@@ -269,7 +269,8 @@ async def test_a_members_group_buys_are_in_their_orders_on_either_node_and_a_ref
         return [o for o in out["orders"] if o["kind"] == "group_buy"]
 
     (mine,) = await orders(livehub_peer, "gb-mine")  # started on one node, listed by the other
-    assert (mine["group"], mine["state"], mine["joined"], mine["title"]) == (group, "open", 1, "Longjing green tea 250g")
+    assert (mine["group"], mine["state"], mine["joined"]) == (group, "open", 1)
+    assert mine["title"] == "Longjing green tea 250g"
     assert (await join(livehub_peer, group, "gb-yours"))["status"] == "completed"
     (theirs,) = await orders(livehub_server, "gb-yours")
     assert (theirs["group"], theirs["state"]) == (group, "completed")
