@@ -30,7 +30,6 @@ payment after the balance window answers ``forfeited`` / ``refunded`` before any
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,6 +44,8 @@ from livehub.domain.sale_rules import (
     MAX_TIME_MS,
     MAX_WINDOW_MS,
     SaleSpecError,
+    derived_id,
+    split_derived,
 )
 
 UnpaidRule = Literal["forfeit", "refund"]
@@ -219,8 +220,7 @@ class PresaleCounts:
 
 
 def deposit_id(presale_id: str, user_id: str, request_id: str) -> str:
-    digest = hashlib.blake2b(f"{user_id}\n{request_id}".encode(), digest_size=16).hexdigest()
-    return f"{presale_id}:d{digest}"
+    return derived_id(presale_id, "d", user_id, request_id)
 
 
 def presale_order_id(deposit_id_: str) -> str:
@@ -231,14 +231,7 @@ def presale_order_id(deposit_id_: str) -> str:
 
 def split_presale_id(any_id: str) -> tuple[str, str]:
     """(pre-sale id, "d<hex>" | "p<hex>") of a deposit or pre-sale order id; ValueError otherwise."""
-    presale_id, sep, tail = any_id.rpartition(":")
-    if not sep or not valid_id(presale_id) or len(tail) != 33 or tail[0] not in "dp":
-        raise ValueError(f"not a deposit or pre-sale order id: {any_id!r}")
-    try:
-        int(tail[1:], 16)
-    except ValueError:
-        raise ValueError(f"not a deposit or pre-sale order id: {any_id!r}") from None
-    return presale_id, tail
+    return split_derived(any_id, "dp", "deposit or pre-sale order id")
 
 
 def is_presale_id(any_id: str) -> bool:

@@ -218,9 +218,28 @@ class BuyRequest:
 # still checks that a found reservation belongs to the same user and request.
 
 
-def reservation_id(sale_id: str, user_id: str, request_id: str) -> str:
+def derived_id(parent_id: str, tag: str, user_id: str, request_id: str) -> str:
+    """``<parent>:<tag><32 hex>``: the id one (user, request id) gets under ``parent_id`` (a sale's
+    reservation, a pre-sale's deposit), the same on every retry."""
     digest = hashlib.blake2b(f"{user_id}\n{request_id}".encode(), digest_size=16).hexdigest()
-    return f"{sale_id}:r{digest}"
+    return f"{parent_id}:{tag}{digest}"
+
+
+def split_derived(any_id: str, tags: str, what: str) -> tuple[str, str]:
+    """(parent id, "<tag><hex>") of an id :func:`derived_id` made with one of ``tags``; ValueError
+    (``not a <what>``) otherwise."""
+    parent_id, sep, tail = any_id.rpartition(":")
+    if not sep or not valid_id(parent_id) or len(tail) != 33 or tail[0] not in tags:
+        raise ValueError(f"not a {what}: {any_id!r}")
+    try:
+        int(tail[1:], 16)
+    except ValueError:
+        raise ValueError(f"not a {what}: {any_id!r}") from None
+    return parent_id, tail
+
+
+def reservation_id(sale_id: str, user_id: str, request_id: str) -> str:
+    return derived_id(sale_id, "r", user_id, request_id)
 
 
 def order_id_for(reservation_id_: str) -> str:
@@ -231,14 +250,7 @@ def order_id_for(reservation_id_: str) -> str:
 
 def split_id(any_id: str) -> tuple[str, str]:
     """(sale id, "r<hex>" | "o<hex>") of a reservation or order id; ValueError otherwise."""
-    sale_id, sep, tail = any_id.rpartition(":")
-    if not sep or not valid_id(sale_id) or len(tail) != 33 or tail[0] not in "ro":
-        raise ValueError(f"not a reservation or order id: {any_id!r}")
-    try:
-        int(tail[1:], 16)
-    except ValueError:
-        raise ValueError(f"not a reservation or order id: {any_id!r}") from None
-    return sale_id, tail
+    return split_derived(any_id, "ro", "reservation or order id")
 
 
 def sale_of(any_id: str) -> str:
