@@ -24,7 +24,6 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from livehub.domain.sale_rules import SaleSpec
 from livehub.domain.stats import (
     ENDED_SHOWN,
     FESTIVAL_SCOPE,
@@ -217,15 +216,13 @@ class LiveStats:
         return out
 
     async def _live_sales(self, now: int) -> dict[str, SaleFigures]:
-        """The sale each venue is running now (the open one that ends first), with its figures."""
-        by_venue: dict[str, SaleSpec] = {}
-        for spec in self.registry.specs.values():
-            if spec.starts_at_ms <= now < spec.ends_at_ms:
-                best = by_venue.get(spec.venue)
-                if best is None or (spec.ends_at_ms, spec.sale_id) < (best.ends_at_ms, best.sale_id):
-                    by_venue[spec.venue] = spec
-        figures = {fig.sale_id: fig for fig in await self.sale_figures([s.sale_id for s in by_venue.values()], now)}
-        return {venue: figures[spec.sale_id] for venue, spec in by_venue.items() if spec.sale_id in figures}
+        """The sale each venue is running now (``domain.stats.live_sale`` of its open sales), with its figures."""
+        venue_of = {spec.sale_id: spec.venue for spec in self.registry.specs.values()
+                    if spec.starts_at_ms <= now < spec.ends_at_ms}  # fmt: skip
+        by_venue: dict[str, list[SaleFigures]] = {}
+        for fig in await self.sale_figures(list(venue_of), now):
+            by_venue.setdefault(venue_of[fig.sale_id], []).append(fig)
+        return {venue: current for venue, figs in by_venue.items() if (current := live_sale(figs)) is not None}
 
     async def sale_figures(self, sale_ids: list[str], now: int) -> list[SaleFigures]:
         """Each sale's stock, reserved, sold and sell-out time (sales whose keys are gone are left out)."""
