@@ -11,10 +11,12 @@ the demo routes (livehub.web.routes_demo) are mounted only in demo mode.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
@@ -33,7 +35,7 @@ from livehub.services.host_login import HostLogin
 from livehub.settings import Settings, load_settings
 from livehub.store.client import redis_client
 from livehub.web import openapi, routes_auth, routes_buyer, routes_demo, routes_host, routes_payments, routes_public
-from livehub.web.endpoint import websocket_endpoint
+from livehub.web.endpoint import WS_PATH, open_direct, websocket_endpoint
 from livehub.web.http import JSONResponse, guard_routes
 from livehub.web.request_context import RequestContext
 from livehub.web.routes_admin import routes as admin_routes
@@ -44,6 +46,7 @@ from livehub.web.routes_moderation import routes as moderation_routes
 from livehub.web.routes_presales import routes as presale_routes
 from livehub.web.routes_stats import routes as stats_routes
 from livehub.web.routes_store import routes as store_routes
+from livehub.web.transport import DIRECT_WS
 from livehub.web.transport import configure as configure_transport
 
 log = logging.getLogger("livehub.app")
@@ -116,7 +119,7 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
     configure_transport(settings)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         if not settings.redis_url:
             raise RuntimeError("LIVEHUB_REDIS_URL is not set (the CLI starts an embedded Redis and sets it)")
         redis = redis_client(settings)
@@ -125,13 +128,14 @@ def create_app(settings: Settings | None = None, festival: Festival | None = Non
         node.festival_listeners.append(app.state.host_login.adopt)  # host logins check the latest hosts' keys
         await node.start()
         try:
-            yield
+            # the transport answers plain upgrades of /ws itself and hands them to the endpoint (web.transport)
+            yield {DIRECT_WS: (WS_PATH.encode(), functools.partial(open_direct, node))}
         finally:
             await node.stop()
             await redis.aclose()
 
     routes = guard_routes([  # every route's need: livehub.domain.access (trust-tokens)
-        WebSocketRoute("/ws", websocket_endpoint),
+        WebSocketRoute(WS_PATH, websocket_endpoint),
         *routes_public.routes,
         *routes_auth.routes,
         *routes_host.routes,

@@ -8,11 +8,24 @@ A websocket's messages pass through untouched: the middleware costs nothing per 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livehub.runtime import log_context
 
 _HEADER = log_context.REQUEST_ID_HEADER.encode()
+
+
+def enter(headers: Iterable[tuple[bytes, bytes]], node_id: str | None) -> str:
+    """Set the request id (the caller's, else a fresh one) and the node's id in the log context of the
+    current task (each request and each direct websocket handshake runs in a task of its own); the id."""
+    raw = next((value for name, value in headers if name == _HEADER), None)
+    rid = log_context.accept_request_id(raw.decode("latin-1") if raw is not None else None)
+    log_context.request_id.set(rid)
+    if node_id is not None:
+        log_context.node.set(node_id)
+    return rid
 
 
 class RequestContext:
@@ -23,12 +36,8 @@ class RequestContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        raw = next((value for name, value in scope["headers"] if name == _HEADER), None)
-        rid = log_context.accept_request_id(raw.decode("latin-1") if raw is not None else None)
-        log_context.request_id.set(rid)  # each request runs in a task (and a context) of its own
         node = getattr(getattr(scope.get("app"), "state", None), "node", None)
-        if node is not None:
-            log_context.node.set(node.id)
+        rid = enter(scope["headers"], node.id if node is not None else None)
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return

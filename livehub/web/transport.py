@@ -55,19 +55,31 @@ own httptools protocol bounds neither.
   (docs/performance.md, "Memory per idle viewer": most of an idle viewer's memory was that
   parked await chain).
 
-The handshake and the closing handshake stay uvicorn's.
+* answers a plain upgrade itself (:meth:`LivehubHttpProtocol.handle_websocket_upgrade`): when the app
+  registered a direct handler for the path (:data:`DIRECT_WS` in the lifespan state), a valid version-13
+  upgrade is answered from the headers httptools parsed (livehub.protocol.handshake), with no second
+  parse by websockets, no ASGI scope and no ASGI app: the handler gets the protocol (:meth:`open_direct`)
+  and the request (:class:`DirectUpgrade`).  The 101 is *corked*: it waits with every frame written
+  meanwhile (welcome, snapshot) until :meth:`flush`, which writes them all at once, one kernel write for
+  the whole join (docs/architecture.md, "The websocket upgrade").  Any other upgrade (another path, a
+  faulty or unusual handshake) takes uvicorn's path and websockets' handshake, as before.
+
+The closing handshake stays uvicorn's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets import http11
 from websockets.protocol import State
 
 try:  # websockets' C unmasking, as websockets.frames itself imports it
@@ -77,12 +89,14 @@ except ImportError:  # pragma: no cover - a build without the C extension
 
 from livehub import errors
 from livehub.domain.ratelimit import TokenBucket
+from livehub.protocol.handshake import Upgrade, plain_upgrade
 
 if TYPE_CHECKING:
     from livehub.hub.connection import Connection
     from livehub.settings import Settings
 
 RAW_EXTENSION = "livehub.raw"
+DIRECT_WS = "livehub.direct_ws"  # lifespan state: (path, handler) of the upgrades the transport answers itself
 LINGER_S = 2.0  # a refused HTTP request's or a failed websocket's input is drained for at most this long ...
 LINGER_BYTES = 1 << 20  # ... and this many bytes, then the connection is closed
 
@@ -164,8 +178,25 @@ class _NoSends:
 _NO_SENDS = _NoSends()
 
 
+class DirectUpgrade:
+    """An upgrade the HTTP protocol answered itself: what the direct handler reads of the request."""
+
+    __slots__ = ("client", "headers", "query", "upgrade")
+
+    def __init__(self, query: bytes, headers: list[tuple[bytes, bytes]], client: tuple[str, int] | None,
+                 upgrade: Upgrade) -> None:  # fmt: skip
+        self.query = query
+        self.headers = headers  # names lower-case, as uvicorn's scope has them
+        self.client = client
+        self.upgrade = upgrade
+
+
+DirectHandler = Callable[["LivehubWebSocketProtocol", DirectUpgrade], None]
+
+
 class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
     sink: Connection | None = None
+    corked: list[bytes] | None = None  # written while the direct handshake's answer waits (see open_direct)
     frame_sink: Callable[[str | bytes], bool] | None = None
     sink_paused = False
     pending = b""  # the unparsed rest of a read, kept while frames are held (see the module docstring)
@@ -191,12 +222,55 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
     def bind(self, sink: Connection) -> None:
         self.sink = sink
         self.transport.set_write_buffer_limits(high=self.high_water)
+        if self.corked is not None:  # its frames wait behind the 101 until flush()
+            sink.write = self.corked.append
         if self.disconnected:
             sink.on_lost()
 
     def write_raw(self, data: bytes) -> None:
         if not self.close_sent:
             self.transport.write(data)
+
+    # ---- the direct handshake (see the module docstring) ---------------------------------------
+    def open_direct(self, response: bytes) -> None:
+        """The HTTP protocol answered the handshake (``response``, the 101): the connection is open, the
+        sans-I/O parser reads frames from the next byte, and writes are corked until :meth:`flush`."""
+        conn = self.conn
+        conn.state = State.OPEN
+        conn.parser = conn.parse()  # open: no HTTP request to read first
+        next(conn.parser)
+        self.handshake_initiated = self.handshake_complete = True
+        self.corked = [response]
+
+    def send_frame(self, data: bytes) -> None:
+        """A frame of the endpoint's own (a refusal), behind what is corked."""
+        if self.corked is not None:
+            self.corked.append(data)
+        else:
+            self.write_raw(data)
+
+    def flush(self) -> None:
+        """Write what was corked (the 101 and the frames after it) in one write; from now on writes go
+        straight to the transport, and the keepalive pings start."""
+        if self.corked is None:
+            return
+        data = self._uncork()
+        if not self.transport.is_closing():
+            self.transport.write(data)
+            if not self.close_sent:
+                self.start_keepalive()
+
+    def _uncork(self, last: bytes = b"") -> bytes:
+        corked = self.corked or []
+        self.corked = None
+        if self.sink is not None:
+            self.sink.write = self.write_raw
+        corked.append(last)
+        return b"".join(corked)
+
+    def _write(self, data: bytes) -> None:
+        """The transport's own frames (close, pong): after what is corked, if anything is, in the same write."""
+        self.transport.write(self._uncork(data) if self.corked is not None else data)
 
     def send_receive_event_to_app(self) -> None:
         """A whole message: to the sink, or (before the endpoint set one) to uvicorn's ASGI queue, as
@@ -236,16 +310,33 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
             elif not self.read_paused and not self.transport.is_closing():
                 self.transport.resume_reading()
 
-    def hand_over(self, on_end: Callable[[], None]) -> bool:
-        """The endpoint is done with ASGI: if nothing waits in the receive queue, keep the connection open after
-        the app returns, run ``on_end`` (once) when it ends, drop what only the app needed, and return True.
-        False (something is queued, the app must read it first): nothing changed."""
-        if not self.queue.empty() or self.disconnected:
+    def hand_over(self, on_end: Callable[[], None], feed: Callable[[str | bytes], bool]) -> bool:
+        """The endpoint joined: the frames that came meanwhile (in the receive queue) go to ``feed`` in order,
+        and every later one as it is parsed; the connection stays open after the ASGI app (if any) returns,
+        ``on_end`` runs (once) when it ends, and what only the app needed is dropped.  True; False when the
+        connection already ended (the caller cleans up)."""
+        queue = self.queue
+        while not queue.empty():
+            message: Any = queue.get_nowait()
+            if message["type"] != "websocket.receive":
+                return False
+            text = message.get("text")
+            if not feed(text if text is not None else message.get("bytes") or b""):
+                self.sink_paused = True  # reading is paused already (uvicorn's read_paused)
+        if self.disconnected:
             return False
+        self.frame_sink = feed
         self.queue = cast(Any, _HandedOver(self.loop, on_end))
         self.writable = cast(Any, _NO_SENDS)
         for name in ("scope", "request", "response"):  # the handshake's: read only until the accept
             self.__dict__.pop(name, None)
+        if self.read_paused:  # uvicorn paused reading while it queued for the app
+            self.read_paused = False
+            if not self.sink_paused and not self.transport.is_closing():
+                if self.pending:
+                    self.loop.call_soon(self._release_pending)
+                else:
+                    self.transport.resume_reading()
         return True
 
     @property
@@ -276,7 +367,7 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         try:
             self.conn.send_close(code, reason)
-            self.transport.write(b"".join(self.conn.data_to_send()))
+            self._write(b"".join(self.conn.data_to_send()))
         except Exception:  # the sans-I/O state machine may already be closing
             pass
         self.close_sent = True
@@ -310,7 +401,7 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
         closing = self.conn.close_sent
         code, reason = (closing.code, closing.reason) if closing is not None else (errors.CLOSE_INTERNAL, "")
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        self._write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.dropped = 0
         self.pending, self.frame_left, self.skip_left = b"", 0, 0
@@ -462,7 +553,7 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         if self.transport.get_write_buffer_size() > self.high_water:
             return  # the peer is not reading: no answer (it gets one to a later ping once it reads)
-        self.transport.write(b"".join(pong))
+        self._write(b"".join(pong))
 
     def handle_pong(self, event: Any) -> None:
         if self.close_sent or not self._control_allowed():
@@ -482,6 +573,7 @@ class LivehubWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pending = b""
+        self.corked = None
         super().connection_lost(exc)
         if self.sink is not None:
             self.sink.on_lost()
@@ -593,6 +685,35 @@ class LivehubHttpProtocol(HttpToolsProtocol):
             self._refuse(431, f"request line and headers larger than {self.max_header_bytes} bytes")
         else:  # its body, or the next pipelined request (bounded in turn)
             self.data_received(rest)
+
+    def handle_websocket_upgrade(self) -> None:
+        """A plain upgrade to the path the app registered (:data:`DIRECT_WS`) is answered here, from the
+        headers already parsed: the websocket protocol is opened directly and handed to the app's handler.
+        Any other upgrade goes to uvicorn, which replays the request to websockets' handshake."""
+        direct = self.app_state.get(DIRECT_WS)
+        protocol_class: Any = self.ws_protocol_class
+        ours = isinstance(protocol_class, type) and issubclass(protocol_class, LivehubWebSocketProtocol)
+        if direct is not None and ours and not self.config.ws_per_message_deflate and not self.root_path:
+            path, handler = direct
+            url = httptools.parse_url(self.url)
+            upgrade = plain_upgrade(self.scope["method"], self.scope["http_version"], self.url, self.headers,
+                                    max_headers=http11.MAX_NUM_HEADERS, max_line=http11.MAX_LINE_LENGTH)  # fmt: skip
+            if url.path == path and upgrade is not None:
+                self._upgrade_directly(handler, url.query or b"", upgrade)
+                return
+        super().handle_websocket_upgrade()
+
+    def _upgrade_directly(self, handler: DirectHandler, query: bytes, upgrade: Upgrade) -> None:
+        self.connections.discard(self)
+        protocol_class: Any = self.ws_protocol_class
+        protocol: LivehubWebSocketProtocol = protocol_class(
+            config=self.config, server_state=self.server_state, app_state=self.app_state)  # fmt: skip
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        if self.logger.isEnabledFor(logging.INFO):  # uvicorn's accept line (livehub: at --log-level DEBUG, redacted)
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else ""
+            self.logger.info('%s - "WebSocket %s" [accepted]', client, self.url.decode("latin-1"))
+        handler(protocol, DirectUpgrade(query, self.headers, self.client, upgrade))
 
     def on_headers_complete(self) -> None:
         self.in_head = False

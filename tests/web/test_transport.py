@@ -10,7 +10,9 @@ them), nothing touches a socket and no test waits on a clock.
 * when the peer does not answer a close in time, the socket is closed after what was written if the kernel
   took all of it (close frame included), and aborted otherwise;
 * a client that breaks the protocol gets its close frame, and what it still sends is dropped unparsed for a
-  bounded while before the socket is closed.
+  bounded while before the socket is closed;
+* a plain upgrade of the registered path is answered by the HTTP protocol itself (the direct handshake): the
+  101 and every frame written before the flush leave in one write; any other upgrade takes uvicorn's path.
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 
-from livehub.web.transport import LivehubWebSocketProtocol, frame_length
-from tests.web.test_uvicorn_internals import RecordingTransport, open_handshake
+from livehub.protocol.handshake import accept_response
+from livehub.web.transport import (
+    DIRECT_WS,
+    DirectUpgrade,
+    LivehubHttpProtocol,
+    LivehubWebSocketProtocol,
+    frame_length,
+)
+from tests.web.test_uvicorn_internals import HANDSHAKE, RecordingTransport, open_handshake
 
 
 async def _app(scope: Any, receive: Any, send: Any) -> None:  # never called: nothing connects
@@ -414,7 +423,7 @@ def test_an_app_that_handed_the_connection_over_returns_and_the_connection_stays
     handed: list[bool] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        handed.append(proto.hand_over(lambda: None))
+        handed.append(proto.hand_over(lambda: None, Sink(room=10)))
 
     run_app(proto, app)
     assert handed == [True] and "close" not in transport(proto).calls
@@ -428,21 +437,45 @@ def test_an_app_that_returns_without_handing_over_closes_the_connection(proto: L
     assert "close" in transport(proto).calls
 
 
-def test_nothing_is_handed_over_while_the_asgi_queue_holds_a_message_for_the_app(
+def test_the_frames_queued_during_the_join_reach_the_session_first_and_in_order(
     proto: LivehubWebSocketProtocol,
 ) -> None:
     proto.queue.put_nowait({"type": "websocket.receive", "text": "came during the join"})
-    assert not proto.hand_over(lambda: None)
-    assert isinstance(proto.queue, asyncio.Queue) and proto.queue.qsize() == 1
+    proto.queue.put_nowait({"type": "websocket.receive", "bytes": b"\x81"})
+    proto.read_paused = True  # as uvicorn pauses reading while it queues for the app
+    sink = Sink(room=10)
+    assert proto.hand_over(lambda: None, sink)
+    proto.data_received(text(3))
+    assert sink.got == ["came during the join", b"\x81", '{"type":"ping","id":3}']
+    assert not proto.read_paused and transport(proto).calls[-1] == "resume_reading"
+
+
+def test_a_connection_that_ended_during_the_join_is_not_handed_over(proto: LivehubWebSocketProtocol) -> None:
+    proto.queue.put_nowait({"type": "websocket.receive", "text": "came during the join"})
+    proto.queue.put_nowait({"type": "websocket.disconnect", "code": 1001})
+    sink = Sink(room=10)
+    assert not proto.hand_over(lambda: None, sink), "the caller cleans up"
+    assert sink.got == ["came during the join"] and proto.frame_sink is None
+
+
+def test_a_full_session_backlog_at_the_hand_over_keeps_the_socket_unread(proto: LivehubWebSocketProtocol) -> None:
+    for i in range(3):
+        proto.queue.put_nowait({"type": "websocket.receive", "text": f"frame {i}"})
+    proto.read_paused = True
+    sink = Sink(room=2)
+    assert proto.hand_over(lambda: None, sink)
+    assert proto.sink_paused and "resume_reading" not in transport(proto).calls
+    sink.drain(10)
+    proto.resume_frames()
+    assert transport(proto).calls[-1] == "resume_reading"
 
 
 def test_after_the_hand_over_frames_reach_the_sink_and_the_first_disconnect_runs_the_clean_up_once(
     proto: LivehubWebSocketProtocol,
 ) -> None:
     sink = Sink(room=10)
-    proto.frame_sink = sink
     ended: list[str] = []
-    assert proto.hand_over(lambda: ended.append("end"))
+    assert proto.hand_over(lambda: ended.append("end"), sink)
     proto.data_received(text(1) + text(2))
     assert sink.got == ['{"type":"ping","id":1}', '{"type":"ping","id":2}']
     proto.close_with(4008, "slow consumer: reconnect and resume")
@@ -459,7 +492,7 @@ def test_after_the_hand_over_frames_reach_the_sink_and_the_first_disconnect_runs
 def test_a_handed_over_connection_keeps_nothing_only_the_app_needed(proto: LivehubWebSocketProtocol) -> None:
     proto.scope = {"type": "websocket", "extensions": {}}  # type: ignore[typeddict-item]
     proto.request = proto.response = object()  # type: ignore[assignment]
-    assert proto.hand_over(lambda: None)
+    assert proto.hand_over(lambda: None, Sink(room=10))
     assert not isinstance(proto.queue, asyncio.Queue), "uvicorn's receive queue (~3 KiB) is dropped"
     assert not isinstance(proto.writable, asyncio.Event), "... and the send gate (~0.8 KiB)"
     assert not any(hasattr(proto, name) for name in ("scope", "request", "response")), "... and the handshake's"
@@ -467,3 +500,184 @@ def test_a_handed_over_connection_keeps_nothing_only_the_app_needed(proto: Liveh
     proto.resume_writing()
     proto.connections.add(proto)  # as connection_made does
     proto.connection_lost(None)
+
+
+# ---- the direct handshake ----------------------------------------------------------------------------------
+
+RESPONSE = accept_response(b"dGhlIHNhbXBsZSBub25jZQ==", None)
+
+
+class Bound:
+    """What a Connection is to the protocol it binds to: where its writes go, told of the loss."""
+
+    def __init__(self) -> None:
+        self.write: Any = None
+        self.lost = False
+
+    def on_lost(self) -> None:
+        self.lost = True
+
+
+@pytest.fixture
+def fresh() -> Iterator[LivehubWebSocketProtocol]:
+    """A protocol before any handshake, as uvicorn builds it."""
+    loop = asyncio.new_event_loop()
+    try:
+        config = Config(app=_app, ws="livehub.web.transport:LivehubWebSocketProtocol", log_config=None)
+        config.load()
+        p = LivehubWebSocketProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        p.transport = Transport()  # type: ignore[assignment]
+        yield p
+        p.stop_keepalive()
+    finally:
+        loop.close()
+
+
+def test_a_directly_opened_connection_parses_frames_from_its_first_byte(fresh: LivehubWebSocketProtocol) -> None:
+    fresh.open_direct(RESPONSE)
+    sink = Sink(room=10)
+    fresh.frame_sink = sink
+    fresh.data_received(text(1) + client_frame(Opcode.PING, b"p") + text(2))
+    assert sink.got == ['{"type":"ping","id":1}', '{"type":"ping","id":2}']
+
+
+def test_the_101_and_every_frame_written_before_the_flush_leave_in_one_write(fresh: LivehubWebSocketProtocol) -> None:
+    fresh.open_direct(RESPONSE)
+    conn = Bound()
+    fresh.bind(conn)  # type: ignore[arg-type]
+    conn.write(b"welcome")
+    conn.write(b"snapshot")
+    assert transport(fresh).written == [], "nothing leaves before the flush"
+    fresh.flush()
+    assert transport(fresh).written == [RESPONSE + b"welcome" + b"snapshot"]
+    conn.write(b"event")
+    assert transport(fresh).written[-1] == b"event" and conn.write == fresh.write_raw, "straight to the transport"
+    assert fresh.ping_timer is not None, "the keepalive pings start with the flush"
+    fresh.flush()
+    assert len(transport(fresh).written) == 2, "a second flush writes nothing"
+
+
+def test_a_refusal_before_the_flush_leaves_behind_the_101_in_the_same_write(fresh: LivehubWebSocketProtocol) -> None:
+    fresh.open_direct(RESPONSE)
+    fresh.send_frame(b"refusal")
+    fresh.close_with(4004, "unknown venue")
+    (written,) = transport(fresh).written
+    assert written.startswith(RESPONSE + b"refusal")
+    close = written[len(RESPONSE + b"refusal") :]
+    assert close[0] == 0x88 and int.from_bytes(close[2:4], "big") == 4004, "the close frame, last"
+    assert fresh.ping_timer is None, "no keepalive for a refused connection"
+    if fresh.close_timer is not None:
+        fresh.close_timer.cancel()
+
+
+def test_a_connection_lost_before_the_flush_writes_nothing(fresh: LivehubWebSocketProtocol) -> None:
+    fresh.open_direct(RESPONSE)
+    fresh.connections.add(fresh)
+    fresh.connection_lost(None)
+    fresh.flush()
+    assert transport(fresh).written == []
+
+
+class HttpTransport(Transport):
+    """The recording transport as the HTTP protocol sees it: it can swap its protocol."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.protocol: Any = None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+
+async def _refusing_app(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "websocket.close"})  # uvicorn answers the handshake with 403
+
+
+@pytest.fixture
+def upgrades() -> Iterator[list[tuple[LivehubWebSocketProtocol, DirectUpgrade]]]:
+    """The upgrades a direct handler got."""
+    yield []
+
+
+def http_protocol(app_state: dict[str, Any], deflate: bool = False) -> tuple[LivehubHttpProtocol, HttpTransport]:
+    config = Config(app=_refusing_app, http="livehub.web.transport:LivehubHttpProtocol",
+                    ws="livehub.web.transport:LivehubWebSocketProtocol", ws_per_message_deflate=deflate,
+                    log_config=None, lifespan="off")  # fmt: skip
+    config.load()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # uvicorn builds the websocket protocol on the current loop
+    p = LivehubHttpProtocol(config=config, server_state=ServerState(), app_state=app_state, _loop=loop)
+    t = HttpTransport()
+    t.protocol = p
+    p.connection_made(t)  # type: ignore[arg-type]
+    return p, t
+
+
+def run_upgrade(app_state: dict[str, Any], request: bytes, deflate: bool = False) -> HttpTransport:
+    p, t = http_protocol(app_state, deflate)
+    try:
+        p.data_received(request)
+        for _ in range(5):  # uvicorn's path runs the ASGI app in a task
+            p.loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        p._disarm_head_timer()
+        if isinstance(t.protocol, LivehubWebSocketProtocol):
+            t.protocol.stop_keepalive()
+            if t.protocol.close_timer is not None:
+                t.protocol.close_timer.cancel()
+        p.loop.close()
+        asyncio.set_event_loop(None)
+    return t
+
+
+def direct_state(got: list[tuple[LivehubWebSocketProtocol, DirectUpgrade]]) -> dict[str, Any]:
+    def handler(proto: LivehubWebSocketProtocol, request: DirectUpgrade) -> None:
+        got.append((proto, request))
+
+    return {DIRECT_WS: (b"/ws", handler)}
+
+
+def test_a_plain_upgrade_of_the_registered_path_is_handed_to_its_handler_with_the_parsed_request(
+    upgrades: list[tuple[LivehubWebSocketProtocol, DirectUpgrade]],
+) -> None:
+    request = HANDSHAKE.replace(b"GET /ws ", b"GET /ws?venue=main&token=t ").replace(
+        b"\r\n\r\n", b"\r\nSec-WebSocket-Protocol: livehub.msgpack.v1, other\r\n\r\n")
+    t = run_upgrade(direct_state(upgrades), request)
+    ((proto, got),) = upgrades
+    assert t.protocol is proto, "the transport reads into the websocket protocol from now on"
+    assert got.query == b"venue=main&token=t" and got.client == ("127.0.0.1", 50000)
+    assert got.upgrade.key == b"dGhlIHNhbXBsZSBub25jZQ=="
+    assert got.upgrade.subprotocols == ("livehub.msgpack.v1", "other")
+    assert (b"host", b"localhost") in got.headers
+    assert t.written == [], "the handler answers (the 101 is corked until its flush)"
+
+
+@pytest.mark.parametrize(
+    ("why", "request_bytes", "deflate"),
+    [
+        ("another path", HANDSHAKE.replace(b"GET /ws ", b"GET /other "), False),
+        ("an unsupported version", HANDSHAKE.replace(b"Version: 13", b"Version: 12"), False),
+        ("permessage-deflate configured", HANDSHAKE, True),
+    ],
+)
+def test_any_other_upgrade_takes_uvicorns_path_and_websockets_handshake(
+    upgrades: list[tuple[LivehubWebSocketProtocol, DirectUpgrade]], why: str, request_bytes: bytes, deflate: bool,
+) -> None:
+    t = run_upgrade(direct_state(upgrades), request_bytes, deflate)
+    assert upgrades == [], why
+    answer = b"".join(t.written)
+    assert answer.startswith(b"HTTP/1.1 400" if b"Version: 12" in request_bytes else b"HTTP/1.1 403"), answer[:80]
+
+
+def test_without_a_registered_handler_every_upgrade_takes_uvicorns_path() -> None:
+    t = run_upgrade({}, HANDSHAKE)
+    assert b"".join(t.written).startswith(b"HTTP/1.1 403")
