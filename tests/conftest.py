@@ -95,6 +95,8 @@ class LivehubProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    #: the arguments after ``python``; ``None``: ``-m livehub serve`` with the fields above
+    command: list[str] | None = None
 
     @property
     def http(self) -> str:
@@ -113,10 +115,11 @@ class LivehubProcess:
         fd, name = tempfile.mkstemp(prefix="livehub-test-", suffix=".log")
         self.log_path = Path(name)
         with os.fdopen(fd, "wb") as log:  # the child keeps its own copy of the descriptor
+            command = self.command or ["-m", "livehub", "serve", "--config", self.config, "--host", "127.0.0.1",
+                                       "--port", str(self.port), "--workers", str(self.workers)]  # fmt: skip
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "livehub", "serve", "--config", self.config, "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", str(self.workers)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [sys.executable, *command],
+                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -131,8 +134,10 @@ class LivehubProcess:
         self.stop()
         raise RuntimeError(f"livehub not ready in {timeout}s: {self.log()}")
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
+    def log(self, tail: int | None = 4000) -> str:
+        """The process's output so far: its last ``tail`` characters (``None``: all of it)."""
+        text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        return text if tail is None else text[-tail:]
 
     def stop(self) -> None:
         proc, self.process = self.process, None

@@ -6,14 +6,9 @@ format and in JSON lines (``LIVEHUB_LOG_FORMAT=json``)."""
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
@@ -21,7 +16,7 @@ from websockets.sync.client import connect
 
 from livehub.cli import RedactSecrets, redact
 from livehub.domain.tokens import ADMIN, mint
-from tests.conftest import PAYMENT_SECRET, ROOT, SECRET, SMALL_CONFIG, free_port, http_json, viewer_token
+from tests.conftest import SECRET, SMALL_CONFIG, LivehubProcess, free_port, http_json, viewer_token
 
 
 def test_redact_hides_query_tokens_authorization_values_and_signed_tokens() -> None:
@@ -48,28 +43,14 @@ def test_the_filter_redacts_a_records_arguments_and_traceback() -> None:
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_a_debug_log_never_holds_a_token(redis_url: str, log_format: str) -> None:
     port = free_port()
-    env = {**os.environ, "LIVEHUB_REDIS_URL": redis_url, "LIVEHUB_REDIS_PREFIX": "lr" + uuid.uuid4().hex[:8],
-           "LIVEHUB_SECRET": SECRET, "LIVEHUB_PAYMENT_SECRET": PAYMENT_SECRET,
-           "LIVEHUB_LOG_FORMAT": log_format}  # fmt: skip
-    fd, name = tempfile.mkstemp(prefix="livehub-redaction-", suffix=".log")
-    log_path = Path(name)
-    with os.fdopen(fd, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "livehub", "--log-level", "DEBUG", "serve", "--config", SMALL_CONFIG,
-             "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
-        )  # fmt: skip
+    server = LivehubProcess(
+        redis_url, "lr" + uuid.uuid4().hex[:8], env={"LIVEHUB_LOG_FORMAT": log_format}, port=port,
+        command=["-m", "livehub", "--log-level", "DEBUG", "serve", "--config", SMALL_CONFIG, "--host", "127.0.0.1",
+                 "--port", str(port)],
+    ).start()  # fmt: skip
     viewer = viewer_token("u-redact-" + uuid.uuid4().hex[:6])
     host = mint(SECRET, "admin-redact", ADMIN)  # a bearer token on an HTTP call (admins mint tokens)
     try:
-        for _ in range(200):
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
         with connect(f"ws://127.0.0.1:{port}/ws?venue=b1&token={viewer}", compression=None) as ws:
             assert orjson.loads(ws.recv(timeout=10))["type"] == "welcome"
         status, _ = http_json("POST", f"http://127.0.0.1:{port}/api/auth/token", {"user": "u-x"}, host)
@@ -77,10 +58,8 @@ def test_a_debug_log_never_holds_a_token(redis_url: str, log_format: str) -> Non
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             metrics = r.read().decode()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-    text = log_path.read_text(errors="replace")
-    log_path.unlink()
+        server.stop()
+    text = server.log(tail=None)
     assert "token=[redacted]" in text, text[-3000:]  # uvicorn did log the websocket's path: redacted
     if log_format == "json":  # every line is one JSON object, uvicorn's DEBUG lines too
         assert all(isinstance(orjson.loads(line), dict) for line in text.splitlines() if line.strip())

@@ -12,14 +12,8 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import msgpack
 import orjson
@@ -27,7 +21,7 @@ import pytest
 from websockets.sync.client import connect
 
 from livehub.protocol.handshake import accept_value
-from tests.conftest import PAYMENT_SECRET, SECRET, SMALL_CONFIG, LivehubProcess, free_port, viewer_token
+from tests.conftest import SMALL_CONFIG, LivehubProcess, free_port, viewer_token
 
 
 def read_frame(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
@@ -97,38 +91,16 @@ def test_a_plain_handshake_is_answered_directly_and_the_welcome_and_snapshot_fol
 def uvicorn_with_deflate(redis_url: str) -> Iterator[int]:
     """livehub's app under ``python -m uvicorn`` with its default permessage-deflate on; its port."""
     port = free_port()
-    env = {**os.environ, "LIVEHUB_REDIS_URL": redis_url, "LIVEHUB_REDIS_PREFIX": "uv" + uuid.uuid4().hex[:8],
-           "LIVEHUB_SECRET": SECRET, "LIVEHUB_PAYMENT_SECRET": PAYMENT_SECRET, "LIVEHUB_DEMO": "1",
-           "LIVEHUB_CONFIG": SMALL_CONFIG}  # fmt: skip
-    fd, name = tempfile.mkstemp(prefix="livehub-uvicorn-", suffix=".log")
-    log_path = Path(name)
-    with os.fdopen(fd, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "livehub.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--loop", "uvloop", "--http", "livehub.web.transport:LivehubHttpProtocol",
-             "--ws", "livehub.web.transport:LivehubWebSocketProtocol"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+    server = LivehubProcess(
+        redis_url, "uv" + uuid.uuid4().hex[:8], env={"LIVEHUB_DEMO": "1", "LIVEHUB_CONFIG": SMALL_CONFIG}, port=port,
+        command=["-m", "uvicorn", "livehub.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
+                 "--loop", "uvloop", "--http", "livehub.web.transport:LivehubHttpProtocol",
+                 "--ws", "livehub.web.transport:LivehubWebSocketProtocol"],
+    ).start()  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, log_path.read_text(errors="replace")
-            assert time.monotonic() < deadline, "not ready in 20 s: " + log_path.read_text(errors="replace")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log_path.unlink(missing_ok=True)
+        server.stop()
 
 
 def test_a_server_that_negotiates_permessage_deflate_serves_viewers_through_uvicorns_path(

@@ -74,18 +74,26 @@ class Transport(RecordingTransport):
 
 
 @pytest.fixture
-def proto() -> Iterator[LivehubWebSocketProtocol]:
+def fresh() -> Iterator[LivehubWebSocketProtocol]:
+    """A protocol before any handshake, as uvicorn builds it."""
     loop = asyncio.new_event_loop()
     try:
         config = Config(app=_app, ws="livehub.web.transport:LivehubWebSocketProtocol", log_config=None)
         config.load()
         p = LivehubWebSocketProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
         p.transport = Transport()  # type: ignore[assignment]
-        open_handshake(p)
-        p.handshake_initiated = p.handshake_complete = True
         yield p
+        p.stop_keepalive()
     finally:
         loop.close()
+
+
+@pytest.fixture
+def proto(fresh: LivehubWebSocketProtocol) -> LivehubWebSocketProtocol:
+    """A protocol whose handshake went through uvicorn's path (websockets' parser)."""
+    open_handshake(fresh)
+    fresh.handshake_initiated = fresh.handshake_complete = True
+    return fresh
 
 
 def transport(p: LivehubWebSocketProtocol) -> Transport:
@@ -518,21 +526,6 @@ class Bound:
         self.lost = True
 
 
-@pytest.fixture
-def fresh() -> Iterator[LivehubWebSocketProtocol]:
-    """A protocol before any handshake, as uvicorn builds it."""
-    loop = asyncio.new_event_loop()
-    try:
-        config = Config(app=_app, ws="livehub.web.transport:LivehubWebSocketProtocol", log_config=None)
-        config.load()
-        p = LivehubWebSocketProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
-        p.transport = Transport()  # type: ignore[assignment]
-        yield p
-        p.stop_keepalive()
-    finally:
-        loop.close()
-
-
 def test_a_directly_opened_connection_parses_frames_from_its_first_byte(fresh: LivehubWebSocketProtocol) -> None:
     fresh.open_direct(RESPONSE)
     sink = Sink(room=10)
@@ -650,7 +643,8 @@ def test_a_plain_upgrade_of_the_registered_path_is_handed_to_its_handler_with_th
     upgrades: list[tuple[LivehubWebSocketProtocol, DirectUpgrade]],
 ) -> None:
     request = HANDSHAKE.replace(b"GET /ws ", b"GET /ws?venue=main&token=t ").replace(
-        b"\r\n\r\n", b"\r\nSec-WebSocket-Protocol: livehub.msgpack.v1, other\r\n\r\n")
+        b"\r\n\r\n", b"\r\nSec-WebSocket-Protocol: livehub.msgpack.v1, other\r\n\r\n"
+    )
     t = run_upgrade(direct_state(upgrades), request)
     ((proto, got),) = upgrades
     assert t.protocol is proto, "the transport reads into the websocket protocol from now on"
@@ -670,7 +664,10 @@ def test_a_plain_upgrade_of_the_registered_path_is_handed_to_its_handler_with_th
     ],
 )
 def test_any_other_upgrade_takes_uvicorns_path_and_websockets_handshake(
-    upgrades: list[tuple[LivehubWebSocketProtocol, DirectUpgrade]], why: str, request_bytes: bytes, deflate: bool,
+    upgrades: list[tuple[LivehubWebSocketProtocol, DirectUpgrade]],
+    why: str,
+    request_bytes: bytes,
+    deflate: bool,
 ) -> None:
     t = run_upgrade(direct_state(upgrades), request_bytes, deflate)
     assert upgrades == [], why
