@@ -19,7 +19,18 @@ class SaleRegistry:
     async def refresh(self) -> None:
         """Re-read every venue's sale ids, and the specs of sales not seen before."""
         self.venue_sales = await self.sales.sale_ids_of_venues(list(self.festival.venues))
-        for sale_id in {s for ids in self.venue_sales.values() for s in ids} - set(self.specs):
+        await self._learn({s for ids in self.venue_sales.values() for s in ids})
+
+    async def of_venue(self, venue: str) -> list[str]:
+        """The venue's sale ids as Redis has them now, with their specs learnt: a sale another node
+        created a moment ago is listed before this node's next sweep (one round trip)."""
+        ids = (await self.sales.sale_ids_of_venues([venue])).get(venue, [])
+        self.venue_sales[venue] = ids
+        await self._learn(set(ids))
+        return ids
+
+    async def _learn(self, sale_ids: set[str]) -> None:
+        for sale_id in sale_ids - set(self.specs):
             spec = await self.sales.get_spec(sale_id)
             if spec is not None:
                 self.specs[sale_id] = spec

@@ -162,7 +162,7 @@ class LiveStats:
             online = (await self.store.online([venue], self._stale_before(now)))[0]
         (totals,) = await self.store.totals([scope])
         per_minute = await self.store.per_minute(scope, last_minutes(now, minutes or self.settings.stats_chart_minutes))
-        sales = await self.sale_figures(self._listed(venue, now), now)
+        sales = await self.sale_figures(self._listed(await self.registry.of_venue(venue), now), now)
         _brands, stores = await self.store.ranked(scope)
         current = live_sale(sales)
         return {
@@ -174,9 +174,9 @@ class LiveStats:
             "stores": ranked(stores, {i: s.name for i, s in self.festival.stores.items()}, "store"),
         }
 
-    def _listed(self, venue: str, now: int) -> list[str]:
+    def _listed(self, sale_ids: list[str], now: int) -> list[str]:
         """The venue's sales worth reading: every one not over, and the latest ended ones (livehub.domain.stats)."""
-        specs = [self.registry.specs[s] for s in self.registry.venue_sales.get(venue, []) if s in self.registry.specs]
+        specs = [self.registry.specs[s] for s in sale_ids if s in self.registry.specs]
         over = sorted((p for p in specs if now >= p.ends_at_ms), key=lambda p: (p.ends_at_ms, p.sale_id), reverse=True)
         return [p.sale_id for p in specs if now < p.ends_at_ms] + [p.sale_id for p in over[:ENDED_SHOWN]]
 

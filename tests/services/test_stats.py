@@ -98,6 +98,14 @@ async def test_orders_paid_on_two_nodes_are_counted_once_and_read_the_same_on_bo
     assert any(b["brand"] == "b1" for b in festival["brands"]) and "guides" in festival
 
 
+async def test_a_sale_created_on_one_node_is_in_the_other_nodes_numbers_at_once(
+    livehub_server: LivehubProcess, livehub_peer: LivehubProcess
+) -> None:
+    sale = await new_sale(livehub_server, stock=3, price_cents=PRICE)
+    figures = sale_of(await venue_stats(livehub_peer), sale["sale_id"])  # no wait for the peer's sweep
+    assert (figures["stock"], figures["initial"], figures["sold"]) == (3, 3, 0)
+
+
 async def test_a_sold_out_sale_gets_its_sell_out_time(
     livehub_server: LivehubProcess, livehub_peer: LivehubProcess
 ) -> None:
